@@ -1,0 +1,1 @@
+"""Registry services: the only way registry objects are created or changed."""

@@ -1,0 +1,11 @@
+"""Routes of the audit API."""
+
+from rest_framework.routers import DefaultRouter
+
+from audit.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.register("audit/entries", views.AuditEntryViewSet, basename="auditentry")
+router.register("audit/verifications", views.VerificationViewSet, basename="verification")
+
+urlpatterns = router.urls

@@ -1,0 +1,25 @@
+"""App config for the audit log."""
+
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    name = "audit"
+    verbose_name = "Audit log"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from audit import auth_events, governed
+
+        from django.db.models.signals import post_migrate
+
+        from audit import bootstrap
+
+        auth_events.connect()
+        governed.connect()
+        post_migrate.connect(
+            lambda **kw: bootstrap.ensure_chain_head(kw.get("using", "default")),
+            sender=self,
+            weak=False,
+            dispatch_uid="audit-chain-head",
+        )

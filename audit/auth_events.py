@@ -1,0 +1,118 @@
+"""Audit entries for Django's own auth objects: users, roles (groups), membership, logins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.http import HttpRequest
+
+from audit import writer
+from audit.context import audit_context, system_actor, user_actor
+
+_SECRET_FIELDS = {"password"}
+_SKIP_FIELDS = {"last_login"}
+
+
+def _values(instance: Any) -> dict[str, Any]:
+    return {
+        f.name: getattr(instance, f.attname)
+        for f in instance._meta.concrete_fields
+        if f.name not in _SKIP_FIELDS
+    }
+
+
+def _snapshot(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if instance.pk is None or kwargs.get("raw"):
+        instance._audit_before = {}
+        return
+    old = sender._default_manager.filter(pk=instance.pk).first()
+    instance._audit_before = _values(old) if old is not None else {}
+
+
+def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if kwargs.get("raw"):
+        return
+    before = {} if created else getattr(instance, "_audit_before", {})
+    after = _values(instance)
+    changes = {}
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            if name in _SECRET_FIELDS:
+                changes[name] = {"old": "<redacted>" if before.get(name) else None, "new": "<redacted>"}
+            else:
+                changes[name] = {"old": before.get(name), "new": after.get(name)}
+    if not changes and not created:
+        return
+    verb = "create" if created else "update"
+    writer.record(action=f"auth.{sender._meta.model_name}.{verb}", obj=instance, changes=changes)
+
+
+def _deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    writer.record(
+        action=f"auth.{sender._meta.model_name}.delete",
+        obj=writer.ObjectRef(type=f"auth.{sender._meta.model_name}", id=str(instance.pk), repr=str(instance)),
+        changes={k: {"old": "<redacted>" if k in _SECRET_FIELDS else v, "new": None}
+                 for k, v in _values(instance).items()},
+    )
+
+
+def _m2m_field(sender: Any, reverse: bool) -> str:
+    user_model = get_user_model()
+    names = {
+        user_model.groups.through: ("groups", "members"),
+        user_model.user_permissions.through: ("permissions", "users"),
+        Group.permissions.through: ("permissions", "groups"),
+    }[sender]
+    return names[1] if reverse else names[0]
+
+
+def _m2m(sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: Any, **kwargs: Any) -> None:
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    verb = {"post_add": "add", "post_remove": "remove", "post_clear": "clear"}[action]
+    field = _m2m_field(sender, reverse)
+    names = sorted(str(o) for o in model._default_manager.filter(pk__in=pk_set)) if pk_set else []
+    writer.record(
+        action=f"auth.{instance._meta.model_name}.{field}_{verb}",
+        obj=instance,
+        changes={field: {"old": None, "new": {verb: names}}},
+    )
+
+
+def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    with audit_context(actor=user_actor(user)):
+        writer.record(action="auth.user.login", obj=user, changes={})
+
+
+def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if user is None:
+        return
+    with audit_context(actor=user_actor(user)):
+        writer.record(action="auth.user.logout", obj=user, changes={})
+
+
+def _login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
+    username = str(credentials.get("username", ""))[:150]
+    with audit_context(actor=system_actor("authentication")):
+        writer.record(
+            action="auth.user.login_failed",
+            obj=writer.ObjectRef(type="auth.user", id=username, repr=username),
+            changes={},
+        )
+
+
+def connect() -> None:
+    user_model = get_user_model()
+    for model in (user_model, Group):
+        pre_save.connect(_snapshot, sender=model, dispatch_uid=f"audit-pre-{model.__name__}")
+        post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{model.__name__}")
+        post_delete.connect(_deleted, sender=model, dispatch_uid=f"audit-del-{model.__name__}")
+    for through in (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through):
+        m2m_changed.connect(_m2m, sender=through, dispatch_uid=f"audit-m2m-{through.__name__}")
+    user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
+    user_logged_out.connect(_logged_out, dispatch_uid="audit-logout")
+    user_login_failed.connect(_login_failed, dispatch_uid="audit-login-failed")

@@ -1,0 +1,11 @@
+"""Rows the log needs before its first append; recreated after a test database is flushed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def ensure_chain_head(using: str = "default", **kwargs: Any) -> None:
+    from audit.models import ChainHead
+
+    ChainHead.objects.using(using).get_or_create(pk=1)

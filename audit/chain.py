@@ -1,0 +1,64 @@
+"""The writer's view of the chain: JSON values, canonical bytes (RFC 8785) and entry hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import math
+import uuid
+from typing import Any
+
+import rfc8785
+
+ZERO_HASH = "0" * 64
+FORMAT_VERSION = 1
+REDACTED = "<redacted>"
+# I-JSON: integers beyond 2**53 cannot round-trip through every JSON reader, so they become strings.
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def format_ts(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def jsonable(value: Any) -> Any:
+    """Turn any field value into JSON that survives canonicalisation exactly."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= _MAX_SAFE_INT else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dt.datetime):
+        return format_ts(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, dt.date | dt.time | decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    if hasattr(value, "name") and hasattr(value, "storage"):  # a FieldFile
+        return value.name or None
+    return str(value)
+
+
+def canonical(entry_without_hash: dict[str, Any]) -> bytes:
+    return rfc8785.dumps(entry_without_hash)
+
+
+def entry_hash(canonical_bytes: bytes) -> str:
+    return hashlib.sha256(canonical_bytes).hexdigest()
+
+
+def leaf_hash(entry_hash_hex: str) -> bytes:
+    """RFC 6962 leaf: SHA-256(0x00 || the entry's 32 hash bytes)."""
+    return hashlib.sha256(b"\x00" + bytes.fromhex(entry_hash_hex)).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 6962 interior node: SHA-256(0x01 || left || right)."""
+    return hashlib.sha256(b"\x01" + left + right).digest()

@@ -1,0 +1,156 @@
+"""The append-only audit log: entries with their canonical bytes, the chain head, Merkle nodes, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or remove what the log has recorded."""
+
+
+class UnauditedWriteError(Exception):
+    """Raised when a governed object is written other than through the audit writer."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("the audit log is append-only: entries cannot be updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("the audit log is append-only: entries cannot be deleted")
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        raise AppendOnlyError("the audit log is append-only: entries cannot be updated")
+
+    def _raw_delete(self, using: Any) -> int:
+        raise AppendOnlyError("the audit log is append-only: entries cannot be deleted")
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from audit import writer
+
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} is append-only: a saved row never changes")
+        if not writer.append_permitted():
+            raise AppendOnlyError(f"{type(self).__name__} rows are written only by the audit writer")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError(f"{type(self).__name__} is append-only: rows cannot be deleted")
+
+
+class AuditEntry(AppendOnlyModel):
+    seq = models.BigIntegerField(primary_key=True)
+    ts = models.DateTimeField()
+    actor_kind = models.CharField(max_length=8)
+    actor_id = models.CharField(max_length=64, null=True, blank=True)
+    actor_name = models.CharField(max_length=200)
+    action = models.CharField(max_length=120)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.TextField()
+    channel = models.CharField(max_length=8)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    # The exact bytes that were hashed: JCS of the entry without "hash". Never re-serialised
+    # from the columns above, which exist only to filter on.
+    canonical = models.BinaryField()
+    prev = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "seq"], name="audit_object_seq"),
+            models.Index(fields=["ts", "seq"], name="audit_ts_seq"),
+            models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            models.Index(fields=["actor_name", "seq"], name="audit_actor_seq"),
+            models.Index(fields=["request_id"], name="audit_request"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_repr}"
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(bytes(self.canonical))
+        data["hash"] = self.hash
+        return data
+
+    def line(self) -> bytes:
+        """The entry as one JSON line: the stored canonical bytes with the hash appended."""
+        raw = bytes(self.canonical)
+        return raw[:-1] + b',"hash":"' + self.hash.encode() + b'"}'
+
+
+class ChainHead(models.Model):
+    """One row, locked by every append, so concurrent writers extend one linear chain."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+    ts = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "chain head"
+
+
+class MerkleNode(AppendOnlyModel):
+    """A complete, aligned subtree of the RFC 6962 tree: key = level << 56 | index."""
+
+    key = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField()
+
+    class Meta:
+        verbose_name = "Merkle node"
+
+    @staticmethod
+    def make_key(level: int, index: int) -> int:
+        return (level << 56) | index
+
+
+class Checkpoint(AppendOnlyModel):
+    """A signed statement of the log's size, Merkle root and head (spec section 4)."""
+
+    size = models.BigIntegerField(primary_key=True)
+    root = models.CharField(max_length=64)
+    head = models.CharField(max_length=64)
+    ts = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    log_id = models.CharField(max_length=200)
+    # The exact checkpoint JSON (with "sig") as signed and exported.
+    document = models.TextField()
+
+    class Meta:
+        ordering = ["-size"]
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.document)
+        return data
+
+
+class VerificationRun(models.Model):
+    """The outcome of one verification of the whole chain (itself recorded in the log)."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    entries_checked = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    checkpoints_checked = models.IntegerField(default=0)
+    failed_seq = models.BigIntegerField(null=True, blank=True)
+    rule = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]

@@ -1,0 +1,276 @@
+"""The one writer of the audit log: every governed change and its entry, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from audit import chain
+from audit.context import current_actor, current_context
+from audit.governed import GovernedModel
+from audit.models import AuditEntry, ChainHead, MerkleNode
+
+_append_permit: ContextVar[bool] = ContextVar("audit_append_permit", default=False)
+_write_permit: ContextVar[bool] = ContextVar("audit_write_permit", default=False)
+_buffer: ContextVar[_Buffer | None] = ContextVar("audit_buffer", default=None)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    type: str
+    id: str
+    repr: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id, "repr": self.repr}
+
+
+@dataclass
+class PendingEntry:
+    action: str
+    obj: ObjectRef
+    changes: dict[str, Any]
+    actor: dict[str, Any]
+    context: dict[str, Any]
+    entry: AuditEntry | None = None
+
+
+@dataclass
+class _Buffer:
+    depth: int
+    alias: str
+    pending: list[PendingEntry] = field(default_factory=list)
+
+
+def append_permitted() -> bool:
+    return _append_permit.get()
+
+
+def governed_write_permitted() -> bool:
+    return _write_permit.get()
+
+
+def object_ref(obj: models.Model | ObjectRef) -> ObjectRef:
+    if isinstance(obj, ObjectRef):
+        return obj
+    meta = obj._meta
+    return ObjectRef(type=f"{meta.app_label}.{meta.model_name}", id=str(obj.pk), repr=str(obj))
+
+
+def _savepoint_depth() -> int:
+    return len(connection.savepoint_ids)
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """`transaction.atomic` whose audit entries are appended together just before it ends.
+
+    Appending once per transaction holds the chain head's lock for the shortest time and
+    costs one round of writes however many objects the service changed.
+    """
+    outer = _buffer.get()
+    with transaction.atomic():
+        if outer is not None and outer.alias == connection.alias:
+            yield
+            return
+        buf = _Buffer(depth=_savepoint_depth(), alias=connection.alias)
+        token = _buffer.set(buf)
+        try:
+            yield
+            _flush(buf.pending)
+        finally:
+            _buffer.reset(token)
+
+
+def record(
+    *,
+    action: str,
+    obj: models.Model | ObjectRef,
+    changes: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+) -> PendingEntry:
+    """Record an event; it is appended with the transaction it belongs to, or at once."""
+    _check_action(action)
+    ctx = current_context()
+    if context:
+        ctx.update({k: chain.jsonable(v) for k, v in context.items()})
+    pending = PendingEntry(
+        action=action,
+        obj=object_ref(obj),
+        changes={k: chain.jsonable(v) for k, v in (changes or {}).items()},
+        actor=current_actor().as_json(),
+        context=ctx,
+    )
+    buf = _buffer.get()
+    # An entry made inside a nested savepoint is appended at once, so that rolling back that
+    # savepoint takes the entry with the change and never leaves one without the other.
+    if buf is not None and buf.alias == connection.alias and buf.depth == _savepoint_depth():
+        buf.pending.append(pending)
+    else:
+        # Entries already buffered at the outer level stay there: appending them here would
+        # tie them to this savepoint, and its rollback would drop them while their changes stay.
+        with transaction.atomic():
+            _flush([pending])
+    return pending
+
+
+def _check_action(action: str) -> None:
+    parts = action.split(".")
+    if len(parts) < 3 or not all(p and p.replace("_", "").isalnum() and p == p.lower() for p in parts):
+        raise ValueError(f"audit action must be dotted lower case app.subject.verb, got {action!r}")
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for name in sorted(set(old) | set(new)):
+        before, after = chain.jsonable(old.get(name)), chain.jsonable(new.get(name))
+        if before != after:
+            if name in secrets:
+                before, after = chain.REDACTED, chain.REDACTED
+            changes[name] = {"old": before, "new": after}
+    return changes
+
+
+def _action_for(obj: models.Model, verb: str) -> str:
+    return f"{obj._meta.app_label}.{obj._meta.model_name}.{verb}"
+
+
+def save(
+    obj: GovernedModel,
+    *,
+    action: str | None = None,
+    extra_changes: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+) -> PendingEntry | None:
+    """Save a governed object and record what changed; nothing changed records nothing."""
+    creating = obj._state.adding
+    before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
+    with atomic():
+        token = _write_permit.set(True)
+        try:
+            obj.save()
+        finally:
+            _write_permit.reset(token)
+        after = obj.audit_values()
+        changes = _diff(before, after, obj.AUDIT_SECRETS)
+        for name, value in (extra_changes or {}).items():
+            changes[name] = value
+        obj._audit_snapshot = after  # type: ignore[attr-defined]
+        if not changes and not creating:
+            return None
+        return record(
+            action=action or _action_for(obj, "create" if creating else "update"),
+            obj=obj,
+            changes=changes,
+            context=context,
+        )
+
+
+def delete(obj: GovernedModel, *, action: str | None = None) -> PendingEntry:
+    """Delete a governed object and record its last values."""
+    with atomic():
+        ref = object_ref(obj)
+        before = obj.audit_values()
+        token = _write_permit.set(True)
+        try:
+            obj.delete()
+        finally:
+            _write_permit.reset(token)
+        return record(
+            action=action or _action_for(obj, "delete"),
+            obj=ref,
+            changes=_diff(before, {}, obj.AUDIT_SECRETS),
+        )
+
+
+@contextmanager
+def permit_governed_writes() -> Iterator[None]:
+    """For writes the writer cannot see itself (many-to-many rows): the caller records them."""
+    token = _write_permit.set(True)
+    try:
+        yield
+    finally:
+        _write_permit.reset(token)
+
+
+def _flush(pending: list[PendingEntry]) -> None:
+    if not pending:
+        return
+    head = ChainHead.objects.select_for_update().get(pk=1)
+    now = timezone.now()
+    ts = max(now, head.ts) if head.ts else now
+    seq, prev = head.seq, head.hash
+    entries: list[AuditEntry] = []
+    leaves: list[tuple[int, bytes]] = []
+    ts_text = chain.format_ts(ts)
+    for item in pending:
+        seq += 1
+        body = {
+            "v": chain.FORMAT_VERSION,
+            "seq": seq,
+            "ts": ts_text,
+            "actor": item.actor,
+            "action": item.action,
+            "object": item.obj.as_json(),
+            "changes": item.changes,
+            "context": item.context,
+            "prev": prev,
+        }
+        raw = chain.canonical(body)
+        digest = chain.entry_hash(raw)
+        entry = AuditEntry(
+            seq=seq,
+            ts=ts,
+            actor_kind=item.actor["kind"],
+            actor_id=item.actor["id"],
+            actor_name=item.actor["name"][:200],
+            action=item.action,
+            object_type=item.obj.type,
+            object_id=item.obj.id[:64],
+            object_repr=item.obj.repr,
+            channel=str(item.context.get("channel", "system"))[:8],
+            request_id=str(item.context.get("request_id", ""))[:64],
+            canonical=raw,
+            prev=prev,
+            hash=digest,
+        )
+        item.entry = entry
+        entries.append(entry)
+        leaves.append((seq - 1, chain.leaf_hash(digest)))
+        prev = digest
+    token = _append_permit.set(True)
+    try:
+        AuditEntry.objects.bulk_create(entries)
+        MerkleNode.objects.bulk_create(_merkle_nodes(leaves))
+    finally:
+        _append_permit.reset(token)
+    ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev, ts=ts)
+
+
+def _merkle_nodes(leaves: list[tuple[int, bytes]]) -> list[MerkleNode]:
+    """Every complete aligned subtree that the new leaves finish (RFC 6962 tree, stored incrementally)."""
+    new: dict[tuple[int, int], bytes] = {}
+    for index, leaf in leaves:
+        level, idx, digest = 0, index, leaf
+        new[(0, idx)] = digest
+        # A right child (odd index) completes its parent, whose left sibling is already stored.
+        while idx % 2 == 1:
+            left = new.get((level, idx - 1))
+            if left is None:
+                left = bytes(MerkleNode.objects.get(pk=MerkleNode.make_key(level, idx - 1)).hash)
+            digest = chain.node_hash(left, digest)
+            level, idx = level + 1, idx // 2
+            new[(level, idx)] = digest
+    return [MerkleNode(key=MerkleNode.make_key(level, idx), hash=h) for (level, idx), h in new.items()]
+
+
+def head() -> tuple[int, str, dt.datetime | None]:
+    row = ChainHead.objects.get(pk=1)
+    return row.seq, row.hash, row.ts

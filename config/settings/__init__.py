@@ -1,0 +1,1 @@
+"""Settings modules: base, local (the embedded default), production, test."""

@@ -1,0 +1,22 @@
+"""Settings for the test suite: the embedded default unless DATABASE_URL says otherwise."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import REST_FRAMEWORK
+
+SECRET_KEY = "test-only-not-secret"  # noqa: S105
+DEBUG = False
+_TMP = Path(tempfile.mkdtemp(prefix="modelgov-test-"))
+MEDIA_ROOT = _TMP / "media"
+AUDIT_SIGNING_KEY_FILE = str(_TMP / "keys" / "checkpoint.key")
+AUDIT_LOG_ID = "test-log"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min"}}
+if not os.environ.get("CELERY_BROKER_URL"):
+    CELERY_TASK_ALWAYS_EAGER = True

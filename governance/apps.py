@@ -1,0 +1,22 @@
+"""App config for governance: roles, policies, promotion requests, approvals, gates."""
+
+from django.apps import AppConfig
+
+
+class GovernanceConfig(AppConfig):
+    name = "governance"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from governance import roles
+
+        # After every migrate (and every test flush): permissions exist only after migrate,
+        # so roles are granted here rather than in a data migration alone.
+        post_migrate.connect(
+            lambda **kw: roles.ensure_roles(kw.get("using", "default")),
+            sender=self,
+            weak=False,
+            dispatch_uid="governance-roles",
+        )

@@ -1,0 +1,49 @@
+"""Filters for registry list endpoints."""
+
+from __future__ import annotations
+
+import django_filters
+
+from registry.models import DatasetVersion, ModelVersion, RegisteredModel
+
+
+class ModelFilter(django_filters.FilterSet):
+    tag = django_filters.CharFilter(method="filter_tag")
+    owner = django_filters.CharFilter(field_name="owner__username")
+    q = django_filters.CharFilter(method="filter_q")
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["risk_tier", "eu_ai_act_category", "business_unit"]
+
+    def filter_tag(self, queryset, name, value):  # type: ignore[no-untyped-def]
+        return queryset.filter(tags__contains=[value]) if _json_contains_supported(queryset) else queryset.filter(
+            tags__icontains=f'"{value}"'
+        )
+
+    def filter_q(self, queryset, name, value):  # type: ignore[no-untyped-def]
+        return queryset.filter(name__icontains=value) | queryset.filter(title__icontains=value)
+
+
+def _json_contains_supported(queryset) -> bool:  # type: ignore[no-untyped-def]
+    return bool(queryset.db == "default" and queryset.query.get_compiler(queryset.db).connection.vendor == "postgresql")
+
+
+class VersionFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model__name")
+    created_by = django_filters.CharFilter(field_name="created_by__username")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    risk_tier = django_filters.CharFilter(field_name="model__risk_tier")
+
+    class Meta:
+        model = ModelVersion
+        fields = ["stage", "framework", "artifact_format", "artifact_sha256"]
+
+
+class DatasetVersionFilter(django_filters.FilterSet):
+    dataset = django_filters.CharFilter(field_name="dataset__name")
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["sha256"]

@@ -1,0 +1,153 @@
+"""Registry API: models, versions (multipart upload), datasets, dataset versions, lineage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from registry import selectors
+from registry.api import filters, serializers as s
+from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
+from registry.services import dataset as dataset_services, model as model_services, version as version_services
+
+
+class ModelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    lookup_field = "name"
+    serializer_class = s.ModelOut
+    filterset_class = filters.ModelFilter
+
+    def get_queryset(self) -> Any:
+        return selectors.model_list().order_by("name")
+
+    @extend_schema(request=s.ModelIn, responses={201: s.ModelOut})
+    def create(self, request: Request) -> Response:
+        data = s.ModelIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = model_services.registered_model_create(by=request.user, **data.validated_data)
+        return Response(s.ModelOut(model).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ModelEdit, responses={200: s.ModelOut})
+    def partial_update(self, request: Request, name: str) -> Response:
+        model = self.get_object()
+        data = s.ModelEdit(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        edits = dict(data.validated_data)
+        developers = edits.pop("developers", None)
+        model = model_services.registered_model_update(model=model, by=request.user, **edits)
+        if developers is not None:
+            model_services.registered_model_set_developers(model=model, developers=developers, by=request.user)
+        return Response(s.ModelOut(model).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, name: str) -> Response:
+        model_services.registered_model_delete(model=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=s.VersionIn, responses={201: s.VersionOut, 200: s.VersionOut(many=True)})
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser])
+    def versions(self, request: Request, name: str) -> Response:
+        model = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.version_list().filter(model=model).order_by("-version"))
+            return self.get_paginated_response(s.VersionOut(page, many=True).data)
+        data = s.VersionIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        version = version_services.model_version_create(model=model, by=request.user, **fields)
+        version = selectors.version_list().get(pk=version.pk)
+        return Response(s.VersionOut(version).data, status=status.HTTP_201_CREATED)
+
+
+class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.VersionOut
+    filterset_class = filters.VersionFilter
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_queryset(self) -> Any:
+        return selectors.version_list().order_by("-id")
+
+    @extend_schema(request=s.VersionEdit, responses={200: s.VersionOut})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        version = self.get_object()
+        data = s.VersionEdit(data=request.data)
+        data.is_valid(raise_exception=True)
+        version_services.model_version_update(version=version, by=request.user, **data.validated_data)
+        return Response(s.VersionOut(selectors.version_list().get(pk=version.pk)).data)
+
+    @extend_schema(responses={200: OpenApiResponse(description="lineage both ways")})
+    @action(detail=True, methods=["get"])
+    def lineage(self, request: Request, pk: str) -> Response:
+        return Response(selectors.version_lineage(self.get_object()))
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="the artifact file")})
+    @action(detail=True, methods=["get"])
+    def artifact(self, request: Request, pk: str) -> FileResponse:
+        version: ModelVersion = self.get_object()
+        response = FileResponse(version.artifact.open("rb"), as_attachment=True,
+                                filename=version.artifact.name.rsplit("/", 1)[-1])
+        response["X-Artifact-SHA256"] = version.artifact_sha256
+        return response
+
+
+class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    lookup_field = "name"
+    serializer_class = s.DatasetOut
+
+    def get_queryset(self) -> Any:
+        return selectors.dataset_list().order_by("name")
+
+    @extend_schema(request=s.DatasetIn, responses={201: s.DatasetOut})
+    def create(self, request: Request) -> Response:
+        data = s.DatasetIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = dataset_services.dataset_create(by=request.user, **data.validated_data)
+        return Response(s.DatasetOut(dataset).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.DatasetVersionIn, responses={201: s.DatasetVersionOut, 200: s.DatasetVersionOut(many=True)})
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
+    def versions(self, request: Request, name: str) -> Response:
+        dataset: Dataset = self.get_object()
+        if request.method == "GET":
+            qs = selectors.dataset_version_list().filter(dataset=dataset).order_by("-version")
+            page = self.paginate_queryset(qs)
+            return self.get_paginated_response(s.DatasetVersionOut(page, many=True).data)
+        data = s.DatasetVersionIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = dataset_services.dataset_version_create(dataset=dataset, by=request.user, **data.validated_data)
+        version = selectors.dataset_version_list().get(pk=version.pk)
+        return Response(s.DatasetVersionOut(version).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.DatasetVersionOut
+    filterset_class = filters.DatasetVersionFilter
+
+    def get_queryset(self) -> Any:
+        return selectors.dataset_version_list().order_by("-id")
+
+    @extend_schema(request=s.DatasetVersionEdit, responses={200: s.DatasetVersionOut})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        version = self.get_object()
+        data = s.DatasetVersionEdit(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        dataset_services.dataset_version_update(version=version, by=request.user, **data.validated_data)
+        return Response(s.DatasetVersionOut(selectors.dataset_version_list().get(pk=version.pk)).data)
+
+    @extend_schema(responses={200: OpenApiResponse(description="models trained or evaluated on it")})
+    @action(detail=True, methods=["get"])
+    def lineage(self, request: Request, pk: str) -> Response:
+        version: DatasetVersion = get_object_or_404(DatasetVersion, pk=pk)
+        return Response(selectors.dataset_lineage(version))
+
+
+__all__ = ["DatasetVersionViewSet", "DatasetViewSet", "ModelViewSet", "RegisteredModel", "VersionViewSet"]

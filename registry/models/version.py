@@ -1,0 +1,75 @@
+"""ModelVersion: an immutable registered artifact with its lineage; only its stage moves."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from audit.governed import GovernedModel
+from registry.models.dataset import DatasetVersion
+from registry.models.model import RegisteredModel
+
+
+class Stage(models.TextChoices):
+    NONE = "none", "None"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+
+
+class ArtifactFormat(models.TextChoices):
+    SKOPS = "skops", "skops"
+    ONNX = "onnx", "ONNX"
+    JOBLIB = "joblib", "joblib (pickle)"
+    PICKLE = "pickle", "pickle"
+
+
+class ModelVersion(GovernedModel):
+    IMMUTABLE_FIELDS = (
+        "model", "version", "artifact", "artifact_sha256", "artifact_size", "artifact_format",
+        "framework", "framework_version", "hyperparameters", "metrics", "code_repository",
+        "code_commit", "python_version", "packages", "parent", "created_by",
+    )
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    # Moved only by the governance workflow.
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.NONE)
+    artifact = models.FileField(upload_to="artifacts/", max_length=300)
+    artifact_sha256 = models.CharField(max_length=64)
+    artifact_size = models.BigIntegerField()
+    artifact_format = models.CharField(max_length=10, choices=ArtifactFormat.choices)
+    framework = models.CharField(max_length=60, blank=True)
+    framework_version = models.CharField(max_length=40, blank=True)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    code_repository = models.CharField(max_length=500, blank=True)
+    code_commit = models.CharField(max_length=64, blank=True)
+    python_version = models.CharField(max_length=40, blank=True)
+    packages = models.JSONField(default=dict, blank=True)
+    training_datasets = models.ManyToManyField(DatasetVersion, blank=True, related_name="trained_versions")
+    evaluation_datasets = models.ManyToManyField(DatasetVersion, blank=True, related_name="evaluated_versions")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="model_versions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["model__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="modelversion_unique_number"),
+        ]
+        indexes = [
+            models.Index(fields=["stage", "model"], name="modelversion_stage_model"),
+            models.Index(fields=["created_at"], name="modelversion_created"),
+            models.Index(fields=["artifact_sha256"], name="modelversion_sha"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"

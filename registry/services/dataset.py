@@ -1,0 +1,107 @@
+"""Services for datasets and their immutable versions."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from django.conf import settings
+from django.db.models import Max
+
+from audit import writer
+from config.errors import Conflict, InvalidInput
+from registry.models import Dataset, DatasetVersion
+from registry.services.common import apply_edits, require_perm
+from registry.storage import normalise_sha256, spooled, store
+from registry.tabular import inspect_csv
+
+VERSION_EDITABLE = ("description", "provenance", "licence")
+
+
+def dataset_create(*, by: Any, name: str, description: str = "") -> Dataset:
+    require_perm(by, "registry.add_dataset", doing="register a dataset")
+    if Dataset.objects.filter(name=name).exists():
+        raise Conflict(f"a dataset named {name!r} already exists")
+    dataset = Dataset(name=name, description=description, owner=by)
+    writer.save(dataset)
+    return dataset
+
+
+def dataset_version_create(
+    *,
+    dataset: Dataset,
+    by: Any,
+    file: IO[bytes] | None = None,
+    uri: str = "",
+    expected_sha256: str | None = None,
+    target_column: str = "",
+    sensitive_columns: list[str] | None = None,
+    description: str = "",
+    provenance: str = "",
+    licence: str = "",
+    parents: list[DatasetVersion] | None = None,
+    row_count: int | None = None,
+) -> DatasetVersion:
+    """Register a dataset version from an uploaded CSV, or by URI and declared digest."""
+    require_perm(by, "registry.add_datasetversion", doing="register a dataset version")
+    sensitive = list(sensitive_columns or [])
+    if not all(isinstance(c, str) and c for c in sensitive):
+        raise InvalidInput("sensitive_columns must be a list of column names")
+    if (file is None) == (not uri):
+        raise InvalidInput("give either a file or a uri (with its sha256), not both or neither")
+    parent_list = list(parents or [])
+    if file is None:
+        digest = normalise_sha256(expected_sha256)
+        if digest is None:
+            raise InvalidInput("a dataset registered by uri needs its sha256")
+        version = DatasetVersion(
+            uri=uri, sha256=digest, size=0, row_count=row_count, schema=[],
+        )
+        return _save_version(dataset, version, by, target_column, sensitive, description, provenance,
+                             licence, parent_list)
+    with spooled(
+        file, max_bytes=settings.REGISTRY_MAX_DATASET_BYTES, expected_sha256=expected_sha256, what="dataset file"
+    ) as spool:
+        shape = inspect_csv(spool.path, target_column=target_column, sensitive_columns=sensitive)
+        name = store(spool, prefix="datasets", suffix=".csv")
+        version = DatasetVersion(
+            file=name, sha256=spool.sha256, size=spool.size, row_count=shape.row_count, schema=shape.schema,
+        )
+        return _save_version(dataset, version, by, target_column, sensitive, description, provenance,
+                             licence, parent_list)
+
+
+def _save_version(
+    dataset: Dataset,
+    version: DatasetVersion,
+    by: Any,
+    target_column: str,
+    sensitive: list[str],
+    description: str,
+    provenance: str,
+    licence: str,
+    parents: list[DatasetVersion],
+) -> DatasetVersion:
+    with writer.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        current = locked.versions.aggregate(n=Max("version"))["n"] or 0
+        version.dataset = locked
+        version.version = current + 1
+        version.target_column = target_column
+        version.sensitive_columns = sensitive
+        version.description = description
+        version.provenance = provenance
+        version.licence = licence
+        version.created_by = by
+        parent_ids = sorted(p.pk for p in parents)
+        writer.save(version, extra_changes={"parents": {"old": None, "new": parent_ids}} if parent_ids else None)
+        if parent_ids:
+            with writer.permit_governed_writes():
+                version.parents.set(parent_ids)
+    return version
+
+
+def dataset_version_update(*, version: DatasetVersion, by: Any, **edits: Any) -> DatasetVersion:
+    require_perm(by, "registry.change_datasetversion", doing="edit a dataset version")
+    apply_edits(version, edits, editable=VERSION_EDITABLE)
+    writer.save(version)
+    return version

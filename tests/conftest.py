@@ -1,0 +1,72 @@
+"""Shared fixtures: users in each role, API clients, and flushing past the append-only guards."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+
+
+
+@pytest.fixture(autouse=True)
+def _flush_past_guards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transactional tests empty every table afterwards; the log's triggers refuse that."""
+    from audit import db_guards
+
+    original = type(connection.ops).execute_sql_flush
+
+    def execute_sql_flush(self: Any, sql_list: Any) -> None:
+        with db_guards.suspended(self.connection):
+            original(self, sql_list)
+
+    monkeypatch.setattr(type(connection.ops), "execute_sql_flush", execute_sql_flush)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked postgres run only against PostgreSQL; on SQLite they are deselected, not skipped.
+
+    `.ci/run` runs the suite a second time with DATABASE_URL at PostgreSQL, where they all run.
+    """
+    if _database_vendor() == "postgresql":
+        return
+    keep = [item for item in items if "postgres" not in item.keywords]
+    dropped = [item for item in items if "postgres" in item.keywords]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _database_vendor() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    return "postgresql" if url.startswith(("postgres://", "postgresql://")) else "sqlite"
+
+
+@pytest.fixture
+def make_user(db: None) -> Any:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from audit.context import audit_context, system_actor
+
+    def make(username: str, *roles: str, superuser: bool = False, **extra: Any) -> Any:
+        with audit_context(actor=system_actor("test fixtures"), channel="system"):
+            user_model = get_user_model()
+            if superuser:
+                user = user_model.objects.create_superuser(username, f"{username}@example.com", "pw-" + username)
+            else:
+                user = user_model.objects.create_user(username, f"{username}@example.com", "pw-" + username, **extra)
+            for role in roles:
+                user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api() -> Iterator[Any]:
+    from rest_framework.test import APIClient
+
+    yield APIClient()
