@@ -1,0 +1,70 @@
+"""Evidence reports about a model version: status, verdict, metrics and the digests of PDF and JSON."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from audit.governed import GovernedModel
+from registry.models import DatasetVersion, ModelVersion
+
+
+class ReportKind(models.TextChoices):
+    BIAS = "bias", "Bias / fairness"
+    EXPLAINABILITY = "explainability", "Explainability (SHAP)"
+    LINEAGE = "lineage", "Lineage"
+
+
+class ReportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Verdict(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    INFO = "info", "Informational"
+
+
+class Report(GovernedModel):
+    AUDIT_EXCLUDE = ("updated_at", "progress", "metrics")
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="reports")
+    kind = models.CharField(max_length=20, choices=ReportKind.choices)
+    status = models.CharField(max_length=10, choices=ReportStatus.choices, default=ReportStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    evaluation_dataset = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="reports"
+    )
+    # The configuration the report was computed with (thresholds, seeds, sample sizes).
+    config = models.JSONField(default=dict, blank=True)
+    config_sha256 = models.CharField(max_length=64, blank=True)
+    verdict = models.CharField(max_length=6, choices=Verdict.choices, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    pdf = models.FileField(upload_to="reports/", max_length=300, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    json = models.FileField(upload_to="reports/", max_length=300, blank=True)
+    json_sha256 = models.CharField(max_length=64, blank=True)
+    # Digests of every input at computation time: artifact, datasets, configuration.
+    inputs = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["version", "kind", "-created_at"], name="report_version_kind"),
+            models.Index(fields=["status", "created_at"], name="report_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} report #{self.pk} for version {self.version_id}"

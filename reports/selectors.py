@@ -1,0 +1,45 @@
+"""Reads of evidence: the latest report of each kind for a version, as governance gates see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from reports.models import Report, ReportStatus
+
+
+@dataclass(frozen=True)
+class EvidenceSummary:
+    """What a gate needs to know about one report."""
+
+    report_id: int
+    kind: str
+    status: str
+    verdict: str
+    pdf_sha256: str
+    json_sha256: str
+    finished_at: dt.datetime | None
+    metrics: dict[str, Any]
+
+
+def latest_evidence(version_id: int) -> dict[str, EvidenceSummary]:
+    """The newest succeeded report of each kind for a version (failed runs are not evidence)."""
+    summaries: dict[str, EvidenceSummary] = {}
+    reports = Report.objects.filter(version_id=version_id, status=ReportStatus.SUCCEEDED).order_by(
+        "kind", "-finished_at", "-id"
+    )
+    for report in reports:
+        if report.kind in summaries:
+            continue
+        summaries[report.kind] = EvidenceSummary(
+            report_id=report.pk,
+            kind=report.kind,
+            status=report.status,
+            verdict=report.verdict,
+            pdf_sha256=report.pdf_sha256,
+            json_sha256=report.json_sha256,
+            finished_at=report.finished_at,
+            metrics=report.metrics,
+        )
+    return summaries
