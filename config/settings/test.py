@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -18,5 +17,6 @@ AUDIT_LOG_ID = "test-log"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min"}}
-if not os.environ.get("CELERY_BROKER_URL"):
-    CELERY_TASK_ALWAYS_EAGER = True
+# Tests run tasks in-process; the test that needs a real worker on Redis starts one and
+# switches eager mode off for itself.
+CELERY_TASK_ALWAYS_EAGER = True
