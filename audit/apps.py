@@ -9,11 +9,9 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from audit import auth_events, governed
-
         from django.db.models.signals import post_migrate
 
-        from audit import bootstrap
+        from audit import auth_events, bootstrap, governed
 
         auth_events.connect()
         governed.connect()

@@ -45,9 +45,9 @@ class GovernedModel(models.Model):
         abstract = True
 
     @classmethod
-    def from_db(cls, db: Any, field_names: Any, values: Any) -> Any:
-        instance = super().from_db(db, field_names, values)
-        instance._audit_snapshot = instance.audit_values()
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Any:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._audit_snapshot = instance.audit_values()  # type: ignore[attr-defined]
         return instance
 
     def audit_values(self) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from django.utils.html import format_html, format_html_join
 from config.errors import DomainError
 from registry import selectors
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
-from registry.services import dataset as dataset_services, model as model_services, version as version_services
+from registry.services import dataset as dataset_services
+from registry.services import model as model_services
+from registry.services import version as version_services
 
 
 def history_link(obj: Any) -> str:

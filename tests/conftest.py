@@ -10,7 +10,6 @@ import pytest
 from django.db import connection
 
 
-
 @pytest.fixture(autouse=True)
 def _flush_past_guards(monkeypatch: pytest.MonkeyPatch) -> None:
     """Transactional tests empty every table afterwards; the log's triggers refuse that."""

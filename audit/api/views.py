@@ -23,7 +23,7 @@ class EntryOut(serializers.Serializer):
     action = serializers.CharField()
     object = serializers.DictField()
     changes = serializers.DictField()
-    context = serializers.DictField()
+    context = serializers.DictField()  # type: ignore[assignment]
     prev = serializers.CharField()
     hash = serializers.CharField()
 

@@ -3,7 +3,7 @@
 from django.db import migrations
 
 
-def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
+def forwards(apps, schema_editor):
     from audit import db_guards
 
     apps.get_model("audit", "ChainHead").objects.get_or_create(pk=1)

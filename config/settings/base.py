@@ -82,7 +82,8 @@ TEMPLATES = [
 
 def database_from_env() -> dict:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-    config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
+    config: dict = dj_database_url.parse(  # type: ignore[assignment]
+        url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes the write lock when a transaction starts, so two writers never
         # both read the audit chain's head and then race to extend it.

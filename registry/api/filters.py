@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import django_filters
+from django.db import connection
 
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel
 
@@ -16,17 +20,14 @@ class ModelFilter(django_filters.FilterSet):
         model = RegisteredModel
         fields = ["risk_tier", "eu_ai_act_category", "business_unit"]
 
-    def filter_tag(self, queryset, name, value):  # type: ignore[no-untyped-def]
-        return queryset.filter(tags__contains=[value]) if _json_contains_supported(queryset) else queryset.filter(
-            tags__icontains=f'"{value}"'
-        )
+    def filter_tag(self, queryset: Any, name: str, value: str) -> Any:
+        if connection.vendor == "postgresql":
+            return queryset.filter(tags__contains=[value])
+        # SQLite has no JSON containment: match the quoted element in the stored JSON text.
+        return queryset.filter(tags__icontains=json.dumps(value))
 
-    def filter_q(self, queryset, name, value):  # type: ignore[no-untyped-def]
+    def filter_q(self, queryset: Any, name: str, value: str) -> Any:
         return queryset.filter(name__icontains=value) | queryset.filter(title__icontains=value)
-
-
-def _json_contains_supported(queryset) -> bool:  # type: ignore[no-untyped-def]
-    return bool(queryset.db == "default" and queryset.query.get_compiler(queryset.db).connection.vendor == "postgresql")
 
 
 class VersionFilter(django_filters.FilterSet):

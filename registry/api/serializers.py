@@ -20,7 +20,7 @@ User = get_user_model()
 
 class ModelOut(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
-    developers = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
+    developers = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")  # type: ignore[var-annotated]
 
     class Meta:
         model = RegisteredModel
@@ -64,7 +64,7 @@ class VersionOut(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username")
     training_datasets = DatasetRef(many=True)
     evaluation_datasets = DatasetRef(many=True)
-    parent = serializers.SerializerMethodField()
+    parent = serializers.SerializerMethodField()  # type: ignore[assignment]
 
     class Meta:
         model = ModelVersion
@@ -100,7 +100,9 @@ class VersionIn(serializers.Serializer):
     evaluation_datasets = serializers.PrimaryKeyRelatedField(
         queryset=DatasetVersion.objects.all(), many=True, required=False
     )
-    parent = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False)
+    parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
+        queryset=ModelVersion.objects.all(), required=False
+    )
 
 
 class VersionEdit(serializers.Serializer):

@@ -14,9 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from registry import selectors
-from registry.api import filters, serializers as s
+from registry.api import filters
+from registry.api import serializers as s
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
-from registry.services import dataset as dataset_services, model as model_services, version as version_services
+from registry.services import dataset as dataset_services
+from registry.services import model as model_services
+from registry.services import version as version_services
 
 
 class ModelViewSet(
@@ -94,7 +97,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def artifact(self, request: Request, pk: str) -> FileResponse:
         version: ModelVersion = self.get_object()
         response = FileResponse(version.artifact.open("rb"), as_attachment=True,
-                                filename=version.artifact.name.rsplit("/", 1)[-1])
+                                filename=(version.artifact.name or "artifact").rsplit("/", 1)[-1])
         response["X-Artifact-SHA256"] = version.artifact_sha256
         return response
 
@@ -113,7 +116,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         dataset = dataset_services.dataset_create(by=request.user, **data.validated_data)
         return Response(s.DatasetOut(dataset).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.DatasetVersionIn, responses={201: s.DatasetVersionOut, 200: s.DatasetVersionOut(many=True)})
+    @extend_schema(
+        request=s.DatasetVersionIn, responses={201: s.DatasetVersionOut, 200: s.DatasetVersionOut(many=True)}
+    )
     @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
     def versions(self, request: Request, name: str) -> Response:
         dataset: Dataset = self.get_object()

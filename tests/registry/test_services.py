@@ -146,7 +146,7 @@ def test_immutable_fields_cannot_be_edited(dev):
     with pytest.raises(InvalidInput, match="register a new version"):
         model_version_update(version=version, by=dev, artifact_sha256="0" * 64)
     model_version_update(version=version, by=dev, description="better words")
-    entry = AuditEntry.objects.filter(object_type="registry.modelversion").order_by("-seq").first()
+    entry = AuditEntry.objects.filter(object_type="registry.modelversion").order_by("-seq")[0]
     assert entry.as_json()["changes"] == {"description": {"old": "", "new": "better words"}}
 
 
