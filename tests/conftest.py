@@ -10,18 +10,25 @@ import pytest
 from django.db import connection
 
 
-@pytest.fixture(autouse=True)
-def _flush_past_guards(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Transactional tests empty every table afterwards; the log's triggers refuse that."""
+@pytest.fixture(autouse=True, scope="session")
+def _flush_past_guards() -> Iterator[None]:
+    """Transactional tests empty every table afterwards; the log's triggers refuse that.
+
+    Patched for the whole session: teardown of transactional tests runs after function-scoped
+    fixtures are undone.
+    """
     from audit import db_guards
 
-    original = type(connection.ops).execute_sql_flush
+    ops_class = type(connection.ops)
+    original = ops_class.execute_sql_flush
 
     def execute_sql_flush(self: Any, sql_list: Any) -> None:
         with db_guards.suspended(self.connection):
             original(self, sql_list)
 
-    monkeypatch.setattr(type(connection.ops), "execute_sql_flush", execute_sql_flush)
+    ops_class.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    yield
+    ops_class.execute_sql_flush = original  # type: ignore[method-assign]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
