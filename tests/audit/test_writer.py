@@ -1,0 +1,178 @@
+"""The writer: one entry per change in the same transaction, chained, attributed, secrets redacted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import rfc8785
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from audit import writer
+from audit.context import audit_context, system_actor
+from audit.models import AuditEntry, ChainHead
+from registry.models import RegisteredModel
+from tests.factories import make_model
+
+pytestmark = pytest.mark.django_db
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def dev(make_user):
+    return make_user("dev", "model developer")
+
+
+def _chain_ok() -> None:
+    prev = "0" * 64
+    for i, entry in enumerate(AuditEntry.objects.order_by("seq"), start=1):
+        body = entry.as_json()
+        assert body["seq"] == i
+        assert body["prev"] == prev
+        digest = body.pop("hash")
+        assert hashlib.sha256(rfc8785.dumps(body)).hexdigest() == digest
+        assert bytes(entry.canonical) == rfc8785.dumps(body)
+        prev = digest
+    head = ChainHead.objects.get()
+    assert (head.seq, head.hash) == (AuditEntry.objects.count(), prev)
+
+
+def test_entries_form_a_valid_chain(dev):
+    for i in range(5):
+        make_model(dev, f"m{i}")
+    _chain_ok()
+
+
+def test_failure_after_the_entry_is_written_rolls_back_both(dev):
+    model = make_model(dev, "pd")
+    before = AuditEntry.objects.count()
+    with pytest.raises(Boom), transaction.atomic():
+        model.title = "changed"
+        writer.save(model)
+        assert AuditEntry.objects.count() == before + 1  # the entry was written...
+        raise Boom
+    assert AuditEntry.objects.count() == before  # ...and went with the change
+    assert RegisteredModel.objects.get(pk=model.pk).title == "Pd"
+    _chain_ok()
+
+
+def test_failing_append_rolls_back_the_change(dev, monkeypatch):
+    model = make_model(dev, "pd")
+    before = AuditEntry.objects.count()
+
+    def broken(*args, **kwargs):
+        raise Boom("append failed")
+
+    monkeypatch.setattr(writer, "_flush", broken)
+    with pytest.raises(Boom):
+        model.title = "changed"
+        writer.save(model)
+    monkeypatch.undo()
+    assert RegisteredModel.objects.get(pk=model.pk).title == "Pd"
+    assert AuditEntry.objects.count() == before
+
+
+def test_savepoint_rollback_inside_a_service_keeps_entries_and_changes_together(dev):
+    with writer.atomic():
+        kept = RegisteredModel(name="kept", title="k", owner=dev)
+        writer.save(kept)
+        try:
+            with transaction.atomic():
+                writer.save(RegisteredModel(name="dropped", title="d", owner=dev))
+                raise Boom
+        except Boom:
+            pass
+    names = set(RegisteredModel.objects.values_list("name", flat=True))
+    logged = {e.object_repr for e in AuditEntry.objects.filter(action="registry.registeredmodel.create")}
+    assert names == logged == {"kept"}
+    _chain_ok()
+
+
+def test_unchanged_save_records_nothing(dev):
+    model = make_model(dev, "pd")
+    before = AuditEntry.objects.count()
+    assert writer.save(model) is None
+    assert AuditEntry.objects.count() == before
+
+
+def test_actor_and_channel_outside_a_request(dev):
+    with audit_context(actor=system_actor("nightly job"), channel="task"):
+        writer.record(action="registry.registeredmodel.review", obj=make_model(dev, "pd"), changes={})
+    body = AuditEntry.objects.order_by("-seq")[0].as_json()
+    assert body["actor"] == {"kind": "system", "id": None, "name": "nightly job"}
+    assert body["context"] == {"channel": "task"}
+
+
+def test_values_json_cannot_hold_become_strings(dev):
+    import datetime as dt
+    import decimal
+
+    model = make_model(dev, "pd")
+    writer.record(
+        action="registry.registeredmodel.note",
+        obj=model,
+        changes={"x": {"old": decimal.Decimal("1.10"), "new": float("nan")},
+                 "when": {"old": None, "new": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)},
+                 "big": {"old": None, "new": 2**60}},
+    )
+    changes = AuditEntry.objects.order_by("-seq")[0].as_json()["changes"]
+    assert changes["x"] == {"old": "1.10", "new": "nan"}
+    assert changes["when"]["new"] == "2026-01-02T00:00:00.000000Z"
+    assert changes["big"]["new"] == str(2**60)
+    _chain_ok()
+
+
+def test_user_password_change_is_redacted_and_role_membership_logged(make_user):
+    user = make_user("alice")
+    user.set_password("s3cret-value")
+    user.save()
+    entry = AuditEntry.objects.filter(action="auth.user.update").order_by("-seq")[0]
+    assert entry.as_json()["changes"]["password"] == {"old": "<redacted>", "new": "<redacted>"}
+    assert "s3cret" not in bytes(entry.canonical).decode()
+    from django.contrib.auth.models import Group
+
+    user.groups.add(Group.objects.get(name="auditor"))
+    added = AuditEntry.objects.filter(action="auth.user.groups_add").order_by("-seq")[0].as_json()
+    assert added["changes"]["groups"]["new"] == {"add": ["auditor"]}
+    created = AuditEntry.objects.filter(action="auth.user.create", object_repr="alice").get().as_json()
+    assert "<redacted>" == created["changes"]["password"]["new"]
+
+
+def test_logins_logouts_and_failed_logins_are_logged(client, make_user):
+    make_user("bob")
+    assert not client.login(username="bob", password="wrong")
+    failed = AuditEntry.objects.filter(action="auth.user.login_failed").get().as_json()
+    assert failed["object"]["id"] == "bob"
+    assert client.login(username="bob", password="pw-bob")
+    client.logout()
+    actions = list(AuditEntry.objects.filter(object_repr="bob").order_by("seq").values_list("action", flat=True))
+    assert actions[-2:] == ["auth.user.login", "auth.user.logout"]
+
+
+def test_admin_request_context_has_request_id_ip_and_agent(client, make_user):
+    make_user("root", superuser=True)
+    resp = client.post(
+        "/admin/login/?next=/admin/", {"username": "root", "password": "pw-root"},
+        HTTP_USER_AGENT="pytest-agent", HTTP_X_REQUEST_ID="req-123",
+    )
+    assert resp.status_code == 302
+    assert resp["X-Request-ID"] == "req-123"
+    login = AuditEntry.objects.filter(action="auth.user.login").order_by("-seq")[0].as_json()
+    assert login["actor"]["name"] == "root"
+    assert login["context"] == {
+        "channel": "admin", "request_id": "req-123", "ip": "127.0.0.1", "user_agent": "pytest-agent"
+    }
+    assert client.get("/admin/", HTTP_X_REQUEST_ID="bad id with spaces")["X-Request-ID"] != "bad id with spaces"
+
+
+def test_entry_line_is_canonical_json_with_hash(dev):
+    make_model(dev, "pd")
+    entry = AuditEntry.objects.order_by("-seq")[0]
+    parsed = json.loads(entry.line())
+    assert parsed == entry.as_json()
+    assert get_user_model().objects.count() >= 1
