@@ -1,0 +1,71 @@
+"""Every list page costs the same number of queries however many rows there are (no N+1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import make_dataset_version, make_model, make_version
+
+pytestmark = pytest.mark.django_db
+
+API_LISTS = [
+    "/api/v1/models/",
+    "/api/v1/versions/",
+    "/api/v1/versions/?stage=none",
+    "/api/v1/models/m0/versions/",
+    "/api/v1/datasets/",
+    "/api/v1/dataset-versions/",
+    "/api/v1/audit/entries/",
+    "/api/v1/audit/entries/?object_type=registry.modelversion",
+]
+
+ADMIN_LISTS = [
+    "/admin/registry/registeredmodel/",
+    "/admin/registry/modelversion/",
+    "/admin/registry/dataset/",
+    "/admin/registry/datasetversion/",
+    "/admin/audit/auditentry/",
+]
+
+
+def _grow(owner: Any, start: int, count: int) -> None:
+    train = make_dataset_version(owner, "train")
+    for i in range(start, start + count):
+        model = make_model(owner, f"m{i}", developers=[owner])
+        parent = make_version(model, owner, training_datasets=[train], evaluation_datasets=[train])
+        make_version(model, owner, parent=parent, training_datasets=[train])
+        make_dataset_version(owner, f"d{i}")
+
+
+def _queries(client: Any, url: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return len(ctx.captured_queries)
+
+
+@pytest.fixture
+def root(make_user):
+    return make_user("root", "model developer", superuser=True)
+
+
+def test_api_list_query_counts_are_flat(api, root):
+    api.force_authenticate(root)
+    _grow(root, 0, 2)
+    small = {url: _queries(api, url) for url in API_LISTS}
+    _grow(root, 2, 6)
+    large = {url: _queries(api, url) for url in API_LISTS}
+    assert large == small
+
+
+def test_admin_changelist_query_counts_are_flat(client, root):
+    client.force_login(root)
+    _grow(root, 0, 2)
+    small = {url: _queries(client, url) for url in ADMIN_LISTS}
+    _grow(root, 2, 6)
+    large = {url: _queries(client, url) for url in ADMIN_LISTS}
+    assert large == small
