@@ -16,7 +16,8 @@ class AuditConfig(AppConfig):
         auth_events.connect()
         governed.connect()
         post_migrate.connect(
-            lambda **kw: bootstrap.ensure_chain_head(kw.get("using", "default")),
+            lambda **kw: (bootstrap.ensure_chain_head(kw.get("using", "default")),
+                          bootstrap.ensure_guards(kw.get("using", "default"))),
             sender=self,
             weak=False,
             dispatch_uid="audit-chain-head",

@@ -9,3 +9,12 @@ def ensure_chain_head(using: str = "default", **kwargs: Any) -> None:
     from audit.models import ChainHead
 
     ChainHead.objects.using(using).get_or_create(pk=1)
+
+
+def ensure_guards(using: str = "default", **kwargs: Any) -> None:
+    """Reinstall the append-only triggers: SQLite drops them whenever a migration rebuilds a table."""
+    from django.db import connections
+
+    from audit import db_guards
+
+    db_guards.install(connections[using])

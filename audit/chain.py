@@ -62,3 +62,8 @@ def leaf_hash(entry_hash_hex: str) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """RFC 6962 interior node: SHA-256(0x01 || left || right)."""
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def empty_root() -> bytes:
+    """MTH of the empty tree: SHA-256 of nothing."""
+    return hashlib.sha256(b"").digest()

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-APPEND_ONLY_TABLES = ("audit_auditentry", "audit_merklenode", "audit_checkpoint")
+APPEND_ONLY_TABLES = ("audit_auditentry", "audit_merklenode", "audit_checkpoint", "audit_signingkey")
 HEAD_TABLE = "audit_chainhead"
 
 _PG_FUNCTIONS = """
@@ -28,9 +28,9 @@ $$ LANGUAGE plpgsql;
 """
 
 
-def _pg_statements() -> list[str]:
+def _pg_statements(tables: tuple[str, ...]) -> list[str]:
     stmts = [_PG_FUNCTIONS]
-    for table in APPEND_ONLY_TABLES:
+    for table in tables:
         stmts += [
             f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}",
             f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
@@ -53,9 +53,9 @@ def _pg_statements() -> list[str]:
     return stmts
 
 
-def _sqlite_statements() -> list[str]:
+def _sqlite_statements(tables: tuple[str, ...]) -> list[str]:
     stmts = []
-    for table in APPEND_ONLY_TABLES:
+    for table in tables:
         for op in ("UPDATE", "DELETE"):
             name = f"{table}_no_{op.lower()}"
             stmts += [
@@ -76,7 +76,10 @@ def _sqlite_statements() -> list[str]:
 
 
 def install(connection: Any) -> None:
-    statements = _pg_statements() if connection.vendor == "postgresql" else _sqlite_statements()
+    """(Re)create the triggers on every guarded table that exists so far (migrations add tables)."""
+    existing = set(connection.introspection.table_names())
+    tables = tuple(t for t in APPEND_ONLY_TABLES if t in existing)
+    statements = _pg_statements(tables) if connection.vendor == "postgresql" else _sqlite_statements(tables)
     with connection.cursor() as cursor:
         for stmt in statements:
             cursor.execute(stmt)

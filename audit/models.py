@@ -100,6 +100,9 @@ class ChainHead(models.Model):
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
     ts = models.DateTimeField(null=True, blank=True)
+    # The RFC 6962 compact range at `seq`: the roots of the complete subtrees that make up the
+    # tree, largest first, 32 bytes each. Appending needs only these, never a read of the nodes.
+    frontier = models.BinaryField(default=b"")
 
     class Meta:
         verbose_name = "chain head"
@@ -137,6 +140,17 @@ class Checkpoint(AppendOnlyModel):
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.document)
         return data
+
+
+class SigningKey(AppendOnlyModel):
+    """A public key that has signed checkpoints; kept after rotation so old checkpoints still verify."""
+
+    key_id = models.CharField(max_length=16, primary_key=True)
+    public_pem = models.TextField()
+    first_used = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.key_id
 
 
 class VerificationRun(models.Model):

@@ -191,6 +191,16 @@ def delete(obj: GovernedModel, *, action: str | None = None) -> PendingEntry:
 
 
 @contextmanager
+def permit_append() -> Iterator[None]:
+    """For the log's own append-only rows besides entries (checkpoints, signing keys)."""
+    token = _append_permit.set(True)
+    try:
+        yield
+    finally:
+        _append_permit.reset(token)
+
+
+@contextmanager
 def permit_governed_writes() -> Iterator[None]:
     """For writes the writer cannot see itself (many-to-many rows): the caller records them."""
     token = _write_permit.set(True)
@@ -207,8 +217,9 @@ def _flush(pending: list[PendingEntry]) -> None:
     now = timezone.now()
     ts = max(now, head.ts) if head.ts else now
     seq, prev = head.seq, head.hash
+    frontier = _split(bytes(head.frontier))
     entries: list[AuditEntry] = []
-    leaves: list[tuple[int, bytes]] = []
+    nodes: list[MerkleNode] = []
     ts_text = chain.format_ts(ts)
     for item in pending:
         seq += 1
@@ -243,32 +254,29 @@ def _flush(pending: list[PendingEntry]) -> None:
         )
         item.entry = entry
         entries.append(entry)
-        leaves.append((seq - 1, chain.leaf_hash(digest)))
+        nodes.extend(_append_leaf(frontier, seq - 1, chain.leaf_hash(digest)))
         prev = digest
-    token = _append_permit.set(True)
-    try:
+    with permit_append():
         AuditEntry.objects.bulk_create(entries)
-        MerkleNode.objects.bulk_create(_merkle_nodes(leaves))
-    finally:
-        _append_permit.reset(token)
-    ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev, ts=ts)
+        MerkleNode.objects.bulk_create(nodes)
+    ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev, ts=ts, frontier=b"".join(frontier))
 
 
-def _merkle_nodes(leaves: list[tuple[int, bytes]]) -> list[MerkleNode]:
-    """Every complete aligned subtree that the new leaves finish (RFC 6962 tree, stored incrementally)."""
-    new: dict[tuple[int, int], bytes] = {}
-    for index, leaf in leaves:
-        level, idx, digest = 0, index, leaf
-        new[(0, idx)] = digest
-        # A right child (odd index) completes its parent, whose left sibling is already stored.
-        while idx % 2 == 1:
-            left = new.get((level, idx - 1))
-            if left is None:
-                left = bytes(MerkleNode.objects.get(pk=MerkleNode.make_key(level, idx - 1)).hash)
-            digest = chain.node_hash(left, digest)
-            level, idx = level + 1, idx // 2
-            new[(level, idx)] = digest
-    return [MerkleNode(key=MerkleNode.make_key(level, idx), hash=h) for (level, idx), h in new.items()]
+def _split(frontier: bytes) -> list[bytes]:
+    return [frontier[i : i + 32] for i in range(0, len(frontier), 32)]
+
+
+def _append_leaf(frontier: list[bytes], index: int, leaf: bytes) -> list[MerkleNode]:
+    """Add leaf `index` to the compact range; return the complete aligned subtrees it finishes."""
+    finished = [MerkleNode(key=MerkleNode.make_key(0, index), hash=leaf)]
+    level, node = 0, leaf
+    # Each trailing 1 bit of the index is a complete left sibling on the frontier to merge with.
+    while index & 1:
+        node = chain.node_hash(frontier.pop(), node)
+        level, index = level + 1, index >> 1
+        finished.append(MerkleNode(key=MerkleNode.make_key(level, index), hash=node))
+    frontier.append(node)
+    return finished
 
 
 def head() -> tuple[int, str, dt.datetime | None]:

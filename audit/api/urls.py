@@ -7,5 +7,6 @@ from audit.api import views
 router = DefaultRouter(trailing_slash=True)
 router.register("audit/entries", views.AuditEntryViewSet, basename="auditentry")
 router.register("audit/verifications", views.VerificationViewSet, basename="verification")
+router.register("audit/checkpoints", views.CheckpointViewSet, basename="checkpoint")
 
 urlpatterns = router.urls

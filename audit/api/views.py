@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from audit.models import AuditEntry, VerificationRun
+from audit import proofs
+from audit.models import AuditEntry, Checkpoint, SigningKey, VerificationRun
+from config.errors import InvalidInput
 
 
 class EntryOut(serializers.Serializer):
@@ -72,6 +74,13 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return self.get_paginated_response(EntryOut(page, many=True).data)
 
 
+    @extend_schema(responses={200: OpenApiResponse(description="the entry with its inclusion proof")})
+    @action(detail=True, methods=["get"])
+    def proof(self, request: Request, seq: str) -> Response:
+        entry = self.get_object()
+        return Response({"entry": entry.as_json(), "inclusion": proofs.inclusion(seq=entry.seq)})
+
+
 class VerificationViewSet(viewsets.GenericViewSet):
     serializer_class = VerificationOut
     queryset = VerificationRun.objects.all()
@@ -83,3 +92,67 @@ class VerificationViewSet(viewsets.GenericViewSet):
         if run is None:
             return Response({"detail": "the log has not been verified yet"}, status=404)
         return Response(VerificationOut(run).data)
+
+
+class CheckpointOut(serializers.Serializer):
+    v = serializers.IntegerField()
+    log = serializers.CharField()
+    size = serializers.IntegerField()
+    root = serializers.CharField()
+    head = serializers.CharField()
+    ts = serializers.CharField()
+    key = serializers.CharField()
+    sig = serializers.CharField()
+
+    def to_representation(self, instance: Checkpoint) -> dict[str, Any]:
+        return instance.as_json()
+
+
+class SizeQuery(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=1, required=False)
+    size = serializers.IntegerField(min_value=0, required=False)
+    old_size = serializers.IntegerField(min_value=1, required=False)
+
+
+class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = CheckpointOut
+    pagination_class = SeqCursor
+
+    def get_queryset(self) -> Any:
+        return Checkpoint.objects.all()
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        self.paginator.ordering = "-size"  # type: ignore[union-attr]
+        return super().paginate_queryset(queryset)
+
+    @extend_schema(responses=CheckpointOut)
+    @action(detail=False, methods=["get"])
+    def latest(self, request: Request) -> Response:
+        cp = Checkpoint.objects.order_by("-size").first()
+        if cp is None:
+            return Response({"detail": "no checkpoint has been made yet"}, status=404)
+        return Response(CheckpointOut(cp).data)
+
+    @extend_schema(responses={200: OpenApiResponse(description="public keys by key id (PEM)")})
+    @action(detail=False, methods=["get"])
+    def keys(self, request: Request) -> Response:
+        return Response({k.key_id: k.public_pem for k in SigningKey.objects.order_by("first_used")})
+
+    @extend_schema(parameters=[SizeQuery], responses={200: OpenApiResponse(description="RFC 6962 inclusion proof")})
+    @action(detail=False, methods=["get"])
+    def inclusion(self, request: Request) -> Response:
+        query = SizeQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if "seq" not in query.validated_data:
+            raise InvalidInput("seq is required")
+        return Response(proofs.inclusion(seq=query.validated_data["seq"], size=query.validated_data.get("size")))
+
+    @extend_schema(parameters=[SizeQuery], responses={200: OpenApiResponse(description="RFC 6962 consistency proof")})
+    @action(detail=False, methods=["get"])
+    def consistency(self, request: Request) -> Response:
+        query = SizeQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if "old_size" not in query.validated_data:
+            raise InvalidInput("old_size is required")
+        return Response(proofs.consistency(old_size=query.validated_data["old_size"],
+                                           size=query.validated_data.get("size")))

@@ -1,0 +1,150 @@
+"""Signed checkpoints of the log (spec section 4): made on demand, every N entries or T minutes, mirrored outside."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit import chain, signing, writer
+from audit.models import Checkpoint, ChainHead, MerkleNode, SigningKey
+
+_LOG_ID_FILE = "log-id"
+
+
+def log_id() -> str:
+    """The log's identity: from settings, else the host name plus a random id made once under var/."""
+    if settings.AUDIT_LOG_ID:
+        return str(settings.AUDIT_LOG_ID)
+    path = Path(settings.AUDIT_SIGNING_KEY_FILE).parent / _LOG_ID_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with path.open("x") as fh:
+                fh.write(f"{socket.gethostname()}/{uuid.uuid4().hex[:16]}")
+        except FileExistsError:
+            pass
+    return path.read_text().strip()
+
+
+def fetch_nodes(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Fetch stored Merkle nodes in one query."""
+    wanted = {MerkleNode.make_key(level, index): (level, index) for level, index in keys}
+    rows = MerkleNode.objects.filter(key__in=list(wanted)).values_list("key", "hash")
+    return {wanted[k]: bytes(h) for k, h in rows}
+
+
+def merkle_root(size: int) -> bytes:
+    from audit import merkle
+
+    return merkle.root(size, fetch_nodes(merkle.root_keys(size)))
+
+
+def checkpoint_create() -> Checkpoint:
+    """Sign the log's current state; a checkpoint at the current size already made is returned as is."""
+    with transaction.atomic():
+        # Lock the head so no append moves the size between reading it and signing.
+        head = ChainHead.objects.select_for_update().get(pk=1)
+        existing = Checkpoint.objects.filter(size=head.seq).first()
+        if existing is not None:
+            return existing
+        root = merkle_root(head.seq).hex() if head.seq else chain.empty_root().hex()
+        now = max(timezone.now(), head.ts) if head.ts else timezone.now()
+        body: dict[str, Any] = {
+            "v": 1,
+            "log": log_id(),
+            "size": head.seq,
+            "root": root,
+            "head": head.hash,
+            "ts": chain.format_ts(now),
+        }
+        kid = signing.current_key_id()
+        body["key"] = kid
+        _, body["sig"] = signing.sign(rfc8785.dumps(body))
+        _remember_key(kid, now)
+        cp = Checkpoint(
+            size=head.seq, root=root, head=head.hash, ts=now, key_id=kid, log_id=body["log"],
+            document=document(body),
+        )
+        with writer.permit_append():
+            cp.save()
+        transaction.on_commit(lambda: mirror(cp))
+        return cp
+
+
+def _remember_key(kid: str, when: dt.datetime) -> None:
+    if SigningKey.objects.filter(key_id=kid).exists():
+        return
+    with writer.permit_append():
+        SigningKey(key_id=kid, public_pem=signing.public_key_pem(kid).decode(), first_used=when).save()
+
+
+def document(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def checkpoint_due() -> bool:
+    """Whether the schedule asks for a checkpoint: N entries or T minutes since the last one."""
+    head_seq, _, _ = writer.head()
+    last = Checkpoint.objects.order_by("-size").first()
+    if last is None:
+        return head_seq > 0
+    if head_seq == last.size:
+        return False
+    if head_seq - last.size >= settings.AUDIT_CHECKPOINT_EVERY_ENTRIES:
+        return True
+    return timezone.now() - last.ts >= dt.timedelta(minutes=settings.AUDIT_CHECKPOINT_EVERY_MINUTES)
+
+
+def mirror(cp: Checkpoint) -> None:
+    """Copy a checkpoint to the configured append-only locations outside the database."""
+    data = (cp.document + "\n").encode()
+    name = f"checkpoint-{cp.size:012d}.json"
+    directory = settings.AUDIT_CHECKPOINT_MIRROR_DIR
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        key_file = path / "keys" / f"{cp.key_id}.pub"
+        if not key_file.exists():
+            key_file.parent.mkdir(exist_ok=True)
+            key_file.write_bytes(signing.public_key_pem(cp.key_id))
+    bucket = settings.AUDIT_CHECKPOINT_MIRROR_S3_BUCKET
+    if bucket:
+        s3_client().put_object(
+            Bucket=bucket, Key=f"checkpoints/{name}", Body=data, ContentType="application/json",
+            ObjectLockMode="COMPLIANCE",
+            ObjectLockRetainUntilDate=timezone.now() + dt.timedelta(days=365 * 10),
+        )
+
+
+def s3_client() -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+
+
+def mirrored_checkpoints(directory: Path) -> list[tuple[dict[str, Any], bytes]]:
+    """Checkpoints kept outside the database, with their public keys, by increasing size."""
+    found = []
+    for path in sorted(directory.glob("checkpoint-*.json")):
+        body = json.loads(path.read_text())
+        key_path = directory / "keys" / f"{body.get('key')}.pub"
+        found.append((body, key_path.read_bytes() if key_path.exists() else b""))
+    return sorted(found, key=lambda item: item[0].get("size", 0))

@@ -1,0 +1,92 @@
+"""`manage.py audit verify|export|checkpoint|proof`: the log's operations from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from audit import writer
+from audit.context import audit_context, system_actor
+from config.errors import DomainError
+
+
+class Command(BaseCommand):
+    help = "Verify, export and checkpoint the audit log."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        verify = sub.add_parser("verify", help="check every entry and checkpoint (spec section 6)")
+        verify.add_argument("--against", type=Path, help="also check checkpoints kept in this directory")
+        verify.add_argument("--quiet", action="store_true", help="no progress bar")
+        export = sub.add_parser("export", help="write the export bundle (spec section 5)")
+        export.add_argument("dest", type=Path)
+        export.add_argument("--from", dest="from_seq", type=int)
+        export.add_argument("--to", dest="to_seq", type=int)
+        export.add_argument("--quiet", action="store_true")
+        checkpoint = sub.add_parser("checkpoint", help="sign a checkpoint now (or only when due)")
+        checkpoint.add_argument("--if-due", action="store_true", help="only when N entries or T minutes passed")
+        proof = sub.add_parser("proof", help="inclusion proof of an entry, or consistency between two sizes")
+        proof.add_argument("--seq", type=int)
+        proof.add_argument("--size", type=int)
+        proof.add_argument("--old-size", type=int)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        with audit_context(actor=system_actor("manage.py audit"), channel="cli"):
+            try:
+                getattr(self, f"do_{opts['action']}")(**opts)
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+
+    def _bar(self, quiet: bool, total: int, unit: str) -> Any:
+        return tqdm(total=total, unit=unit, disable=quiet, file=self.stderr._out, mininterval=0.5)
+
+    def do_verify(self, *, against: Path | None = None, quiet: bool = False, **_: Any) -> None:
+        from audit.verification import verify_log
+
+        head_seq, _, _ = writer.head()
+        with self._bar(quiet, head_seq, "entries") as bar:
+            run = verify_log(progress=bar.update, external_checkpoints=against)
+        if not run.ok:
+            where = f"seq {run.failed_seq}" if run.failed_seq is not None else "the log"
+            raise CommandError(f"verification FAILED at {where}: rule {run.rule}: {run.message}")
+        self.stdout.write(
+            f"verified {run.entries_checked} entries (seq 1..{run.last_seq}) and "
+            f"{run.checkpoints_checked} checkpoint(s): OK"
+        )
+        if run.message:
+            self.stdout.write(run.message)
+
+    def do_export(self, *, dest: Path, from_seq: int | None, to_seq: int | None, quiet: bool = False,
+                  **_: Any) -> None:
+        from audit.export import export_bundle
+
+        head_seq, _, _ = writer.head()
+        with self._bar(quiet, head_seq, "entries") as bar:
+            result = export_bundle(dest, from_seq=from_seq, to_seq=to_seq, progress=bar.update)
+        self.stdout.write(
+            f"exported seq {result.first_seq}..{result.last_seq} ({result.entries} entries, "
+            f"{result.checkpoints} checkpoints) to {result.path}"
+        )
+
+    def do_checkpoint(self, *, if_due: bool = False, **_: Any) -> None:
+        from audit.checkpoints import checkpoint_create, checkpoint_due
+
+        if if_due and not checkpoint_due():
+            self.stdout.write("no checkpoint due")
+            return
+        cp = checkpoint_create()
+        self.stdout.write(json.dumps(cp.as_json(), indent=2))
+
+    def do_proof(self, *, seq: int | None, size: int | None, old_size: int | None, **_: Any) -> None:
+        from audit import proofs
+
+        if seq is not None:
+            self.stdout.write(json.dumps(proofs.inclusion(seq=seq, size=size), indent=2))
+        elif old_size is not None:
+            self.stdout.write(json.dumps(proofs.consistency(old_size=old_size, size=size), indent=2))
+        else:
+            raise CommandError("give --seq (inclusion) or --old-size (consistency)")

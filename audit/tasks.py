@@ -1,0 +1,18 @@
+"""Celery tasks of the audit log: scheduled checkpoints."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from audit.context import audit_context, system_actor
+
+
+@shared_task(name="audit.checkpoint_if_due", acks_late=True)
+def checkpoint_if_due() -> int | None:
+    """Sign a checkpoint when N entries or T minutes have passed; safe to run any number of times."""
+    from audit.checkpoints import checkpoint_create, checkpoint_due
+
+    with audit_context(actor=system_actor("celery beat: audit checkpoint"), channel="task"):
+        if not checkpoint_due():
+            return None
+        return checkpoint_create().size
