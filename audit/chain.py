@@ -67,3 +67,8 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def empty_root() -> bytes:
     """MTH of the empty tree: SHA-256 of nothing."""
     return hashlib.sha256(b"").digest()
+
+
+def tail(*, prev: str, seq: int, ts_text: str) -> bytes:
+    """The canonical JSON's last four members, in RFC 8785 order, closing the object."""
+    return f'"prev":"{prev}","seq":{seq},"ts":"{ts_text}","v":{FORMAT_VERSION}}}'.encode()

@@ -39,7 +39,8 @@ class PendingEntry:
     changes: dict[str, Any]
     actor: dict[str, Any]
     context: dict[str, Any]
-    entry: AuditEntry | None = None
+    seq: int | None = None
+    hash: str | None = None
 
 
 @dataclass
@@ -87,6 +88,25 @@ def atomic() -> Iterator[None]:
             _flush(buf.pending)
         finally:
             _buffer.reset(token)
+
+
+@contextmanager
+def _unit() -> Iterator[None]:
+    """One change and its entry: a savepoint, unless already in the buffering transaction.
+
+    Inside `atomic()` a savepoint per object would cost two round trips; instead a failure between
+    the change and its entry dooms the whole transaction, so neither can be committed alone.
+    """
+    buf = _buffer.get()
+    if buf is not None and buf.alias == connection.alias and buf.depth == _savepoint_depth():
+        try:
+            yield
+        except BaseException:
+            transaction.set_rollback(True)
+            raise
+        return
+    with atomic():
+        yield
 
 
 def record(
@@ -152,7 +172,7 @@ def save(
     """Save a governed object and record what changed; nothing changed records nothing."""
     creating = obj._state.adding
     before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
-    with atomic():
+    with _unit():
         token = _write_permit.set(True)
         try:
             obj.save()
@@ -175,7 +195,7 @@ def save(
 
 def delete(obj: GovernedModel, *, action: str | None = None) -> PendingEntry:
     """Delete a governed object and record its last values."""
-    with atomic():
+    with _unit():
         ref = object_ref(obj)
         before = obj.audit_values()
         token = _write_permit.set(True)
@@ -210,56 +230,71 @@ def permit_governed_writes() -> Iterator[None]:
         _write_permit.reset(token)
 
 
+def _row(item: PendingEntry) -> dict[str, Any]:
+    """The entry's columns, and its canonical JSON up to the members the append itself decides."""
+    head_members = {
+        "action": item.action,
+        "actor": item.actor,
+        "changes": item.changes,
+        "context": item.context,
+        "object": item.obj.as_json(),
+    }
+    # RFC 8785 orders members by name; "prev", "seq", "ts" and "v" all sort after "object", so
+    # the canonical form is this prefix followed by those four.
+    prefix = chain.canonical(head_members)[:-1] + b","
+    return {
+        "prefix": prefix.decode(),
+        "actor_kind": item.actor["kind"],
+        "actor_id": item.actor["id"],
+        "actor_name": item.actor["name"][:200],
+        "action": item.action,
+        "object_type": item.obj.type,
+        "object_id": item.obj.id[:64],
+        "object_repr": item.obj.repr,
+        "channel": str(item.context.get("channel", "system"))[:8],
+        "request_id": str(item.context.get("request_id", ""))[:64],
+    }
+
+
 def _flush(pending: list[PendingEntry]) -> None:
     if not pending:
         return
+    rows = [_row(item) for item in pending]
+    if connection.vendor == "postgresql":
+        from audit import pg_append
+
+        with connection.cursor() as cursor:
+            appended = pg_append.append(cursor, timezone.now(), rows)
+    else:
+        appended = _append_in_python(rows)
+    for item, (seq, digest, _) in zip(pending, appended, strict=True):
+        item.seq, item.hash = seq, digest
+
+
+def _append_in_python(rows: list[dict[str, Any]]) -> list[tuple[int, str, dt.datetime]]:
     head = ChainHead.objects.select_for_update().get(pk=1)
     now = timezone.now()
     ts = max(now, head.ts) if head.ts else now
+    ts_text = chain.format_ts(ts)
     seq, prev = head.seq, head.hash
     frontier = _split(bytes(head.frontier))
     entries: list[AuditEntry] = []
     nodes: list[MerkleNode] = []
-    ts_text = chain.format_ts(ts)
-    for item in pending:
+    out: list[tuple[int, str, dt.datetime]] = []
+    for row in rows:
         seq += 1
-        body = {
-            "v": chain.FORMAT_VERSION,
-            "seq": seq,
-            "ts": ts_text,
-            "actor": item.actor,
-            "action": item.action,
-            "object": item.obj.as_json(),
-            "changes": item.changes,
-            "context": item.context,
-            "prev": prev,
-        }
-        raw = chain.canonical(body)
+        raw = row["prefix"].encode() + chain.tail(prev=prev, seq=seq, ts_text=ts_text)
         digest = chain.entry_hash(raw)
-        entry = AuditEntry(
-            seq=seq,
-            ts=ts,
-            actor_kind=item.actor["kind"],
-            actor_id=item.actor["id"],
-            actor_name=item.actor["name"][:200],
-            action=item.action,
-            object_type=item.obj.type,
-            object_id=item.obj.id[:64],
-            object_repr=item.obj.repr,
-            channel=str(item.context.get("channel", "system"))[:8],
-            request_id=str(item.context.get("request_id", ""))[:64],
-            canonical=raw,
-            prev=prev,
-            hash=digest,
-        )
-        item.entry = entry
-        entries.append(entry)
+        fields = {k: v for k, v in row.items() if k != "prefix"}
+        entries.append(AuditEntry(seq=seq, ts=ts, canonical=raw, prev=prev, hash=digest, **fields))
         nodes.extend(_append_leaf(frontier, seq - 1, chain.leaf_hash(digest)))
+        out.append((seq, digest, ts))
         prev = digest
     with permit_append():
         AuditEntry.objects.bulk_create(entries)
         MerkleNode.objects.bulk_create(nodes)
     ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev, ts=ts, frontier=b"".join(frontier))
+    return out
 
 
 def _split(frontier: bytes) -> list[bytes]:
