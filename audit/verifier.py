@@ -1,0 +1,447 @@
+"""The outsider's verifier of an audit log export (format v1), written from the spec alone.
+
+Needs only Python 3.11, `rfc8785` and `cryptography`; imports nothing of the project. Usage:
+
+    python -m audit.verifier BUNDLE [--json]     # a directory, .zip or .tar.gz
+
+Exit code 0: every entry and checkpoint verified; 1: a check failed (the first failure is named by
+seq or checkpoint size and rule); 2: the bundle could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import re
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+ZERO = "0" * 64
+ENTRY_MEMBERS = frozenset({"v", "seq", "ts", "actor", "action", "object", "changes", "context", "prev", "hash"})
+CHECKPOINT_MEMBERS = frozenset({"v", "log", "size", "root", "head", "ts", "key", "sig"})
+CHANNELS = frozenset({"api", "admin", "cli", "task", "system"})
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+_ACTION = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+){2,}$")
+_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+class VerificationError(Exception):
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"{rule}: {message}")
+        self.rule = rule
+        self.message = message
+
+
+class BundleError(Exception):
+    """The bundle cannot be read at all."""
+
+
+@dataclass
+class Result:
+    ok: bool = True
+    first_seq: int | None = None
+    last_seq: int | None = None
+    entries: int = 0
+    checkpoints_checked: int = 0
+    failed_seq: int | None = None
+    failed_checkpoint_size: int | None = None
+    rule: str | None = None
+    message: str | None = None
+    notices: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.ok:
+            where = (f"seq {self.failed_seq}" if self.failed_seq is not None
+                     else f"checkpoint size {self.failed_checkpoint_size}")
+            return f"FAILED at {where}: rule {self.rule}: {self.message}"
+        span = f"seq {self.first_seq}..{self.last_seq}" if self.entries else "no entries"
+        return f"OK: {self.entries} entries ({span}), {self.checkpoints_checked} checkpoint(s) verified"
+
+
+# RFC 6962 / RFC 9162 hashing.
+def _leaf(entry_hash_hex: str) -> bytes:
+    return hashlib.sha256(b"\x00" + bytes.fromhex(entry_hash_hex)).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _all_hashes(values: list[bytes]) -> bool:
+    return all(isinstance(v, bytes) and len(v) == 32 for v in values)
+
+
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2."""
+    if index < 0 or index >= size or not _all_hashes([leaf_hash, root, *proof]):
+        return False
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes) -> bool:
+    """RFC 9162 section 2.1.4.2."""
+    if size1 < 0 or size2 < size1:
+        return False
+    if size1 == size2:
+        # Nothing to prove but that the roots match; between empty trees there is nothing at all.
+        return size1 > 0 and not proof and root1 == root2
+    if size1 == 0 or not _all_hashes([root1, root2, *proof]):
+        return False  # a proof from the empty tree proves nothing
+    if not proof:
+        return False
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:  # a power of two: the old root is the first node
+        path.insert(0, root1)
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = _node(c, fr)
+            sr = _node(c, sr)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            sr = _node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == root1 and sr == root2 and sn == 0
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).digest()[:8].hex()
+
+
+def verify_checkpoint_signature(cp: dict[str, Any], public_key_pem: bytes) -> None:
+    """Shape, key id and Ed25519 signature of a checkpoint (spec section 4); raises VerificationError."""
+    if not isinstance(cp, dict) or set(cp) != CHECKPOINT_MEMBERS:
+        raise VerificationError("checkpoint.members", "a checkpoint has exactly v, log, size, root, head, ts, key, sig")
+    if type(cp["v"]) is not int or cp["v"] != 1:
+        raise VerificationError("checkpoint.v", "v must be the integer 1")
+    if type(cp["size"]) is not int or cp["size"] < 0:
+        raise VerificationError("checkpoint.size", "size must be a non-negative integer")
+    for name in ("root", "head"):
+        if not isinstance(cp[name], str) or not _HEX64.match(cp[name]):
+            raise VerificationError(f"checkpoint.{name}", f"{name} must be 64 lower-case hex digits")
+    if not isinstance(cp["ts"], str) or not _TS.match(cp["ts"]):
+        raise VerificationError("checkpoint.ts", "ts must be YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    if not isinstance(cp["log"], str) or not isinstance(cp["key"], str) or not _KEY_ID.match(cp["key"]):
+        raise VerificationError("checkpoint.key", "log must be a string and key 16 lower-case hex digits")
+    try:
+        public_key = serialization.load_pem_public_key(public_key_pem)
+    except ValueError as exc:
+        raise VerificationError("checkpoint.key", f"the public key for {cp['key']} is not a PEM key") from exc
+    if not isinstance(public_key, Ed25519PublicKey):
+        raise VerificationError("checkpoint.key", "the public key is not Ed25519")
+    if key_id(public_key) != cp["key"]:
+        raise VerificationError("checkpoint.key", "the key id does not match the public key")
+    try:
+        signature = base64.b64decode(cp["sig"], validate=True) if isinstance(cp["sig"], str) else b""
+        unsigned = {k: v for k, v in cp.items() if k != "sig"}
+        public_key.verify(signature, rfc8785.dumps(unsigned))
+    except (InvalidSignature, ValueError) as exc:
+        raise VerificationError("checkpoint.signature", "the signature does not verify") from exc
+
+
+def _check_entry_shape(e: Any) -> None:
+    if not isinstance(e, dict):
+        raise VerificationError("entry.parse", "an entry must be a JSON object")
+    if set(e) != ENTRY_MEMBERS:
+        missing, extra = sorted(ENTRY_MEMBERS - set(e)), sorted(set(e) - ENTRY_MEMBERS)
+        raise VerificationError("entry.members", f"missing {missing}, unexpected {extra}")
+    if type(e["v"]) is not int or e["v"] != 1:
+        raise VerificationError("entry.v", "v must be the integer 1")
+    if type(e["seq"]) is not int:
+        raise VerificationError("entry.seq", "seq must be an integer")
+    if not isinstance(e["ts"], str) or not _TS.match(e["ts"]):
+        raise VerificationError("entry.ts", "ts must be YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    actor = e["actor"]
+    if (not isinstance(actor, dict) or set(actor) != {"kind", "id", "name"} or actor["kind"] not in ("user", "system")
+            or not (actor["id"] is None or isinstance(actor["id"], str)) or not isinstance(actor["name"], str)):
+        raise VerificationError("entry.actor", "actor must be {kind: user|system, id: string|null, name: string}")
+    if not isinstance(e["action"], str) or not _ACTION.match(e["action"]):
+        raise VerificationError("entry.action", "action must be dotted lower case app.subject.verb")
+    obj = e["object"]
+    if not isinstance(obj, dict) or set(obj) != {"type", "id", "repr"} or not all(
+            isinstance(v, str) for v in obj.values()):
+        raise VerificationError("entry.object", "object must be {type, id, repr} strings")
+    if not isinstance(e["changes"], dict):
+        raise VerificationError("entry.changes", "changes must be an object")
+    if not isinstance(e["context"], dict) or e["context"].get("channel") not in CHANNELS:
+        raise VerificationError("entry.context", "context must be an object with a known channel")
+    for name in ("prev", "hash"):
+        if not isinstance(e[name], str) or not _HEX64.match(e[name]):
+            raise VerificationError(f"entry.{name}", f"{name} must be 64 lower-case hex digits")
+
+
+class LogChecker:
+    """Checks a log fed one entry at a time, in constant memory (an RFC 6962 compact range)."""
+
+    def __init__(self) -> None:
+        self.result = Result()
+        self._checkpoints: dict[int, list[dict[str, Any]]] = {}
+        self._prev: str | None = None
+        self._ts: str | None = None
+        self._seq: int | None = None
+        self._frontier: list[tuple[int, bytes]] = []  # (subtree size, hash), largest first
+        self._max_checkpoint = 0
+
+    @property
+    def failed(self) -> bool:
+        return not self.result.ok
+
+    def add_checkpoint(self, cp: dict[str, Any], public_key_pem: bytes) -> None:
+        """Register a checkpoint before feeding: its signature now, root and head when its size is reached."""
+        if self.failed:
+            return
+        try:
+            verify_checkpoint_signature(cp, public_key_pem)
+        except VerificationError as exc:
+            size = cp.get("size") if isinstance(cp, dict) and type(cp.get("size")) is int else None
+            self._fail_checkpoint(size, exc)
+            return
+        self._max_checkpoint = max(self._max_checkpoint, cp["size"])
+        if cp["size"] == 0:
+            self._check_checkpoint(cp, hashlib.sha256(b"").digest(), ZERO)
+            return
+        self._checkpoints.setdefault(cp["size"], []).append(cp)
+
+    def feed(self, line: bytes | str) -> None:
+        if self.failed:
+            return
+        seq = (self._seq or 0) + 1 if self._seq is not None else None
+        try:
+            entry = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._fail(seq, VerificationError("entry.parse", f"not JSON: {exc}"))
+            return
+        try:
+            self._check(entry)
+        except VerificationError as exc:
+            self._fail(entry.get("seq") if isinstance(entry, dict) and type(entry.get("seq")) is int else seq, exc)
+
+    def _check(self, e: Any) -> None:
+        _check_entry_shape(e)
+        seq = e["seq"]
+        if self._seq is None:
+            if seq < 1:
+                raise VerificationError("seq.order", "the first seq must be 1 or more")
+            self.result.first_seq = seq
+            if seq == 1 and e["prev"] != ZERO:
+                raise VerificationError("prev.chain", "the first entry's prev must be 64 zeros")
+            if seq > 1:
+                self.result.notices.append(f"range export starting at seq {seq}: its first prev is taken as given")
+        else:
+            if seq != self._seq + 1:
+                raise VerificationError("seq.order", f"expected seq {self._seq + 1}, found {seq}")
+            if e["ts"] < (self._ts or ""):
+                raise VerificationError("ts.order", f"ts {e['ts']} is earlier than the previous {self._ts}")
+            if e["prev"] != self._prev:
+                raise VerificationError("prev.chain", "prev is not the previous entry's hash")
+        body = {k: v for k, v in e.items() if k != "hash"}
+        try:
+            digest = hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+        except Exception as exc:
+            raise VerificationError("entry.json", f"cannot be canonicalised: {exc}") from exc
+        if digest != e["hash"]:
+            raise VerificationError("hash.mismatch", "hash is not SHA-256 of the canonical entry")
+        self._seq, self._prev, self._ts = seq, e["hash"], e["ts"]
+        self.result.last_seq = seq
+        self.result.entries += 1
+        if self.result.first_seq == 1:
+            self._push(_leaf(e["hash"]))
+            for cp in self._checkpoints.pop(seq, []):
+                self._check_checkpoint(cp, self._root(), e["hash"])
+
+    def _push(self, leaf: bytes) -> None:
+        size, node = 1, leaf
+        while self._frontier and self._frontier[-1][0] == size:
+            left = self._frontier.pop()[1]
+            size, node = size * 2, _node(left, node)
+        self._frontier.append((size, node))
+
+    def _root(self) -> bytes:
+        acc = self._frontier[-1][1]
+        for _, h in reversed(self._frontier[:-1]):
+            acc = _node(h, acc)
+        return acc
+
+    def _check_checkpoint(self, cp: dict[str, Any], root: bytes, head: str) -> None:
+        if cp["root"] != root.hex():
+            self._fail_checkpoint(cp["size"], VerificationError("checkpoint.root", "root is not the Merkle root"))
+        elif cp["head"] != head:
+            self._fail_checkpoint(cp["size"], VerificationError("checkpoint.head", "head is not entry size's hash"))
+        else:
+            self.result.checkpoints_checked += 1
+
+    def _fail(self, seq: int | None, exc: VerificationError) -> None:
+        self.result.ok = False
+        self.result.failed_seq = seq
+        self.result.rule, self.result.message = exc.rule, exc.message
+
+    def _fail_checkpoint(self, size: int | None, exc: VerificationError) -> None:
+        self.result.ok = False
+        self.result.failed_checkpoint_size = size
+        self.result.rule, self.result.message = exc.rule, exc.message
+
+    def finish(self) -> Result:
+        r = self.result
+        if r.ok and self._checkpoints:
+            size = min(self._checkpoints)
+            if r.first_seq not in (None, 1):
+                r.notices.append(f"checkpoints at sizes {sorted(self._checkpoints)} not checked: "
+                                 "the export does not start at seq 1")
+            else:
+                self._fail_checkpoint(size, VerificationError(
+                    "checkpoint.size", f"a checkpoint covers {size} entries but the log has {r.last_seq or 0}: "
+                    "entries are missing (truncated)"))
+        if r.ok and r.entries and not r.checkpoints_checked:
+            r.notices.append("no checkpoint covers these entries: truncation of the tail is detectable only "
+                             "against a signed checkpoint")
+        elif r.ok and r.entries and self._max_checkpoint < (r.last_seq or 0):
+            r.notices.append(f"entries after seq {self._max_checkpoint} (the last checkpoint) could be truncated "
+                             "undetected until a later checkpoint covers them")
+        return r
+
+
+@contextmanager
+def _open_bundle(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes] | None, dict[str, bytes]]]:
+    """Yield (entries stream, checkpoints stream, key PEMs by key id) from a directory, zip or tar.gz."""
+    if path.is_dir():
+        entries = path / "entries.jsonl"
+        if not entries.exists():
+            raise BundleError(f"{path} has no entries.jsonl")
+        keys = {p.stem: p.read_bytes() for p in (path / "keys").glob("*.pub")} if (path / "keys").is_dir() else {}
+        cps = path / "checkpoints.jsonl"
+        with entries.open("rb") as fe, (cps.open("rb") if cps.exists() else io.BytesIO()) as fc:
+            yield fe, fc, keys
+        return
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = {Path(n).relative_to(Path(n).parts[0]).as_posix() if _nested(zf.namelist()) else n: n
+                     for n in zf.namelist()}
+            if "entries.jsonl" not in names:
+                raise BundleError(f"{path} has no entries.jsonl")
+            keys = {Path(k).stem: zf.read(v) for k, v in names.items() if k.startswith("keys/") and k.endswith(".pub")}
+            with zf.open(names["entries.jsonl"]) as fe:
+                cp_name = names.get("checkpoints.jsonl")
+                with (zf.open(cp_name) if cp_name else io.BytesIO()) as fc:
+                    yield fe, fc, keys
+        return
+    try:
+        tf = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise BundleError(f"{path} is not a directory, zip or tar.gz bundle: {exc}") from exc
+    with tf:
+        members = {m.name.split("/", 1)[1] if _nested([m.name for m in tf.getmembers()]) else m.name: m
+                   for m in tf.getmembers() if m.isfile()}
+        if "entries.jsonl" not in members:
+            raise BundleError(f"{path} has no entries.jsonl")
+        keys = {}
+        for name, member in members.items():
+            if name.startswith("keys/") and name.endswith(".pub"):
+                fh = tf.extractfile(member)
+                keys[Path(name).stem] = fh.read() if fh else b""
+        fe = tf.extractfile(members["entries.jsonl"])
+        fc = tf.extractfile(members["checkpoints.jsonl"]) if "checkpoints.jsonl" in members else None
+        if fe is None:
+            raise BundleError("entries.jsonl is not a regular file")
+        yield fe, fc, keys
+
+
+def _nested(names: list[str]) -> bool:
+    """Whether every name sits under one top directory (an archive of the bundle directory)."""
+    tops = {n.split("/", 1)[0] for n in names if n}
+    return len(tops) == 1 and all("/" in n for n in names if not n.endswith("/"))
+
+
+def verify_bundle(path: str | Path) -> Result:
+    """Verify an export bundle (spec section 5) by every rule of section 6."""
+    checker = LogChecker()
+    with _open_bundle(Path(path)) as (entries, checkpoints, keys):
+        last_size = -1
+        for number, line in enumerate(checkpoints or [], start=1):
+            if not line.strip():
+                continue
+            try:
+                cp = json.loads(line)
+            except ValueError as exc:
+                checker._fail_checkpoint(None, VerificationError("checkpoint.parse", f"line {number}: {exc}"))
+                break
+            size = cp.get("size") if isinstance(cp, dict) else None
+            if type(size) is int and size <= last_size:
+                checker._fail_checkpoint(size, VerificationError("checkpoint.order", "sizes must increase"))
+                break
+            last_size = size if type(size) is int else last_size
+            pem = keys.get(cp.get("key", "") if isinstance(cp, dict) else "")
+            if pem is None:
+                checker._fail_checkpoint(size, VerificationError("checkpoint.key", f"keys/{cp.get('key')}.pub missing"))
+                break
+            checker.add_checkpoint(cp, pem)
+        for line in entries:
+            if checker.failed:
+                break
+            if line.strip():
+                checker.feed(line)
+    return checker.finish()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m audit.verifier", description=__doc__.split("\n")[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    try:
+        result = verify_bundle(args.bundle)
+    except (BundleError, OSError) as exc:
+        print(f"cannot read bundle: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(asdict(result), indent=2) if args.json else result.summary())
+    if not args.json:
+        for notice in result.notices:
+            print(f"note: {notice}")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
