@@ -16,8 +16,7 @@ class AuditConfig(AppConfig):
         auth_events.connect()
         governed.connect()
         post_migrate.connect(
-            lambda **kw: (bootstrap.ensure_chain_head(kw.get("using", "default")),
-                          bootstrap.ensure_guards(kw.get("using", "default"))),
+            bootstrap.after_migrate,
             sender=self,
             weak=False,
             dispatch_uid="audit-chain-head",

@@ -18,3 +18,8 @@ def ensure_guards(using: str = "default", **kwargs: Any) -> None:
     from audit import db_guards
 
     db_guards.install(connections[using])
+
+
+def after_migrate(using: str = "default", **kwargs: Any) -> None:
+    ensure_chain_head(using)
+    ensure_guards(using)

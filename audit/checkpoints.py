@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import chain, signing, writer
-from audit.models import Checkpoint, ChainHead, MerkleNode, SigningKey
+from audit.models import ChainHead, Checkpoint, MerkleNode, SigningKey
 
 _LOG_ID_FILE = "log-id"
 

@@ -358,8 +358,9 @@ def _open_bundle(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes] | None, dict
         return
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
-            names = {Path(n).relative_to(Path(n).parts[0]).as_posix() if _nested(zf.namelist()) else n: n
-                     for n in zf.namelist()}
+            files = [n for n in zf.namelist() if not n.endswith("/")]
+            nested = _nested(files)
+            names = {n.split("/", 1)[1] if nested else n: n for n in files}
             if "entries.jsonl" not in names:
                 raise BundleError(f"{path} has no entries.jsonl")
             keys = {Path(k).stem: zf.read(v) for k, v in names.items() if k.startswith("keys/") and k.endswith(".pub")}
@@ -369,24 +370,25 @@ def _open_bundle(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes] | None, dict
                     yield fe, fc, keys
         return
     try:
-        tf = tarfile.open(path, "r:*")
+        tf = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError) as exc:
         raise BundleError(f"{path} is not a directory, zip or tar.gz bundle: {exc}") from exc
     with tf:
-        members = {m.name.split("/", 1)[1] if _nested([m.name for m in tf.getmembers()]) else m.name: m
-                   for m in tf.getmembers() if m.isfile()}
+        tar_files = [m for m in tf.getmembers() if m.isfile()]
+        nested = _nested([m.name for m in tar_files])
+        members = {m.name.split("/", 1)[1] if nested else m.name: m for m in tar_files}
         if "entries.jsonl" not in members:
             raise BundleError(f"{path} has no entries.jsonl")
-        keys = {}
+        tar_keys: dict[str, bytes] = {}
         for name, member in members.items():
             if name.startswith("keys/") and name.endswith(".pub"):
                 fh = tf.extractfile(member)
-                keys[Path(name).stem] = fh.read() if fh else b""
-        fe = tf.extractfile(members["entries.jsonl"])
-        fc = tf.extractfile(members["checkpoints.jsonl"]) if "checkpoints.jsonl" in members else None
-        if fe is None:
+                tar_keys[Path(name).stem] = fh.read() if fh else b""
+        tar_entries = tf.extractfile(members["entries.jsonl"])
+        tar_cps = tf.extractfile(members["checkpoints.jsonl"]) if "checkpoints.jsonl" in members else None
+        if tar_entries is None:
             raise BundleError("entries.jsonl is not a regular file")
-        yield fe, fc, keys
+        yield tar_entries, tar_cps, tar_keys
 
 
 def _nested(names: list[str]) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import migrate, scratch_database, setup_django, table  # noqa: E402
+from benchmarks.common import migrate, scratch_database, setup_django, table
 
 MODES = ("plain", "ours", "auditlog")
 
@@ -44,9 +44,9 @@ def _worker(url: str, mode: str, index: int, count: int, barrier: object, out: o
                     thing.status, thing.amount = "active", i
                     writer.save(thing)
             else:
-                model = PlainThing if mode == "plain" else AuditlogThing
+                model: type[PlainThing | AuditlogThing] = PlainThing if mode == "plain" else AuditlogThing
                 with transaction.atomic():
-                    obj = model.objects.create(name=name)
+                    obj = model._default_manager.create(name=name)
                     obj.status, obj.amount = "active", i
                     obj.save()
     out.put(time.perf_counter() - start)  # type: ignore[attr-defined]

@@ -98,7 +98,7 @@ class CheckpointOut(serializers.Serializer):
     v = serializers.IntegerField()
     log = serializers.CharField()
     size = serializers.IntegerField()
-    root = serializers.CharField()
+    root = serializers.CharField()  # type: ignore[assignment]
     head = serializers.CharField()
     ts = serializers.CharField()
     key = serializers.CharField()

@@ -44,9 +44,9 @@ def test_orm_refuses_to_change_or_delete_entries(logged):
     ],
 )
 def test_triggers_refuse_raw_sql(logged, sql):
-    with pytest.raises(DatabaseError, match="append-only|only moves forward"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
+    with pytest.raises(DatabaseError, match=r"append-only|only moves forward"), transaction.atomic(), \
+            connection.cursor() as cursor:
+        cursor.execute(sql)
     assert AuditEntry.objects.get(seq=1).action == logged.action
     assert ChainHead.objects.get().seq == AuditEntry.objects.count()
     assert MerkleNode.objects.exists()
@@ -55,9 +55,8 @@ def test_triggers_refuse_raw_sql(logged, sql):
 @pytest.mark.postgres
 @pytest.mark.parametrize("table", ["audit_auditentry", "audit_merklenode", "audit_checkpoint", "audit_chainhead"])
 def test_postgres_refuses_truncate(logged, table):
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {table} CASCADE")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table} CASCADE")
     assert AuditEntry.objects.count() > 0
 
 

@@ -47,7 +47,7 @@ class Command(BaseCommand):
     def do_verify(self, *, against: Path | None = None, quiet: bool = False, **_: Any) -> None:
         from audit.verification import verify_log
 
-        head_seq, _, _ = writer.head()
+        head_seq = writer.head()[0]
         with self._bar(quiet, head_seq, "entries") as bar:
             run = verify_log(progress=bar.update, external_checkpoints=against)
         if not run.ok:
@@ -64,7 +64,7 @@ class Command(BaseCommand):
                   **_: Any) -> None:
         from audit.export import export_bundle
 
-        head_seq, _, _ = writer.head()
+        head_seq = writer.head()[0]
         with self._bar(quiet, head_seq, "entries") as bar:
             result = export_bundle(dest, from_seq=from_seq, to_seq=to_seq, progress=bar.update)
         self.stdout.write(

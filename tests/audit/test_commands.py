@@ -1,0 +1,162 @@
+"""`manage.py audit`: verify, export (checked by the standalone verifier), checkpoints and tamper evidence."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import rfc8785
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+
+from audit import db_guards
+from audit.checkpoints import checkpoint_create
+from audit.models import AuditEntry, Checkpoint, VerificationRun
+from audit.verifier import verify_bundle
+from tests.factories import make_model
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def log(make_user):
+    dev = make_user("dev", "model developer")
+    for i in range(6):
+        make_model(dev, f"m{i}")
+    return AuditEntry.objects.count()
+
+
+def _cmd(*args: str) -> str:
+    out = StringIO()
+    call_command("audit", *args, "--quiet", stdout=out, stderr=StringIO()) if args[0] in ("verify", "export") \
+        else call_command("audit", *args, stdout=out)
+    return out.getvalue()
+
+
+def _sql(sql: str, params: list | None = None) -> None:
+    with db_guards.suspended(connection), connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+
+
+def _rewrite(seq: int, **members: object) -> None:
+    """Change an entry's stored JSON as a database superuser could, keeping the stored hash."""
+    entry = AuditEntry.objects.get(seq=seq)
+    body = json.loads(bytes(entry.canonical))
+    body.update(members)
+    _sql("UPDATE audit_auditentry SET canonical = %s WHERE seq = %s", [rfc8785.dumps(body), seq])
+
+
+def test_verify_passes_and_is_recorded(log):
+    out = _cmd("verify")
+    assert f"verified {log} entries" in out
+    run = VerificationRun.objects.get()
+    assert run.ok and run.entries_checked == log
+    assert AuditEntry.objects.filter(action="audit.log.verify").exists()
+
+
+def test_export_is_verified_by_the_standalone_verifier(log, tmp_path):
+    checkpoint_create()
+    _cmd("export", str(tmp_path / "full"))
+    result = verify_bundle(tmp_path / "full")
+    assert result.ok, result
+    assert (result.first_seq, result.last_seq, result.checkpoints_checked) == (1, log, 1)
+    _cmd("export", str(tmp_path / "part"), "--from", "3", "--to", "5")
+    part = verify_bundle(tmp_path / "part")
+    assert part.ok and (part.first_seq, part.last_seq) == (3, 5)
+    assert AuditEntry.objects.filter(action="audit.log.export").count() == 2
+    with pytest.raises(CommandError, match="not empty"):
+        _cmd("export", str(tmp_path / "full"))
+
+
+@pytest.mark.parametrize("member, value", [
+    ("action", "registry.registeredmodel.delete"), ("ts", "2020-01-01T00:00:00.000000Z"),
+    ("actor", {"kind": "system", "id": None, "name": "intruder"}), ("changes", {}),
+    ("object", {"type": "registry.registeredmodel", "id": "999", "repr": "x"}), ("context", {"channel": "cli"}),
+])
+def test_any_changed_field_is_named_by_seq(log, member, value):
+    _rewrite(4, **{member: value})
+    with pytest.raises(CommandError, match=r"seq 4: rule (hash.mismatch|ts.order)"):
+        _cmd("verify")
+    assert not VerificationRun.objects.get().ok
+
+
+def test_deleted_swapped_and_rehashed_entries_are_named(log):
+    _sql("DELETE FROM audit_auditentry WHERE seq = 5")
+    with pytest.raises(CommandError, match=r"seq 6: rule seq\.order"):
+        _cmd("verify")
+
+
+def test_swapped_entries_are_named(log):
+    a, b = AuditEntry.objects.get(seq=3), AuditEntry.objects.get(seq=4)
+    _sql("UPDATE audit_auditentry SET canonical = %s, hash = %s WHERE seq = 3", [bytes(b.canonical), "f" * 64])
+    _sql("UPDATE audit_auditentry SET canonical = %s, hash = %s WHERE seq = 4", [bytes(a.canonical), a.hash])
+    _sql("UPDATE audit_auditentry SET hash = %s WHERE seq = 3", [b.hash])
+    with pytest.raises(CommandError, match=r"seq 4: rule seq\.order"):
+        _cmd("verify")
+
+
+def test_truncated_tail_is_caught_by_a_checkpoint(log):
+    checkpoint_create()
+    # Truncate as a database superuser would, consistently: entries, Merkle nodes and head.
+    from audit import merkle
+    from audit.checkpoints import fetch_nodes
+    from audit.models import MerkleNode
+
+    _sql("DELETE FROM audit_auditentry WHERE seq > 4")
+    for key in MerkleNode.objects.values_list("key", flat=True):
+        level, index = key >> 56, key & ((1 << 56) - 1)
+        if (index + 1) << level > 4:
+            _sql("DELETE FROM audit_merklenode WHERE key = %s", [key])
+    nodes = fetch_nodes(merkle.root_keys(4))
+    frontier = b"".join(nodes[k] for k in merkle.root_keys(4))
+    _sql("DELETE FROM audit_chainhead")
+    _sql("INSERT INTO audit_chainhead (id, seq, hash, ts, frontier) VALUES (1, 4, %s, NULL, %s)",
+         [AuditEntry.objects.get(seq=4).hash, frontier])
+    with pytest.raises(CommandError, match=r"checkpoint\.size"):
+        _cmd("verify")
+
+
+def test_rewritten_history_is_caught_by_an_external_checkpoint(log, tmp_path):
+    mirror = tmp_path / "mirror"
+    with override_settings(AUDIT_CHECKPOINT_MIRROR_DIR=str(mirror)):
+        cp = checkpoint_create()
+        from audit.checkpoints import mirror as mirror_checkpoint
+
+        mirror_checkpoint(cp)
+    assert (mirror / f"checkpoint-{cp.size:012d}.json").exists()
+    # A database superuser rewrites entry 2 and recomputes every hash after it, and drops the
+    # checkpoints in the database: the chain itself then verifies.
+    prev = AuditEntry.objects.get(seq=1).hash
+    for entry in AuditEntry.objects.filter(seq__gte=2).order_by("seq"):
+        body = json.loads(bytes(entry.canonical))
+        if entry.seq == 2:
+            body["changes"] = {"title": {"old": None, "new": "rewritten"}}
+        body["prev"] = prev
+        raw = rfc8785.dumps(body)
+        prev = hashlib.sha256(raw).hexdigest()
+        _sql("UPDATE audit_auditentry SET canonical = %s, prev = %s, hash = %s WHERE seq = %s",
+             [raw, body["prev"], prev, entry.seq])
+    _sql("DELETE FROM audit_checkpoint")
+    assert "OK" in _cmd("verify")
+    with pytest.raises(CommandError, match=r"checkpoint\.root"):
+        _cmd("verify", "--against", str(mirror))
+
+
+def test_checkpoint_command_signs_and_proof_command_serves(log):
+    out = json.loads(_cmd("checkpoint"))
+    assert out["size"] == log
+    assert Checkpoint.objects.get().size == log
+    assert "no checkpoint due" in _cmd("checkpoint", "--if-due")
+    proof = json.loads(_cmd("proof", "--seq", "2"))
+    assert proof["tree_size"] == log and proof["root"] == out["root"]
+    cons = json.loads(_cmd("proof", "--old-size", "2"))
+    assert cons["root"] == out["root"]
+
+
+def test_verify_of_empty_bundle_dir_path(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="nothing to export"):
+        _cmd("export", str(tmp_path / "x"), "--from", "99999")

@@ -1,0 +1,198 @@
+"""The standalone verifier on bundles built here from the spec alone: valid passes, each tamper is named."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from audit.verifier import verify_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+def _h(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return _h(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:]))
+
+
+def make_entries(n: int) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    prev = "0" * 64
+    for seq in range(1, n + 1):
+        e: dict[str, Any] = {
+            "v": 1, "seq": seq, "ts": f"2026-01-01T00:00:{seq:02d}.000000Z",
+            "actor": {"kind": "user", "id": "7", "name": "ana"}, "action": "registry.modelversion.create",
+            "object": {"type": "registry.modelversion", "id": str(seq), "repr": f"m v{seq} — ü"},
+            "changes": {"stage": {"old": None, "new": "none"}, "score": {"old": 0.5, "new": 1e-7}},
+            "context": {"channel": "api", "request_id": f"r{seq}"}, "prev": prev,
+        }
+        e["hash"] = hashlib.sha256(rfc8785.dumps(e)).hexdigest()
+        prev = e["hash"]
+        entries.append(e)
+    return entries
+
+
+def make_checkpoint(entries: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    raw = KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    leaves = [_h(b"\x00" + bytes.fromhex(e["hash"])) for e in entries[:size]]
+    cp = {"v": 1, "log": "test", "size": size, "root": _mth(leaves).hex(), "head": entries[size - 1]["hash"],
+          "ts": "2026-01-02T00:00:00.000000Z", "key": _h(raw)[:8].hex()}
+    cp["sig"] = base64.b64encode(KEY.sign(rfc8785.dumps(cp))).decode()
+    return cp
+
+
+def write_bundle(path: Path, entries: list[Any], checkpoints: list[dict[str, Any]]) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "entries.jsonl").write_text("".join(
+        (e if isinstance(e, str) else json.dumps(e, ensure_ascii=False)) + "\n" for e in entries), encoding="utf-8")
+    (path / "checkpoints.jsonl").write_text("".join(json.dumps(c) + "\n" for c in checkpoints))
+    (path / "keys").mkdir(exist_ok=True)
+    pem = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    for c in checkpoints:
+        (path / "keys" / f"{c['key']}.pub").write_bytes(pem)
+    return path
+
+
+@pytest.fixture
+def entries() -> list[dict[str, Any]]:
+    return make_entries(12)
+
+
+def test_valid_bundle_passes(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    result = verify_bundle(write_bundle(tmp_path / "b", entries, [make_checkpoint(entries, 5),
+                                                                 make_checkpoint(entries, 12)]))
+    assert result.ok, result
+    assert (result.first_seq, result.last_seq, result.entries, result.checkpoints_checked) == (1, 12, 12, 2)
+
+
+@pytest.mark.parametrize("member", ["v", "seq", "ts", "actor", "action", "object", "changes", "context", "prev",
+                                    "hash"])
+def test_tampering_any_member_of_any_entry_is_named(tmp_path: Path, entries: list[dict[str, Any]],
+                                                     member: str) -> None:
+    target = 7
+    e = entries[target - 1]
+    e[member] = {
+        "v": 2, "seq": 70, "ts": "2026-01-01T00:00:07.000001Z", "actor": {"kind": "user", "id": "8", "name": "x"},
+        "action": "registry.modelversion.delete", "object": {"type": "a.b", "id": "1", "repr": "x"},
+        "changes": {}, "context": {"channel": "cli"}, "prev": "1" * 64, "hash": "2" * 64,
+    }[member]
+    result = verify_bundle(write_bundle(tmp_path / "b", entries, []))
+    assert not result.ok
+    assert result.failed_seq == (70 if member == "seq" else target)
+    assert result.rule in {"entry.v", "seq.order", "hash.mismatch", "prev.chain"}
+
+
+def test_deleted_swapped_and_reordered_entries(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    deleted = verify_bundle(write_bundle(tmp_path / "a", entries[:4] + entries[5:], []))
+    assert (deleted.ok, deleted.failed_seq, deleted.rule) == (False, 6, "seq.order")
+    swapped = entries[:]
+    swapped[3], swapped[4] = swapped[4], swapped[3]
+    result = verify_bundle(write_bundle(tmp_path / "b", swapped, []))
+    assert (result.ok, result.failed_seq, result.rule) == (False, 5, "seq.order")
+
+
+def test_decreasing_ts_extra_and_missing_members(tmp_path: Path) -> None:
+    e = make_entries(3)
+    e[2]["ts"] = "2025-12-31T23:59:59.000000Z"
+    body = {k: v for k, v in e[2].items() if k != "hash"}
+    e[2]["hash"] = hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+    r = verify_bundle(write_bundle(tmp_path / "a", e, []))
+    assert (r.failed_seq, r.rule) == (3, "ts.order")
+    e = make_entries(3)
+    e[1]["extra"] = 1
+    assert verify_bundle(write_bundle(tmp_path / "b", e, [])).rule == "entry.members"
+    e = make_entries(3)
+    del e[0]["context"]
+    r = verify_bundle(write_bundle(tmp_path / "c", e, []))
+    assert (r.failed_seq, r.rule) == (1, "entry.members")
+    r = verify_bundle(write_bundle(tmp_path / "d", [*make_entries(2), "{not json"], []))
+    assert r.rule == "entry.parse"
+
+
+def test_checkpoint_failures(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    bad_sig = make_checkpoint(entries, 6)
+    bad_sig["sig"] = base64.b64encode(b"\x00" * 64).decode()
+    r = verify_bundle(write_bundle(tmp_path / "a", entries, [bad_sig]))
+    assert (r.failed_checkpoint_size, r.rule) == (6, "checkpoint.signature")
+    bad_root = make_checkpoint(entries, 6)
+    bad_root.pop("sig")
+    bad_root["root"] = "ab" * 32
+    bad_root["sig"] = base64.b64encode(KEY.sign(rfc8785.dumps(bad_root))).decode()
+    r = verify_bundle(write_bundle(tmp_path / "b", entries, [bad_root]))
+    assert (r.failed_checkpoint_size, r.rule) == (6, "checkpoint.root")
+    bad_head = make_checkpoint(entries, 6)
+    bad_head.pop("sig")
+    bad_head["head"] = entries[4]["hash"]
+    bad_head["sig"] = base64.b64encode(KEY.sign(rfc8785.dumps(bad_head))).decode()
+    r = verify_bundle(write_bundle(tmp_path / "c", entries, [bad_head]))
+    assert (r.failed_checkpoint_size, r.rule) == (6, "checkpoint.head")
+
+
+def test_truncation_below_a_checkpoint_is_detected(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    r = verify_bundle(write_bundle(tmp_path / "a", entries[:9], [make_checkpoint(entries, 12)]))
+    assert (r.ok, r.failed_checkpoint_size, r.rule) == (False, 12, "checkpoint.size")
+    without = verify_bundle(write_bundle(tmp_path / "b", entries[:9], []))
+    assert without.ok
+    assert any("truncation" in n for n in without.notices)
+
+
+def test_range_export(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    r = verify_bundle(write_bundle(tmp_path / "a", entries[4:], [make_checkpoint(entries, 12)]))
+    assert r.ok
+    assert (r.first_seq, r.last_seq, r.checkpoints_checked) == (5, 12, 0)
+    assert any("taken as given" in n for n in r.notices)
+
+
+def test_zip_and_tar_bundles(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    bundle = write_bundle(tmp_path / "bundle", entries, [make_checkpoint(entries, 12)])
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as zf:
+        for f in bundle.rglob("*"):
+            zf.write(f, f.relative_to(tmp_path).as_posix())
+    with tarfile.open(tmp_path / "b.tar.gz", "w:gz") as tf:
+        tf.add(bundle, arcname="bundle")
+    for archive in ("b.zip", "b.tar.gz"):
+        r = verify_bundle(tmp_path / archive)
+        assert r.ok and r.entries == 12 and r.checkpoints_checked == 1, (archive, r)
+
+
+def test_cli_exit_codes_and_no_django(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    good = write_bundle(tmp_path / "good", entries, [make_checkpoint(entries, 12)])
+    entries[2]["action"] = "registry.modelversion.delete"
+    bad = write_bundle(tmp_path / "bad", entries, [])
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        script = (
+            f"import sys; sys.path.insert(0, {str(ROOT)!r}); import runpy; sys.argv = ['verifier', *{list(args)!r}]\n"
+            "code = 0\ntry:\n runpy.run_module('audit.verifier', run_name='__main__')\n"
+            "except SystemExit as e:\n code = e.code\n"
+            "assert 'django' not in sys.modules, 'the verifier imported Django'\nsys.exit(code)"
+        )
+        return subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, env=env)
+
+    ok = run(str(good))
+    assert ok.returncode == 0, ok.stderr
+    assert "OK: 12 entries" in ok.stdout
+    failed = run(str(bad))
+    assert failed.returncode == 1
+    assert "seq 3" in failed.stdout and "hash.mismatch" in failed.stdout
+    assert run(str(tmp_path / "missing")).returncode == 2
