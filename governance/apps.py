@@ -10,7 +10,7 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from governance import roles
+        from governance import roles, services
 
         # After every migrate (and every test flush): permissions exist only after migrate,
         # so roles are granted here rather than in a data migration alone.
@@ -19,4 +19,10 @@ class GovernanceConfig(AppConfig):
             sender=self,
             weak=False,
             dispatch_uid="governance-roles",
+        )
+        post_migrate.connect(
+            lambda **kw: services.ensure_default_policy(),
+            sender=self,
+            weak=False,
+            dispatch_uid="governance-default-policy",
         )

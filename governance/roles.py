@@ -20,7 +20,8 @@ APPROVER_ROLES = {
 }
 
 _VIEW_ALL = [
-    "registry.view_registeredmodel", "registry.view_modelversion", "registry.view_dataset",
+    "governance.view_policy", "governance.view_promotionrequest", "governance.view_approval",
+    "reports.view_report", "registry.view_registeredmodel", "registry.view_modelversion", "registry.view_dataset",
     "registry.view_datasetversion", "audit.view_auditentry", "audit.view_checkpoint",
     "audit.view_verificationrun",
 ]
@@ -28,9 +29,9 @@ _VIEW_ALL = [
 PERMISSIONS: dict[str, list[str]] = {
     MODEL_DEVELOPER: _VIEW_ALL + [
         "registry.add_registeredmodel", "registry.add_modelversion", "registry.add_dataset",
-        "registry.add_datasetversion",
+        "registry.add_datasetversion", "reports.add_report", "governance.add_promotionrequest",
     ],
-    MODEL_VALIDATOR: list(_VIEW_ALL),
+    MODEL_VALIDATOR: [*_VIEW_ALL, "reports.add_report"],
     RISK_OFFICER: list(_VIEW_ALL),
     COMPLIANCE_OFFICER: list(_VIEW_ALL),
     AUDITOR: list(_VIEW_ALL),
@@ -39,6 +40,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "registry.add_dataset", "registry.change_dataset", "registry.add_datasetversion",
         "registry.change_datasetversion", "auth.view_user", "auth.change_user", "auth.view_group",
         "auth.change_group", "governance.change_apitoken", "governance.view_apitoken",
+        "governance.add_policy", "governance.change_policy",
     ],
 }
 

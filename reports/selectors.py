@@ -21,6 +21,7 @@ class EvidenceSummary:
     json_sha256: str
     finished_at: dt.datetime | None
     metrics: dict[str, Any]
+    inputs: dict[str, Any]
 
 
 def latest_evidence(version_id: int) -> dict[str, EvidenceSummary]:
@@ -41,5 +42,6 @@ def latest_evidence(version_id: int) -> dict[str, EvidenceSummary]:
             json_sha256=report.json_sha256,
             finished_at=report.finished_at,
             metrics=report.metrics,
+            inputs=report.inputs,
         )
     return summaries

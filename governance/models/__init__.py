@@ -1,5 +1,15 @@
 """Governance models: API tokens, policies, promotion requests, approvals."""
 
+from governance.models.policy import Policy
+from governance.models.request import (
+    Approval,
+    ApproverRole,
+    Decision,
+    PromotionRequest,
+    RequestStatus,
+    TargetStage,
+)
 from governance.models.token import ApiToken
 
-__all__ = ["ApiToken"]
+__all__ = ["ApiToken", "Approval", "ApproverRole", "Decision", "Policy", "PromotionRequest", "RequestStatus",
+           "TargetStage"]

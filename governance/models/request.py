@@ -1,0 +1,83 @@
+"""Promotion requests and the approvals given on them, each bound to the evidence it saw."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from audit.governed import GovernedModel
+from registry.models import ModelVersion
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    EXPIRED = "expired", "Expired"
+
+
+class TargetStage(models.TextChoices):
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+
+
+class ApproverRole(models.TextChoices):
+    VALIDATOR = "validator", "Model validator"
+    RISK_OFFICER = "risk_officer", "Risk officer"
+    COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class PromotionRequest(GovernedModel):
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
+    target_stage = models.CharField(max_length=12, choices=TargetStage.choices)
+    justification = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="promotion_requests"
+    )
+    status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    is_revalidation = models.BooleanField(default=False)
+    # The policy in force when the request was made, frozen: later edits do not reach it.
+    policy_name = models.CharField(max_length=100)
+    policy_version = models.PositiveIntegerField()
+    policy_rule = models.JSONField()
+    policy_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="promreq_status_created"),
+            models.Index(fields=["version", "target_stage", "status"], name="promreq_version_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Request #{self.pk}: version {self.version_id} to {self.target_stage}"
+
+
+class Approval(GovernedModel):
+    request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals")
+    role = models.CharField(max_length=20, choices=ApproverRole.choices)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    # What the approver saw: the artifact and every evidence report, by digest.
+    artifact_sha256 = models.CharField(max_length=64)
+    evidence_digests = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    lapsed_at = models.DateTimeField(null=True, blank=True)
+    lapse_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["request", "lapsed_at"], name="approval_request_active")]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.approver_id} as {self.role} on request {self.request_id}"

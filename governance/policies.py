@@ -1,0 +1,94 @@
+"""The default policy set and the validation every policy's rules must pass."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from config.errors import InvalidInput
+
+STAGES = ("staging", "production")
+TIERS = ("low", "medium", "high", "critical")
+ROLES = ("validator", "risk_officer", "compliance_officer")
+EVIDENCE_KINDS = ("bias", "explainability", "lineage")
+EVIDENCE_REQUIREMENTS = ("present", "pass")
+OPERATORS = (">=", ">", "<=", "<")
+
+_BIAS_THRESHOLDS = {
+    "demographic_parity_difference": 0.1, "demographic_parity_ratio": 0.8, "equalized_odds_difference": 0.1,
+    "equalized_odds_ratio": 0.8, "equal_opportunity_difference": 0.1, "impact_ratio": 0.8,
+}
+
+
+def _rule(approvals: dict[str, int], evidence: dict[str, str], auc: float, revalidate_days: int) -> dict[str, Any]:
+    return {
+        "approvals": approvals,
+        "evidence": evidence,
+        "metrics": {"roc_auc": {">=": auc}},
+        "bias_thresholds": dict(_BIAS_THRESHOLDS),
+        "evidence_max_age_days": 90,
+        "approval_valid_hours": 168,
+        "request_ttl_days": 30,
+        "revalidate_after_days": revalidate_days,
+    }
+
+
+ALL_EVIDENCE = {"bias": "pass", "explainability": "present", "lineage": "present"}
+DEFAULT_RULES: dict[str, dict[str, dict[str, Any]]] = {
+    "staging": {
+        "low": _rule({"validator": 1}, {}, 0.6, 730),
+        "medium": _rule({"validator": 1}, {"bias": "pass"}, 0.65, 365),
+        "high": _rule({"validator": 1, "risk_officer": 1}, {"bias": "pass", "explainability": "present"}, 0.7, 365),
+        "critical": _rule({"validator": 1, "risk_officer": 1}, dict(ALL_EVIDENCE), 0.7, 180),
+    },
+    "production": {
+        "low": _rule({"validator": 1, "risk_officer": 1}, dict(ALL_EVIDENCE), 0.7, 730),
+        "medium": _rule({"validator": 1, "risk_officer": 1, "compliance_officer": 1}, dict(ALL_EVIDENCE), 0.7, 365),
+        "high": _rule({"validator": 1, "risk_officer": 1, "compliance_officer": 1}, dict(ALL_EVIDENCE), 0.7, 365),
+        "critical": _rule({"validator": 2, "risk_officer": 1, "compliance_officer": 1}, dict(ALL_EVIDENCE), 0.75,
+                          180),
+    },
+}
+
+
+def default_rules() -> dict[str, Any]:
+    return copy.deepcopy(DEFAULT_RULES)
+
+
+def validate_rules(rules: Any) -> dict[str, Any]:
+    """Refuse a rule set that is incomplete or malformed, naming what is wrong."""
+    if not isinstance(rules, dict) or set(rules) != set(STAGES):
+        raise InvalidInput(f"rules must have exactly the stages {', '.join(STAGES)}")
+    for stage in STAGES:
+        if not isinstance(rules[stage], dict) or set(rules[stage]) != set(TIERS):
+            raise InvalidInput(f"rules.{stage} must have exactly the tiers {', '.join(TIERS)}")
+        for tier in TIERS:
+            _validate_rule(rules[stage][tier], f"rules.{stage}.{tier}")
+    return rules
+
+
+def _validate_rule(rule: Any, where: str) -> None:
+    if not isinstance(rule, dict):
+        raise InvalidInput(f"{where} must be an object")
+    approvals = rule.get("approvals")
+    if not isinstance(approvals, dict) or not approvals or any(
+        r not in ROLES or type(n) is not int or not 1 <= n <= 5 for r, n in approvals.items()
+    ):
+        raise InvalidInput(f"{where}.approvals must map roles ({', '.join(ROLES)}) to 1..5 approvers")
+    evidence = rule.get("evidence", {})
+    if not isinstance(evidence, dict) or any(
+        k not in EVIDENCE_KINDS or v not in EVIDENCE_REQUIREMENTS for k, v in evidence.items()
+    ):
+        raise InvalidInput(f"{where}.evidence must map report kinds to 'present' or 'pass'")
+    metrics = rule.get("metrics", {})
+    if not isinstance(metrics, dict) or any(
+        not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in OPERATORS
+        or not isinstance(next(iter(cond.values())), int | float)
+        for cond in metrics.values()
+    ):
+        raise InvalidInput(f"{where}.metrics must map names to {{operator: number}} with operator in {OPERATORS}")
+    for key in ("evidence_max_age_days", "approval_valid_hours", "request_ttl_days", "revalidate_after_days"):
+        if type(rule.get(key)) is not int or rule[key] < 1:
+            raise InvalidInput(f"{where}.{key} must be a positive integer")
+    if not isinstance(rule.get("bias_thresholds", {}), dict):
+        raise InvalidInput(f"{where}.bias_thresholds must be an object")

@@ -1,0 +1,265 @@
+"""Workflow services: requests, decisions, promotion, expiry, re-validation and policy edits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+import rfc8785
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from audit import writer
+from config.errors import Conflict, InvalidInput, NotFound
+from governance import gates, rules
+from governance.models import Approval, Policy, PromotionRequest, RequestStatus, TargetStage
+from governance.policies import default_rules, validate_rules
+from governance.roles import APPROVER_ROLES
+from registry.models import ModelVersion, Stage
+from registry.services.version import model_version_set_stage
+
+
+def active_policy() -> Policy:
+    policy = Policy.objects.filter(is_active=True).order_by("-updated_at").first()
+    if policy is None:
+        raise NotFound("no active policy: a governance admin must activate one")
+    return policy
+
+
+def _freeze(policy: Policy, stage: str, tier: str) -> tuple[dict[str, Any], str]:
+    rule = policy.rules[stage][tier]
+    frozen = {"policy": policy.name, "version": policy.version, "stage": stage, "tier": tier, "rule": rule}
+    return rule, hashlib.sha256(rfc8785.dumps(frozen)).hexdigest()
+
+
+def promotion_request_create(
+    *, version: ModelVersion, target_stage: str, justification: str, by: Any | None, is_revalidation: bool = False
+) -> PromotionRequest:
+    if target_stage not in TargetStage.values:
+        raise InvalidInput(f"target_stage must be one of {', '.join(TargetStage.values)}")
+    if not justification or not justification.strip():
+        raise InvalidInput("a justification is required")
+    if by is not None:
+        rules.require_may_request(by, version)
+    if version.stage == Stage.ARCHIVED:
+        raise Conflict("an archived version cannot be promoted; register a new version")
+    if version.stage == target_stage and not is_revalidation:
+        raise Conflict(f"version is already in {target_stage}")
+    with writer.atomic():
+        locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+        if PromotionRequest.objects.filter(version=locked, target_stage=target_stage,
+                                           status=RequestStatus.PENDING).exists():
+            raise Conflict(f"a pending request to {target_stage} already exists for this version")
+        policy = active_policy()
+        rule, digest = _freeze(policy, target_stage, locked.model.risk_tier)
+        request = PromotionRequest(
+            version=locked, target_stage=target_stage, justification=justification.strip(), requested_by=by,
+            is_revalidation=is_revalidation, policy_name=policy.name, policy_version=policy.version,
+            policy_rule=rule, policy_sha256=digest,
+        )
+        writer.save(request, action="governance.promotionrequest.create")
+        transaction.on_commit(lambda: notify_approvers(request.pk))
+    return request
+
+
+def _lapse_stale_approvals(request: PromotionRequest, digests: dict[str, Any], now: dt.datetime) -> None:
+    """Approvals given on other evidence, or too long ago, lapse and must be given again."""
+    valid = dt.timedelta(hours=int(request.policy_rule.get("approval_valid_hours", 168)))
+    for approval in rules.active_approvals(request):
+        reason = ""
+        if approval.evidence_digests != digests or approval.artifact_sha256 != request.version.artifact_sha256:
+            reason = "the evidence changed since this approval"
+        elif now - approval.created_at > valid:
+            reason = f"older than {valid.total_seconds() / 3600:.0f} hours"
+        if reason:
+            approval.lapsed_at, approval.lapse_reason = now, reason
+            writer.save(approval, action="governance.approval.lapse")
+
+
+def _load(request: PromotionRequest) -> PromotionRequest:
+    try:
+        return (PromotionRequest.objects.select_for_update(of=("self",))
+                .select_related("version", "version__model").get(pk=request.pk))
+    except PromotionRequest.DoesNotExist as exc:
+        raise NotFound("no such promotion request") from exc
+
+
+def approval_record(
+    *, request: PromotionRequest, by: Any, role: str, decision: str, comment: str = ""
+) -> PromotionRequest:
+    """Approve or reject in a role; the last approval applies the promotion in the same transaction."""
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("decision must be approve or reject")
+    if decision == "reject" and not comment.strip():
+        raise InvalidInput("a rejection needs a comment saying why")
+    with writer.atomic():
+        # The row lock makes two approvals racing for the last slot promote exactly once.
+        request = _load(request)
+        if request.status != RequestStatus.PENDING:
+            raise Conflict(f"the request is {request.status}; it can no longer be decided", rule="request.decided")
+        now = timezone.now()
+        digests = gates.evidence_digests(request.version)
+        _lapse_stale_approvals(request, digests, now)
+        rules.require_may_decide(by, request, role)
+        if decision == "approve":
+            rules.require_slot_open(request, role)
+        approval = Approval(
+            request=request, approver=by, role=role, decision=decision, comment=comment.strip(),
+            artifact_sha256=request.version.artifact_sha256, evidence_digests=digests,
+        )
+        writer.save(approval, action=f"governance.approval.{decision}")
+        if decision == "reject":
+            request.status, request.decided_at = RequestStatus.REJECTED, now
+            writer.save(request, action="governance.promotionrequest.reject")
+        else:
+            _complete_if_ready(request, now)
+    return request
+
+
+def _complete_if_ready(request: PromotionRequest, now: dt.datetime) -> bool:
+    if rules.open_slots(request):
+        return False
+    if not gates.all_pass(gates.evaluate(request.version, request.policy_rule)):
+        return False
+    version = request.version
+    if version.stage != request.target_stage:
+        for previous in ModelVersion.objects.select_for_update().filter(
+            model_id=version.model_id, stage=request.target_stage
+        ).exclude(pk=version.pk):
+            model_version_set_stage(version=previous, stage=Stage.ARCHIVED, promotion_request_id=request.pk)
+    model_version_set_stage(version=version, stage=request.target_stage, promotion_request_id=request.pk)
+    request.status, request.decided_at = RequestStatus.APPROVED, now
+    writer.save(request, action="governance.promotionrequest.approve")
+    return True
+
+
+def promotion_request_apply(*, request: PromotionRequest) -> PromotionRequest:
+    """Retry completion when evidence arrives after the last approval (gates may pass now)."""
+    with writer.atomic():
+        request = _load(request)
+        if request.status != RequestStatus.PENDING:
+            raise Conflict(f"the request is {request.status}", rule="request.decided")
+        now = timezone.now()
+        _lapse_stale_approvals(request, gates.evidence_digests(request.version), now)
+        _complete_if_ready(request, now)
+    return request
+
+
+def promotion_request_withdraw(*, request: PromotionRequest, by: Any) -> PromotionRequest:
+    with writer.atomic():
+        request = _load(request)
+        rules.require_may_withdraw(by, request)
+        if request.status != RequestStatus.PENDING:
+            raise Conflict(f"the request is {request.status}; only a pending request can be withdrawn",
+                           rule="request.decided")
+        request.status, request.decided_at = RequestStatus.WITHDRAWN, timezone.now()
+        writer.save(request, action="governance.promotionrequest.withdraw")
+    return request
+
+
+def promotion_requests_expire(*, now: dt.datetime | None = None) -> int:
+    """Expire pending requests older than their policy allows; each in its own transaction."""
+    now = now or timezone.now()
+    expired = 0
+    for pk in PromotionRequest.objects.filter(status=RequestStatus.PENDING).values_list("pk", flat=True):
+        with writer.atomic():
+            request = PromotionRequest.objects.select_for_update().get(pk=pk)
+            ttl = dt.timedelta(days=int(request.policy_rule.get("request_ttl_days", 30)))
+            if request.status == RequestStatus.PENDING and now - request.created_at > ttl:
+                request.status, request.decided_at = RequestStatus.EXPIRED, now
+                writer.save(request, action="governance.promotionrequest.expire")
+                expired += 1
+    return expired
+
+
+def revalidation_open_due(*, now: dt.datetime | None = None) -> list[PromotionRequest]:
+    """Open a re-validation request for each production version whose approval has run its course."""
+    now = now or timezone.now()
+    policy = Policy.objects.filter(is_active=True).first()
+    if policy is None:
+        return []
+    opened = []
+    for version in ModelVersion.objects.filter(stage=Stage.PRODUCTION).select_related("model"):
+        days = int(policy.rules["production"][version.model.risk_tier].get("revalidate_after_days", 365))
+        since = version.stage_changed_at or version.created_at
+        if now - since < dt.timedelta(days=days):
+            continue
+        if PromotionRequest.objects.filter(version=version, is_revalidation=True,
+                                           status=RequestStatus.PENDING).exists():
+            continue
+        opened.append(promotion_request_create(
+            version=version, target_stage=TargetStage.PRODUCTION, by=None, is_revalidation=True,
+            justification=f"periodic re-validation: in production since {since:%Y-%m-%d}, due after {days} days",
+        ))
+    return opened
+
+
+def notify_approvers(request_id: int) -> int:
+    """E-mail everyone who could fill an open slot; runs after commit, never inside the transaction."""
+    request = PromotionRequest.objects.select_related("version", "version__model").get(pk=request_id)
+    groups = [APPROVER_ROLES[r] for r in rules.open_slots(request)]
+    users = get_user_model().objects.filter(groups__name__in=groups, is_active=True).exclude(email="").distinct()
+    recipients = sorted(u.email for u in users if rules.may_decide(u, request))
+    if recipients:
+        send_mail(
+            subject=f"[modelgov] approval needed: {request.version} to {request.target_stage}",
+            message=f"Request #{request.pk} awaits your decision.\n\nJustification: {request.justification}\n",
+            from_email=None, recipient_list=recipients, fail_silently=True,
+        )
+    return len(recipients)
+
+
+def policy_create(*, by: Any | None, name: str, rules_: dict[str, Any] | None = None, description: str = "",
+                  activate: bool = False) -> Policy:
+    if by is not None:
+        rules.require_policy_admin(by)
+    if Policy.objects.filter(name=name).exists():
+        raise Conflict(f"a policy named {name!r} already exists")
+    policy = Policy(name=name, description=description, rules=validate_rules(rules_ or default_rules()),
+                    updated_by=by)
+    with writer.atomic():
+        writer.save(policy, action="governance.policy.create")
+        if activate:
+            policy_activate(policy=policy, by=by)
+    return policy
+
+
+def policy_update(*, policy: Policy, by: Any, rules_: dict[str, Any] | None = None,
+                  description: str | None = None) -> Policy:
+    rules.require_policy_admin(by)
+    with writer.atomic():
+        policy = Policy.objects.select_for_update().get(pk=policy.pk)
+        if rules_ is not None:
+            policy.rules = validate_rules(rules_)
+        if description is not None:
+            policy.description = description
+        policy.version += 1
+        policy.updated_by = by
+        writer.save(policy, action="governance.policy.update")
+    return policy
+
+
+def policy_activate(*, policy: Policy, by: Any | None) -> Policy:
+    if by is not None:
+        rules.require_policy_admin(by)
+    with writer.atomic():
+        for other in Policy.objects.select_for_update().filter(is_active=True).exclude(pk=policy.pk):
+            other.is_active = False
+            writer.save(other, action="governance.policy.deactivate")
+        policy.is_active = True
+        writer.save(policy, action="governance.policy.activate")
+    return policy
+
+
+def ensure_default_policy(**kwargs: Any) -> None:
+    """The shipped default policy, created once after migrate (by a system actor, audited)."""
+    from audit.context import audit_context, system_actor
+
+    if Policy.objects.exists():
+        return
+    with audit_context(actor=system_actor("policy setup"), channel="system"):
+        policy_create(by=None, name="default", description="The shipped default policy (governance/POLICIES.md).",
+                      activate=True)

@@ -1,0 +1,51 @@
+"""Building blocks for governance tests: people in roles, a version with evidence, report rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+
+from audit import writer
+from audit.context import audit_context, system_actor
+from reports.models import Report
+from tests.factories import make_model, make_version
+
+
+def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: dt.datetime | None = None,
+               digest: str = "a", artifact: str | None = None) -> Report:
+    with audit_context(actor=system_actor("test evidence"), channel="task"):
+        report = Report(
+            version=version, kind=kind, status="succeeded", verdict=verdict, progress=100,
+            pdf_sha256=(digest * 64)[:64], json_sha256=(digest * 64)[:64],
+            metrics={"verdict": verdict, "overall": {"roc_auc": 0.8}},
+            inputs={"artifact_sha256": artifact or version.artifact_sha256},
+            finished_at=finished_at or timezone.now(),
+        )
+        writer.save(report)
+    return report
+
+
+def full_evidence(version: Any, verdict: str = "pass") -> None:
+    for kind in ("bias", "explainability", "lineage"):
+        add_report(version, kind, verdict if kind == "bias" else "info")
+
+
+class People:
+    def __init__(self, make_user: Any) -> None:
+        self.dev = make_user("dev", "model developer")
+        self.dev2 = make_user("dev2", "model developer")
+        self.val = make_user("val", "model validator")
+        self.val2 = make_user("val2", "model validator")
+        self.risk = make_user("risk", "risk officer")
+        self.comp = make_user("comp", "compliance officer")
+        self.multi = make_user("multi", "model validator", "risk officer")
+        self.aud = make_user("aud", "auditor")
+        self.gov = make_user("gov", "governance admin", is_staff=True)
+        self.root = make_user("root", superuser=True)
+
+
+def version_for(people: People, tier: str = "high", **fields: Any) -> Any:
+    model = make_model(people.dev, fields.pop("name", "pd"), risk_tier=tier, developers=[people.dev2])
+    return make_version(model, people.dev, metrics=fields.pop("metrics", {"roc_auc": 0.82}), **fields)
