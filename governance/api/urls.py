@@ -2,6 +2,11 @@
 
 from rest_framework.routers import DefaultRouter
 
+from governance.api import views
+
 router = DefaultRouter(trailing_slash=True)
+router.register("promotion-requests", views.PromotionRequestViewSet, basename="promotionrequest")
+router.register("policies", views.PolicyViewSet, basename="policy")
+router.register("tokens", views.TokenViewSet, basename="token")
 
 urlpatterns = router.urls

@@ -1,0 +1,103 @@
+"""Input and output serializers of the governance API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from governance.models import Approval, ApproverRole, Decision, Policy, PromotionRequest, TargetStage
+from registry.models import ModelVersion
+
+
+class ApprovalOut(serializers.ModelSerializer):
+    approver = serializers.CharField(source="approver.username")
+
+    class Meta:
+        model = Approval
+        fields = ["id", "approver", "role", "decision", "comment", "artifact_sha256", "evidence_digests",
+                  "created_at", "lapsed_at", "lapse_reason"]
+
+
+class RequestOut(serializers.ModelSerializer):
+    model = serializers.CharField(source="version.model.name")
+    version_number = serializers.IntegerField(source="version.version")
+    requested_by = serializers.CharField(source="requested_by.username", allow_null=True, default=None)
+    approvals = ApprovalOut(many=True)
+
+    class Meta:
+        model = PromotionRequest
+        fields = ["id", "version", "model", "version_number", "target_stage", "justification", "requested_by",
+                  "status", "is_revalidation", "policy_name", "policy_version", "policy_rule", "policy_sha256",
+                  "approvals", "created_at", "decided_at"]
+
+
+class GateOut(serializers.Serializer):
+    name = serializers.CharField()
+    passed = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class RequestDetailOut(RequestOut):
+    gates = GateOut(many=True, read_only=True)
+    open_slots = serializers.DictField(child=serializers.IntegerField(), read_only=True)
+    evidence = serializers.DictField(read_only=True)
+    you_may_act_as = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta(RequestOut.Meta):
+        fields = [*RequestOut.Meta.fields, "gates", "open_slots", "evidence", "you_may_act_as"]
+
+
+class RequestIn(serializers.Serializer):
+    version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    target_stage = serializers.ChoiceField(choices=TargetStage.choices)
+    justification = serializers.CharField(max_length=10000)
+
+
+class DecisionIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ApproverRole.choices)
+    comment = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
+
+
+class RejectIn(DecisionIn):
+    comment = serializers.CharField(max_length=10000)
+
+
+class PolicyOut(serializers.ModelSerializer):
+    updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Policy
+        fields = ["id", "name", "description", "version", "is_active", "rules", "updated_by", "created_at",
+                  "updated_at"]
+
+
+class PolicyIn(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    rules = serializers.JSONField(required=False)
+    activate = serializers.BooleanField(required=False, default=False)
+
+
+class PolicyEdit(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    rules = serializers.JSONField(required=False)
+
+
+class TokenIn(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    lifetime_days = serializers.IntegerField(min_value=1, max_value=365, required=False, default=90)
+
+
+class TokenOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class TokenCreatedOut(TokenOut):
+    key = serializers.CharField(help_text="shown once; store it now")
+
+
+__all__ = ["Decision"]

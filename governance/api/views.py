@@ -1,0 +1,142 @@
+"""Governance API: promotion requests and decisions, the queue awaiting me, policies, API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.errors import NotFound
+from governance import selectors, services, tokens
+from governance.api import serializers as s
+from governance.models import ApiToken, Policy, PromotionRequest
+
+
+class RequestFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="version__model__name")
+    awaiting = django_filters.CharFilter(method="filter_awaiting", help_text="'me': requests I may decide now")
+
+    class Meta:
+        model = PromotionRequest
+        fields = ["status", "target_stage", "version", "is_revalidation"]
+
+    def filter_awaiting(self, queryset: Any, name: str, value: str) -> Any:
+        if value != "me":
+            return queryset
+        return queryset.filter(pk__in=selectors.awaiting(self.request.user).values("pk"))
+
+
+class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.RequestOut
+    filterset_class = RequestFilter
+
+    def get_queryset(self) -> Any:
+        return selectors.request_list().order_by("-created_at", "-id")
+
+    def _detail(self, request_obj: PromotionRequest) -> Response:
+        request_obj = selectors.request_list().get(pk=request_obj.pk)
+        data = s.RequestOut(request_obj).data
+        data.update(selectors.request_detail(request_obj, self.request.user))
+        return Response(data)
+
+    @extend_schema(responses=s.RequestDetailOut)
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return self._detail(self.get_object())
+
+    @extend_schema(request=s.RequestIn, responses={201: s.RequestDetailOut})
+    def create(self, request: Request) -> Response:
+        data = s.RequestIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        created = services.promotion_request_create(by=request.user, **data.validated_data)
+        response = self._detail(created)
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+    @extend_schema(responses=s.RequestOut(many=True))
+    @action(detail=False, methods=["get"], url_path="awaiting-me")
+    def awaiting_me(self, request: Request) -> Response:
+        page = self.paginate_queryset(selectors.awaiting(request.user))
+        return self.get_paginated_response(s.RequestOut(page, many=True).data)
+
+    @extend_schema(request=s.DecisionIn, responses=s.RequestDetailOut)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        data = s.DecisionIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        done = services.approval_record(request=self.get_object(), by=request.user, decision="approve",
+                                        **data.validated_data)
+        return self._detail(done)
+
+    @extend_schema(request=s.RejectIn, responses=s.RequestDetailOut)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        data = s.RejectIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        done = services.approval_record(request=self.get_object(), by=request.user, decision="reject",
+                                        **data.validated_data)
+        return self._detail(done)
+
+    @extend_schema(request=None, responses=s.RequestDetailOut)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str) -> Response:
+        return self._detail(services.promotion_request_withdraw(request=self.get_object(), by=request.user))
+
+
+class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.PolicyOut
+    queryset = Policy.objects.select_related("updated_by").order_by("name")
+
+    @extend_schema(request=s.PolicyIn, responses={201: s.PolicyOut})
+    def create(self, request: Request) -> Response:
+        data = s.PolicyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        policy = services.policy_create(by=request.user, name=v["name"], description=v.get("description", ""),
+                                        rules_=v.get("rules"), activate=v["activate"])
+        return Response(s.PolicyOut(policy).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.PolicyEdit, responses=s.PolicyOut)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = s.PolicyEdit(data=request.data)
+        data.is_valid(raise_exception=True)
+        policy = services.policy_update(policy=self.get_object(), by=request.user,
+                                        rules_=data.validated_data.get("rules"),
+                                        description=data.validated_data.get("description"))
+        return Response(s.PolicyOut(policy).data)
+
+    @extend_schema(request=None, responses=s.PolicyOut)
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str) -> Response:
+        return Response(s.PolicyOut(services.policy_activate(policy=self.get_object(), by=request.user)).data)
+
+
+class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.TokenOut
+
+    def get_queryset(self) -> Any:
+        return ApiToken.objects.filter(user=self.request.user).order_by("-created_at")
+
+    @extend_schema(request=s.TokenIn, responses={201: s.TokenCreatedOut})
+    def create(self, request: Request) -> Response:
+        data = s.TokenIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, key = tokens.token_create(user=request.user, name=data.validated_data["name"],
+                                         lifetime=dt.timedelta(days=data.validated_data["lifetime_days"]))
+        body = dict(s.TokenOut(token).data)
+        body["key"] = key
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.TokenOut)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str) -> Response:
+        token = ApiToken.objects.filter(pk=pk).first()
+        if token is None or (token.user_id != request.user.pk and not request.user.has_perm(
+                "governance.change_apitoken")):
+            raise NotFound("no such token")
+        return Response(s.TokenOut(tokens.token_revoke(token=token, by=request.user)).data)

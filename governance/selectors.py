@@ -1,0 +1,51 @@
+"""Reads of the workflow: request lists shaped for their pages, the queue awaiting a user, one request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from governance import gates, rules
+from governance.models import Approval, PromotionRequest, RequestStatus
+from governance.roles import APPROVER_ROLES
+
+
+def request_list() -> QuerySet[PromotionRequest]:
+    return PromotionRequest.objects.select_related("version", "version__model", "requested_by").prefetch_related(
+        Prefetch("approvals", queryset=Approval.objects.select_related("approver"))
+    )
+
+
+def awaiting(user: Any) -> QuerySet[PromotionRequest]:
+    """Pending requests with an open slot for a role the user holds, that the user may decide.
+
+    Filtered in SQL by role, requester and creator; the finer checks (one slot per person, slots
+    still open) are applied per row by `rules.may_decide` where the page shows them.
+    """
+    roles = rules.user_roles(user)
+    if not roles:
+        return PromotionRequest.objects.none()
+    role_filter = Q()
+    for role in roles:
+        role_filter |= Q(policy_rule__approvals__has_key=role)
+    return (
+        request_list()
+        .filter(status=RequestStatus.PENDING)
+        .exclude(requested_by=user)
+        .exclude(version__created_by=user)
+        .exclude(approvals__approver=user, approvals__lapsed_at__isnull=True)
+        .filter(role_filter)
+        .order_by("created_at")
+    )
+
+
+def request_detail(request: PromotionRequest, user: Any) -> dict[str, Any]:
+    results = gates.evaluate(request.version, request.policy_rule) if request.status == RequestStatus.PENDING else []
+    return {
+        "gates": [g.as_dict() for g in results],
+        "open_slots": rules.open_slots(request) if request.status == RequestStatus.PENDING else {},
+        "evidence": gates.evidence_digests(request.version),
+        "you_may_act_as": rules.may_decide(user, request),
+        "role_groups": APPROVER_ROLES,
+    }

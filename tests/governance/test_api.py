@@ -1,0 +1,137 @@
+"""Governance over the API: the same rules as the services, as 400/403/409 with the rule named."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.models import AuditEntry
+from governance.models import PromotionRequest
+from tests.governance.helpers import People, full_evidence, version_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people(make_user):
+    return People(make_user)
+
+
+@pytest.fixture
+def version(people):
+    v = version_for(people, tier="high")
+    full_evidence(v)
+    return v
+
+
+def as_(api, user):
+    api.force_authenticate(user)
+    return api
+
+
+def _create(api, people, version):
+    resp = as_(api, people.dev).post("/api/v1/promotion-requests/",
+                                     {"version": version.pk, "target_stage": "production", "justification": "ok"},
+                                     format="json")
+    assert resp.status_code == 201, resp.content
+    return resp.json()
+
+
+def test_full_workflow_over_the_api(api, people, version):
+    body = _create(api, people, version)
+    assert body["status"] == "pending"
+    assert {g["name"] for g in body["gates"]} >= {"evidence.bias", "metric.roc_auc"}
+    assert body["open_slots"] == {"validator": 1, "risk_officer": 1, "compliance_officer": 1}
+    rid = body["id"]
+    queue = as_(api, people.val).get("/api/v1/promotion-requests/awaiting-me/").json()
+    assert [r["id"] for r in queue["results"]] == [rid]
+    assert as_(api, people.dev).get("/api/v1/promotion-requests/awaiting-me/").json()["results"] == []
+    for user, role in [(people.val, "validator"), (people.risk, "risk_officer"), (people.comp, "compliance_officer")]:
+        resp = as_(api, user).post(f"/api/v1/promotion-requests/{rid}/approve/", {"role": role, "comment": "fine"},
+                                   format="json")
+        assert resp.status_code == 200, resp.content
+    assert resp.json()["status"] == "approved"
+    assert as_(api, people.aud).get(f"/api/v1/versions/{version.pk}/").json()["stage"] == "production"
+    approve_entries = AuditEntry.objects.filter(action="governance.approval.approve")
+    assert {e.as_json()["context"]["channel"] for e in approve_entries} == {"api"}
+
+
+@pytest.mark.parametrize("who, role, status, rule", [
+    ("dev", "validator", 403, "role.required"),
+    ("aud", "validator", 403, "role.required"),
+    ("root", "validator", 403, "role.required"),
+    ("risk", "validator", 403, "role.required"),
+    ("val", "validator", 200, None),
+])
+def test_who_may_approve(api, people, version, who, role, status, rule):
+    rid = _create(api, people, version)["id"]
+    resp = as_(api, getattr(people, who)).post(f"/api/v1/promotion-requests/{rid}/approve/", {"role": role},
+                                               format="json")
+    assert resp.status_code == status, resp.content
+    if rule:
+        assert resp.json()["rule"] == rule
+
+
+def test_requester_cannot_approve_via_api(api, people, version):
+    from django.contrib.auth.models import Group
+
+    people.dev.groups.add(Group.objects.get(name="model validator"))
+    rid = _create(api, people, version)["id"]
+    resp = as_(api, people.dev).post(f"/api/v1/promotion-requests/{rid}/approve/", {"role": "validator"},
+                                     format="json")
+    assert resp.status_code == 403
+    assert resp.json()["rule"] in ("sod.requester_cannot_decide", "sod.creator_cannot_decide")
+
+
+def test_conflicts_and_bad_input(api, people, version):
+    rid = _create(api, people, version)["id"]
+    dup = as_(api, people.dev).post("/api/v1/promotion-requests/",
+                                    {"version": version.pk, "target_stage": "production", "justification": "again"},
+                                    format="json")
+    assert dup.status_code == 409
+    assert as_(api, people.val).post(f"/api/v1/promotion-requests/{rid}/reject/", {"role": "validator"},
+                                     format="json").status_code == 400
+    assert as_(api, people.val).post(f"/api/v1/promotion-requests/{rid}/approve/", {"role": "boss"},
+                                     format="json").status_code == 400
+    assert as_(api, people.val).post(f"/api/v1/promotion-requests/{rid}/reject/",
+                                     {"role": "validator", "comment": "no"}, format="json").status_code == 200
+    again = as_(api, people.risk).post(f"/api/v1/promotion-requests/{rid}/approve/", {"role": "risk_officer"},
+                                       format="json")
+    assert again.status_code == 409
+    assert as_(api, people.dev).post("/api/v1/promotion-requests/", {"version": 99999, "target_stage": "production",
+                                                                     "justification": "x"},
+                                     format="json").status_code == 400
+    assert as_(api, people.val).get("/api/v1/promotion-requests/99999/").status_code == 404
+
+
+def test_policies_only_for_governance_admins(api, people):
+    assert as_(api, people.val).get("/api/v1/policies/").status_code == 200
+    pid = as_(api, people.gov).get("/api/v1/policies/").json()["results"][0]["id"]
+    assert as_(api, people.val).patch(f"/api/v1/policies/{pid}/", {"description": "x"},
+                                      format="json").status_code == 403
+    ok = as_(api, people.gov).patch(f"/api/v1/policies/{pid}/", {"description": "tighter"}, format="json")
+    assert ok.status_code == 200 and ok.json()["version"] == 2
+    bad = as_(api, people.gov).patch(f"/api/v1/policies/{pid}/", {"rules": {"production": {}}}, format="json")
+    assert bad.status_code == 400
+
+
+def test_token_lifecycle(api, people):
+    resp = as_(api, people.dev).post("/api/v1/tokens/", {"name": "ci"}, format="json")
+    assert resp.status_code == 201
+    key, tid = resp.json()["key"], resp.json()["id"]
+    api.force_authenticate(None)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/models/").status_code == 200
+    assert api.post(f"/api/v1/tokens/{tid}/revoke/").status_code == 200
+    assert api.get("/api/v1/models/").status_code == 401
+    actions = set(AuditEntry.objects.filter(object_type="governance.apitoken").values_list("action", flat=True))
+    assert actions == {"auth.token.create", "auth.token.revoke"}
+    created = AuditEntry.objects.get(action="auth.token.create").as_json()
+    assert created["changes"]["key_hash"] == {"old": "<redacted>", "new": "<redacted>"}
+    assert key not in bytes(AuditEntry.objects.get(action="auth.token.create").canonical).decode()
+
+
+def test_withdraw_over_api(api, people, version):
+    rid = _create(api, people, version)["id"]
+    assert as_(api, people.val).post(f"/api/v1/promotion-requests/{rid}/withdraw/").status_code == 403
+    assert as_(api, people.dev).post(f"/api/v1/promotion-requests/{rid}/withdraw/").json()["status"] == "withdrawn"
+    assert PromotionRequest.objects.get(pk=rid).status == "withdrawn"
