@@ -194,3 +194,11 @@ def require_env(name: str) -> str:
     if not value:
         raise ImproperlyConfigured(f"{name} must be set in the environment under production settings")
     return value
+
+# Scheduled jobs (celery beat). Without a broker, run the same jobs with the management commands:
+# `manage.py audit checkpoint --if-due`, `manage.py governance expire`, `manage.py governance revalidate`.
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 60.0},
+    "governance-expire": {"task": "governance.expire_requests", "schedule": 3600.0},
+    "governance-revalidate": {"task": "governance.open_revalidations", "schedule": 6 * 3600.0},
+}

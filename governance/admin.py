@@ -1,0 +1,192 @@
+"""Governance in the admin: the approval queue, the approval page, bulk decisions, policies — all via services."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from config.errors import DomainError
+from governance import rules, selectors, services
+from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
+
+
+class AwaitingFilter(admin.SimpleListFilter):
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("me", "Awaiting my decision"), ("all", "All requests")]
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "me") == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if (self.value() or "me") == "me":
+            return queryset.filter(pk__in=selectors.awaiting(request.user).values("pk"))
+        return queryset
+
+
+class RoleActionForm(ActionForm):
+    role = forms.ChoiceField(choices=ApproverRole.choices, required=False)
+    comment = forms.CharField(required=False, widget=forms.TextInput(attrs={"size": 40}))
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(admin.ModelAdmin):
+    list_display = ("id", "version", "target_stage", "status", "requested_by", "created_at", "is_revalidation")
+    list_filter = (AwaitingFilter, "status", "target_stage", "is_revalidation")
+    search_fields = ("version__model__name", "justification")
+    list_select_related = ("version", "version__model", "requested_by")
+    action_form = RoleActionForm
+    actions = ["approve_selected", "reject_selected"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path("<int:pk>/review/", self.admin_site.admin_view(self.review_view), name="governance_request_review"),
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:governance_request_review", args=[object_id]))
+
+    def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The approval page: version, evidence with digests and verdicts, gates, frozen policy, decide."""
+        obj = get_object_or_404(selectors.request_list(), pk=pk)
+        if request.method == "POST":
+            decision = "reject" if "_reject" in request.POST else "approve"
+            try:
+                services.approval_record(request=obj, by=request.user, role=request.POST.get("role", ""),
+                                         decision=decision, comment=request.POST.get("comment", ""))
+            except DomainError as exc:
+                self.message_user(request, f"Refused: {exc.message}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"Your {decision} decision on request #{pk} is recorded.")
+            return HttpResponseRedirect(request.path)
+        detail = selectors.request_detail(obj, request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Review promotion request #{obj.pk}",
+            "req": obj,
+            "version": obj.version,
+            "approvals": obj.approvals.all(),
+            "frozen_policy": json.dumps(obj.policy_rule, indent=2),
+            **detail,
+        }
+        return TemplateResponse(request, "admin/governance/review.html", context)
+
+    def _decide_selected(self, request: HttpRequest, queryset: Any, decision: str) -> None:
+        role, comment = request.POST.get("role", ""), request.POST.get("comment", "")
+        done = 0
+        for obj in queryset:
+            try:
+                services.approval_record(request=obj, by=request.user, role=role, decision=decision, comment=comment)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"Request #{obj.pk}: {exc.message}", level=messages.ERROR)
+        if done:
+            self.message_user(request, f"{decision.capitalize()}d {done} request(s) as {role}.")
+
+    @admin.action(description="Approve selected, in the role chosen")
+    def approve_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._decide_selected(request, queryset, "approve")
+
+    @admin.action(description="Reject selected, in the role chosen (comment required)")
+    def reject_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._decide_selected(request, queryset, "reject")
+
+
+class PolicyForm(forms.ModelForm):
+    rules = forms.JSONField()
+
+    class Meta:
+        model = Policy
+        fields = ["name", "description", "rules"]
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    form = PolicyForm
+    list_display = ("name", "version", "is_active", "updated_by", "updated_at")
+    actions = ["activate_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("name",) if obj else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        try:
+            if change:
+                services.policy_update(policy=obj, by=request.user, rules_=data["rules"],
+                                       description=data["description"])
+            else:
+                created = services.policy_create(by=request.user, name=data["name"], rules_=data["rules"],
+                                                 description=data["description"])
+                obj.pk = created.pk
+                obj._state.adding = False
+        except DomainError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            raise _Refused from exc
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except _Refused:
+            return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(description="Make the selected policy the one in force")
+    def activate_selected(self, request: HttpRequest, queryset: Any) -> None:
+        for policy in queryset[:1]:
+            try:
+                services.policy_activate(policy=policy, by=request.user)
+            except DomainError as exc:
+                self.message_user(request, exc.message, level=messages.ERROR)
+
+
+class _Refused(Exception):
+    pass
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at")
+    list_select_related = ("user",)
+    readonly_fields = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at")
+    exclude = ("key_hash",)
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+__all__ = ["rules"]
