@@ -120,7 +120,7 @@ class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.TokenOut
 
     def get_queryset(self) -> Any:
-        return ApiToken.objects.filter(user_id=self.request.user.pk).order_by("-created_at")
+        return ApiToken.objects.filter(user_id=int(self.request.user.pk or 0)).order_by("-created_at")
 
     @extend_schema(request=s.TokenIn, responses={201: s.TokenCreatedOut})
     def create(self, request: Request) -> Response:
