@@ -1,0 +1,61 @@
+"""Reports in the admin: list, generate for a version, download with digests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from config.errors import DomainError
+from registry.admin import ModelVersionAdmin
+from reports import services
+from reports.models import Report
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ("id", "version", "kind", "status", "progress", "verdict", "created_at", "download")
+    list_filter = ("kind", "status", "verdict")
+    list_select_related = ("version", "version__model")
+    readonly_fields = ("version", "kind", "status", "progress", "error", "verdict", "pdf_sha256", "json_sha256",
+                       "inputs", "config", "download")
+    fields = readonly_fields
+    actions = None
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="download")
+    def download(self, obj: Report) -> str:
+        if obj.status != "succeeded":
+            return obj.error[:80] if obj.error else "-"
+        return format_html('<a href="{}">PDF</a> · <a href="{}">JSON</a>',
+                           reverse("report-pdf", args=[obj.pk]), reverse("report-json-twin", args=[obj.pk]))
+
+
+@admin.action(description="Generate bias, explainability and lineage reports")
+def generate_reports(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
+    from reports.api.views import policy_bias_thresholds
+
+    for version in queryset:
+        for kind in ("bias", "explainability", "lineage"):
+            try:
+                services.report_request(version=version, kind=kind, by=request.user,
+                                        config={"bias_thresholds": policy_bias_thresholds(version)})
+            except DomainError as exc:
+                modeladmin.message_user(request, f"{version} {kind}: {exc.message}", level=messages.ERROR)
+    modeladmin.message_user(request, "Reports requested; they appear under Reports when done.")
+
+
+# The version list is the registry's page; generating evidence from it is this app's action.
+ModelVersionAdmin.actions = [generate_reports]

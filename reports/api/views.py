@@ -1,0 +1,84 @@
+"""Reports API: request a report, poll its status and progress, download the PDF, read the JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.errors import Conflict
+from registry.models import DatasetVersion, ModelVersion
+from reports import services
+from reports.models import Report, ReportKind, ReportStatus
+
+
+class ReportOut(serializers.ModelSerializer):
+    model = serializers.CharField(source="version.model.name")
+    version_number = serializers.IntegerField(source="version.version")
+
+    class Meta:
+        model = Report
+        fields = ["id", "version", "model", "version_number", "kind", "status", "progress", "error",
+                  "evaluation_dataset", "verdict", "pdf_sha256", "json_sha256", "config_sha256", "inputs",
+                  "attempts", "created_at", "started_at", "finished_at"]
+
+
+class ReportIn(serializers.Serializer):
+    version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    kind = serializers.ChoiceField(choices=ReportKind.choices)
+    evaluation_dataset = serializers.PrimaryKeyRelatedField(queryset=DatasetVersion.objects.all(), required=False)
+
+
+def policy_bias_thresholds(version: ModelVersion) -> dict[str, Any]:
+    """Thresholds of the policy in force for the version's tier (production rule): the gate's own."""
+    from governance.models import Policy
+
+    policy = Policy.objects.filter(is_active=True).first()
+    if policy is None:
+        return {}
+    return dict(policy.rules["production"][version.model.risk_tier].get("bias_thresholds", {}))
+
+
+class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ReportOut
+    filterset_fields = ["version", "kind", "status", "verdict"]
+
+    def get_queryset(self) -> Any:
+        return Report.objects.select_related("version", "version__model").order_by("-id")
+
+    @extend_schema(request=ReportIn, responses={202: ReportOut})
+    def create(self, request: Request) -> Response:
+        data = ReportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = data.validated_data["version"]
+        report = services.report_request(
+            version=version, kind=data.validated_data["kind"], by=request.user,
+            evaluation_dataset=data.validated_data.get("evaluation_dataset"),
+            config={"bias_thresholds": policy_bias_thresholds(version)},
+        )
+        report.refresh_from_db()
+        return Response(ReportOut(report).data, status=status.HTTP_202_ACCEPTED)
+
+    def _file(self, report: Report, which: str) -> FileResponse:
+        if report.status != ReportStatus.SUCCEEDED:
+            raise Conflict(f"the report is {report.status}; nothing to download yet", rule="report.not_ready")
+        field, digest = (report.pdf, report.pdf_sha256) if which == "pdf" else (report.json, report.json_sha256)
+        response = FileResponse(field.open("rb"), content_type="application/pdf" if which == "pdf" else
+                                "application/json", filename=f"report-{report.pk}.{which}")
+        response["X-Content-SHA256"] = digest
+        return response
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(description="the PDF")})
+    @action(detail=True, methods=["get"])
+    def pdf(self, request: Request, pk: str) -> FileResponse:
+        return self._file(self.get_object(), "pdf")
+
+    @extend_schema(responses={(200, "application/json"): OpenApiResponse(description="the metrics JSON")})
+    @action(detail=True, methods=["get"], url_path="json")
+    def json_twin(self, request: Request, pk: str) -> FileResponse:
+        return self._file(self.get_object(), "json")

@@ -1,0 +1,123 @@
+"""Charts for the reports as PNG bytes, identical for identical inputs (no timestamps, fixed fonts and sizes)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
+font_manager.fontManager.addfont(str(FONT))
+plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 8, "svg.hashsalt": "modelgov",
+                     "axes.spines.top": False, "axes.spines.right": False})
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def group_rates(attribute: dict[str, Any], thresholds: dict[str, float]) -> bytes:
+    """Selection rate, TPR and FPR per group with 95% bootstrap intervals and the four-fifths line."""
+    groups = [g for g in attribute["groups"]]
+    labels = [g["group"] + (" *" if g["too_small"] else "") for g in groups]
+    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.4), sharey=True)
+    for ax, metric, title in zip(axes, ("selection_rate", "tpr", "fpr"),
+                                 ("Selection rate", "True positive rate", "False positive rate"), strict=True):
+        values = np.array([g[metric]["value"] or 0.0 for g in groups])
+        lo = np.array([g[metric]["ci"][0] if g[metric]["ci"][0] is not None else v for g, v in zip(groups, values,
+                                                                                                   strict=True)])
+        hi = np.array([g[metric]["ci"][1] if g[metric]["ci"][1] is not None else v for g, v in zip(groups, values,
+                                                                                                   strict=True)])
+        y = np.arange(len(groups))
+        ax.barh(y, values, color="#4a7ab5", xerr=[np.clip(values - lo, 0, None), np.clip(hi - values, 0, None)],
+                capsize=2)
+        if metric == "selection_rate" and len(values):
+            ax.axvline(values.max() * thresholds.get("impact_ratio", 0.8), color="#c0392b", ls="--", lw=1,
+                       label="four-fifths of highest")
+            ax.legend(loc="lower right", fontsize=6, frameon=False)
+        ax.set_yticks(y, labels)
+        ax.set_xlim(0, 1)
+        ax.set_title(title)
+    fig.suptitle(f"{attribute['attribute']} (* too small to conclude)", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def importance_bar(features: list[str], importance: list[float], top: int = 12) -> bytes:
+    fig, ax = plt.subplots(figsize=(6, 0.28 * min(top, len(features)) + 0.8))
+    y = np.arange(min(top, len(features)))[::-1]
+    ax.barh(y, importance[:top], color="#4a7ab5")
+    ax.set_yticks(y, features[:top])
+    ax.set_xlabel("mean |SHAP value|")
+    ax.set_title("Global importance")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def beeswarm(features: list[str], shap_values: np.ndarray, values: Any, order: list[int], seed: int,
+             top: int = 10) -> bytes:
+    rng = np.random.default_rng(seed)
+    shown = order[:top]
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(shown) + 0.9))
+    for row, j in enumerate(shown):
+        x = shap_values[:, j]
+        col = values.iloc[:, j] if hasattr(values, "iloc") else values[:, j]
+        try:
+            colour = np.asarray(col, dtype=float)
+            colour = (colour - np.nanmin(colour)) / (np.nanmax(colour) - np.nanmin(colour) or 1)
+        except (TypeError, ValueError):
+            codes = {v: i for i, v in enumerate(sorted(set(map(str, col))))}
+            colour = np.array([codes[str(v)] for v in col], dtype=float) / max(1, len(codes) - 1)
+        yy = len(shown) - 1 - row + rng.uniform(-0.3, 0.3, len(x))
+        ax.scatter(x, yy, c=colour, cmap="coolwarm", s=5, linewidths=0)
+    ax.set_yticks(range(len(shown))[::-1], [features[j] for j in shown])
+    ax.axvline(0, color="#888", lw=0.6)
+    ax.set_xlabel("SHAP value (colour: feature value, low blue to high red)")
+    ax.set_title("Beeswarm")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def dependence(feature: str, shap_column: np.ndarray, values: Any) -> bytes:
+    fig, ax = plt.subplots(figsize=(3.4, 2.4))
+    try:
+        xs = np.asarray(values, dtype=float)
+        ax.scatter(xs, shap_column, s=6, color="#4a7ab5", linewidths=0)
+    except (TypeError, ValueError):
+        cats = sorted(set(map(str, values)))
+        xs = np.array([cats.index(str(v)) for v in values], dtype=float)
+        ax.scatter(xs, shap_column, s=6, color="#4a7ab5", linewidths=0)
+        ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right", fontsize=6)
+    ax.axhline(0, color="#888", lw=0.6)
+    ax.set_title(f"Dependence: {feature}")
+    ax.set_ylabel("SHAP value")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def waterfall(case: dict[str, Any], base: float, top: int = 8) -> bytes:
+    items = sorted(case["contributions"].items(), key=lambda kv: -abs(kv[1] or 0.0))
+    shown, rest = items[:top], sum((v or 0.0) for _, v in items[top:])
+    labels = [k for k, _ in shown] + ([f"{len(items) - top} others"] if len(items) > top else [])
+    deltas = [v or 0.0 for _, v in shown] + ([rest] if len(items) > top else [])
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(labels) + 1.0))
+    start = base
+    for i, d in enumerate(deltas):
+        y = len(deltas) - 1 - i
+        ax.barh(y, d, left=start, color="#2e86c1" if d >= 0 else "#c0392b")
+        start += d
+    ax.set_yticks(range(len(deltas))[::-1], labels)
+    ax.axvline(base, color="#888", lw=0.6)
+    ax.set_title(f"Case {case['row']}: prediction {case['prediction']} (base {base:.3f}, output {start:.3f})")
+    fig.tight_layout()
+    return _png(fig)

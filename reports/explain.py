@@ -1,0 +1,197 @@
+"""Explanations with SHAP: the explainer chosen by model type, global and local importance, reason codes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shap
+from scipy.stats import spearmanr
+from sklearn.pipeline import Pipeline
+
+from reports.errors import ReportInputError
+from reports.numbers import clean, num
+
+_TREE = ("HistGradientBoosting", "RandomForest", "GradientBoosting", "DecisionTree", "ExtraTrees", "XGB", "LGBM")
+_LINEAR = ("LogisticRegression", "LinearRegression", "Ridge", "Lasso", "SGDClassifier", "LinearSVC")
+ADDITIVITY_TOLERANCE = 1e-3
+
+
+@dataclass
+class ExplanationArrays:
+    """What the charts need: SHAP values and feature values in the original columns."""
+
+    features: list[str]
+    shap_values: np.ndarray
+    values: pd.DataFrame
+    base_value: float
+    local: list[dict[str, Any]] = field(default_factory=list)
+
+
+_WRAPPERS = ("FixedThresholdClassifier", "FrozenEstimator", "TunedThresholdClassifierCV", "CalibratedClassifierCV")
+
+
+def _split(model: Any) -> tuple[Any, Any]:
+    """(preprocessing or None, final estimator): SHAP explains the estimator on transformed features.
+
+    A decision-threshold wrapper does not change the score, so the score model inside it is explained."""
+    while type(model).__name__ in _WRAPPERS and hasattr(model, "estimator"):
+        model = model.estimator
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        return model[:-1], model[-1]
+    return None, model
+
+
+def _family(estimator: Any) -> str:
+    name = type(estimator).__name__
+    if name.startswith(_TREE):
+        return "tree"
+    if name.startswith(_LINEAR):
+        return "linear"
+    return "permutation"
+
+
+def _transform(pre: Any, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    if pre is None:
+        return np.asarray(X, dtype=float), [str(c) for c in X.columns]
+    Z = pre.transform(X)
+    if hasattr(Z, "toarray"):
+        Z = Z.toarray()
+    try:
+        names = [str(n) for n in pre.get_feature_names_out()]
+    except (AttributeError, ValueError):
+        names = [f"f{i}" for i in range(Z.shape[1])]
+    return np.asarray(Z, dtype=float), names
+
+
+def _original_column(encoded: str, columns: list[str]) -> str:
+    """Map a transformed feature name ('cat__sex_male') back to its source column ('sex')."""
+    bare = encoded.split("__", 1)[-1]
+    for col in sorted(columns, key=len, reverse=True):
+        if bare == col or bare.startswith(col + "_"):
+            return col
+    return bare
+
+
+def _positive_output(estimator: Any, Z: np.ndarray, family: str) -> np.ndarray:
+    """The model output the explainer explains: log-odds for tree/linear classifiers, else P(class 1)."""
+    if family in ("tree", "linear") and hasattr(estimator, "decision_function") and not type(
+            estimator).__name__.startswith(("RandomForest", "ExtraTrees", "DecisionTree")):
+        return np.asarray(estimator.decision_function(Z), dtype=float)
+    return np.asarray(estimator.predict_proba(Z)[:, 1], dtype=float)
+
+
+def compute_explanation(
+    *, model: Any, X: pd.DataFrame, seed: int, background_size: int = 100, n_explain: int = 200, n_local: int = 4,
+    n_stability: int = 20, descriptions: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], ExplanationArrays]:
+    if len(X) == 0:
+        raise ReportInputError("no rows to explain")
+    rng = np.random.default_rng(seed)
+    pre, estimator = _split(model)
+    try:
+        predictions = np.asarray(model.predict(X))
+    except Exception as exc:
+        raise ReportInputError(f"the model cannot predict on this data: {str(exc)[:300]}") from exc
+    explain_idx = np.sort(rng.choice(len(X), size=min(n_explain, len(X)), replace=False))
+    background_idx = np.sort(rng.choice(len(X), size=min(background_size, len(X)), replace=False))
+    Z, names = _transform(pre, X)
+    Ze, Zb = Z[explain_idx], Z[background_idx]
+    family = _family(estimator)
+    if family == "tree":
+        explainer = shap.TreeExplainer(estimator)
+        values = explainer.shap_values(Ze)
+        base = explainer.expected_value
+    elif family == "linear":
+        explainer = shap.LinearExplainer(estimator, Zb)
+        values = explainer.shap_values(Ze)
+        base = explainer.expected_value
+    else:
+        def f(data: np.ndarray) -> np.ndarray:
+            return np.asarray(estimator.predict_proba(data)[:, 1])
+
+        explainer = shap.PermutationExplainer(f, shap.maskers.Independent(Zb, max_samples=len(Zb)), seed=seed)
+        result = explainer(Ze, max_evals=2 * Ze.shape[1] + 1, silent=True)
+        values, base = result.values, result.base_values
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 3:  # one set per class: explain class 1
+        values = values[:, :, 1]
+    base_arr = np.asarray(base, dtype=float).reshape(-1)
+    base_value = float(base_arr[-1] if base_arr.size in (1, 2) else base_arr.mean())
+    output = _positive_output(estimator, Ze, family)
+    reconstructed = values.sum(axis=1) + (base_arr if base_arr.size == len(Ze) else base_value)
+    additivity_error = float(np.max(np.abs(reconstructed - output)))
+
+    columns = [str(c) for c in X.columns]
+    groups = [_original_column(n, columns) for n in names]
+    cols = sorted(set(groups), key=groups.index)
+    agg = np.stack([values[:, [i for i, g in enumerate(groups) if g == c]].sum(axis=1) for c in cols], axis=1)
+    importance = np.abs(agg).mean(axis=0)
+    order = np.argsort(-importance, kind="stable")
+    stability = _stability(agg, rng, n_stability)
+    explained = X.iloc[explain_idx].reset_index(drop=True)
+    local = _local_cases(agg, cols, explained, predictions[explain_idx], rng, n_local, descriptions or {})
+    background_bytes = np.ascontiguousarray(Zb).tobytes()
+    metrics = clean({
+        "kind": "explainability",
+        "verdict": "pass" if additivity_error <= ADDITIVITY_TOLERANCE else "fail",
+        "method": {
+            "explainer": {"tree": "TreeExplainer", "linear": "LinearExplainer"}.get(family, "PermutationExplainer"),
+            "estimator": type(estimator).__name__,
+            "output_explained": "log-odds of class 1" if family != "permutation" else "probability of class 1",
+            "background_size": len(background_idx),
+            "background_sha256": hashlib.sha256(background_bytes).hexdigest(),
+            "seed": seed,
+            "rows_explained": len(explain_idx),
+            "transformed_features": len(names),
+        },
+        "additivity": {"max_abs_error": num(additivity_error), "tolerance": ADDITIVITY_TOLERANCE,
+                       "passed": additivity_error <= ADDITIVITY_TOLERANCE},
+        "base_value": num(base_value),
+        "global_importance": [{"feature": cols[i], "mean_abs_shap": num(importance[i]), "rank": r + 1}
+                              for r, i in enumerate(order)],
+        "stability": stability,
+        "local": local,
+    })
+    arrays = ExplanationArrays(features=cols, shap_values=agg, values=explained, base_value=base_value, local=local)
+    return metrics, arrays
+
+
+def _stability(agg: np.ndarray, rng: np.random.Generator, n: int) -> dict[str, Any]:
+    """Spearman correlation of the importance ranking on bootstrap resamples against the full sample."""
+    full = np.abs(agg).mean(axis=0)
+    if agg.shape[1] < 2 or len(agg) < 2:
+        return {"resamples": 0, "mean_spearman": None, "min_spearman": None}
+    rhos = []
+    for _ in range(n):
+        sample = agg[rng.integers(0, len(agg), len(agg))]
+        rho = spearmanr(full, np.abs(sample).mean(axis=0)).statistic
+        rhos.append(1.0 if np.isnan(rho) else float(rho))
+    return {"resamples": n, "mean_spearman": num(np.mean(rhos)), "min_spearman": num(np.min(rhos))}
+
+
+def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, predictions: np.ndarray,
+                 rng: np.random.Generator, n_local: int, descriptions: dict[str, str]) -> list[dict[str, Any]]:
+    adverse = np.flatnonzero(predictions == 0)
+    favourable = np.flatnonzero(predictions != 0)
+    take_adverse = min(len(adverse), max(1, n_local // 2 + n_local % 2))
+    picks = list(rng.choice(adverse, take_adverse, replace=False)) if take_adverse else []
+    rest = min(len(favourable), n_local - len(picks))
+    picks += list(rng.choice(favourable, rest, replace=False)) if rest else []
+    cases = []
+    for i in sorted(int(p) for p in picks):
+        contrib = agg[i]
+        top = np.argsort(-np.abs(contrib), kind="stable")[:3]
+        reasons = []
+        for j in top:
+            value = explained.iloc[i][cols[j]]
+            direction = "raised" if contrib[j] > 0 else "lowered"
+            label = descriptions.get(cols[j], cols[j])
+            reasons.append({"feature": cols[j], "value": str(value), "shap": num(contrib[j]),
+                            "text": f"{label} = {value} {direction} the score for a favourable outcome"})
+        cases.append({"row": i, "prediction": int(predictions[i]), "adverse": bool(predictions[i] == 0),
+                      "contributions": {cols[j]: num(contrib[j]) for j in range(len(cols))}, "reasons": reasons})
+    return cases

@@ -1,0 +1,156 @@
+"""Report services: request a report (returns at once), compute it (in a task), all audited."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+from importlib.metadata import PackageNotFoundError, version as pkg_version
+from typing import Any
+
+import rfc8785
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from audit import writer
+from audit.models import Checkpoint
+from config.errors import Conflict, InvalidInput, PermissionDenied
+from registry.models import DatasetVersion, ModelVersion
+from reports.errors import ReportInputError
+from reports.models import Report, ReportKind, ReportStatus
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = {"seed": 20240601, "n_boot": 200, "background_size": 100, "n_explain": 300, "n_local": 4,
+                  "n_stability": 20, "min_group_size": 30, "min_group_share": 0.02}
+
+
+def software_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("scikit-learn", "shap", "fairlearn", "reportlab", "numpy", "pandas", "modelgov"):
+        try:
+            out[name] = pkg_version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def canonical_json(data: dict[str, Any]) -> bytes:
+    return rfc8785.dumps(data)
+
+
+def report_request(
+    *, version: ModelVersion, kind: str, by: Any | None, evaluation_dataset: DatasetVersion | None = None,
+    config: dict[str, Any] | None = None,
+) -> Report:
+    """Queue a report; its task starts after commit. The inputs are frozen now, so a re-run is identical."""
+    if by is not None and not by.has_perm("reports.add_report"):
+        raise PermissionDenied("you may not request reports", rule="reports.add_report")
+    if kind not in ReportKind.values:
+        raise InvalidInput(f"kind must be one of {', '.join(ReportKind.values)}")
+    if kind != ReportKind.LINEAGE:
+        evaluation_dataset = evaluation_dataset or version.evaluation_datasets.order_by("-id").first()
+        if evaluation_dataset is None:
+            raise InvalidInput("the version has no evaluation dataset; name one")
+    merged = {**DEFAULT_CONFIG, **(config or {})}
+    head = writer.head()
+    cp = Checkpoint.objects.order_by("-size").first()
+    merged["audit_head"] = {"seq": head[0], "hash": head[1]}
+    merged["checkpoint"] = cp.as_json() if cp else None
+    merged["software"] = software_versions()
+    inputs = {"artifact_sha256": version.artifact_sha256}
+    if evaluation_dataset is not None:
+        inputs["evaluation_dataset_sha256"] = evaluation_dataset.sha256
+    for d in version.training_datasets.all():
+        inputs[f"training_dataset_{d.pk}_sha256"] = d.sha256
+    config_sha = hashlib.sha256(canonical_json(merged)).hexdigest()
+    inputs["configuration_sha256"] = config_sha
+    report = Report(version=version, kind=kind, evaluation_dataset=evaluation_dataset, config=merged,
+                    config_sha256=config_sha, inputs=inputs, requested_by=by)
+    with writer.atomic():
+        writer.save(report, action="reports.report.request")
+        transaction.on_commit(lambda: _enqueue(report.pk))
+    return report
+
+
+def _enqueue(report_id: int) -> None:
+    """Hand the report to a worker. If the broker is down the report stays queued in the database,
+    and `manage.py reports dispatch` (also a beat job) sends it once the broker is back."""
+    from reports.tasks import compute_report
+
+    try:
+        compute_report.delay(report_id)
+    except Exception:
+        logger.warning("broker unavailable: report %s stays queued for the next dispatch", report_id, exc_info=True)
+
+
+def reports_dispatch_queued() -> int:
+    """Send every report still queued (after a broker outage) to the workers again; idempotent."""
+    count = 0
+    for report_id in Report.objects.filter(status=ReportStatus.QUEUED).values_list("pk", flat=True):
+        _enqueue(report_id)
+        count += 1
+    return count
+
+
+def _progress(report: Report, value: int) -> None:
+    report.progress = value
+    writer.save(report)
+
+
+def report_compute(*, report_id: int) -> Report:
+    """Compute and store a report; safe to run again (same inputs, same bytes), never half-served."""
+    with writer.atomic():
+        report = Report.objects.select_for_update().select_related("version", "version__model").get(pk=report_id)
+        if report.status == ReportStatus.SUCCEEDED:
+            return report
+        report.status, report.started_at, report.attempts = ReportStatus.RUNNING, timezone.now(), report.attempts + 1
+        report.error = ""
+        writer.save(report, action="reports.report.start")
+    try:
+        metrics, pdf = _compute(report)
+    except ReportInputError as exc:
+        return _finish_failed(report, str(exc))
+    except Exception as exc:  # a report must end failed with a reason, never leave a worker crashed
+        logger.exception("report %s failed", report.pk)
+        return _finish_failed(report, f"the report could not be computed: {type(exc).__name__}: {exc}")
+    json_bytes = canonical_json(metrics)
+    json_sha, pdf_sha = hashlib.sha256(json_bytes).hexdigest(), hashlib.sha256(pdf).hexdigest()
+    # Files first, row last: until the row says succeeded nothing is served, whatever is on disk.
+    json_name = default_storage.save(f"reports/{report.pk}-{json_sha}.json", ContentFile(json_bytes))
+    pdf_name = default_storage.save(f"reports/{report.pk}-{pdf_sha}.pdf", ContentFile(pdf))
+    with writer.atomic():
+        report = Report.objects.select_for_update().get(pk=report.pk)
+        if report.status == ReportStatus.SUCCEEDED:
+            return report
+        report.metrics = metrics
+        report.verdict = metrics.get("verdict", "info") if report.kind != ReportKind.LINEAGE else "info"
+        report.json, report.json_sha256 = json_name, json_sha
+        report.pdf, report.pdf_sha256 = pdf_name, pdf_sha
+        report.status, report.progress, report.finished_at = ReportStatus.SUCCEEDED, 100, timezone.now()
+        writer.save(report, action="reports.report.succeed")
+    return report
+
+
+def _finish_failed(report: Report, message: str) -> Report:
+    with writer.atomic():
+        report = Report.objects.select_for_update().get(pk=report.pk)
+        report.status, report.error, report.finished_at = ReportStatus.FAILED, message[:2000], timezone.now()
+        writer.save(report, action="reports.report.fail")
+    return report
+
+
+def report_mark_failed(*, report_id: int, message: str) -> Report:
+    """For a task that gave up (time limit, retries spent): the report fails with the reason."""
+    report = Report.objects.get(pk=report_id)
+    if report.status == ReportStatus.SUCCEEDED:
+        raise Conflict("the report already succeeded")
+    return _finish_failed(report, message)
+
+
+def _compute(report: Report) -> tuple[dict[str, Any], bytes]:
+    from reports import builders
+
+    return builders.build(report, progress=lambda v: _progress(report, v))
