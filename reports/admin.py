@@ -58,4 +58,4 @@ def generate_reports(modeladmin: Any, request: HttpRequest, queryset: Any) -> No
 
 
 # The version list is the registry's page; generating evidence from it is this app's action.
-ModelVersionAdmin.actions = [generate_reports]
+ModelVersionAdmin.actions = [generate_reports]  # type: ignore[assignment]

@@ -105,7 +105,7 @@ def _check(name: str, attribute: str, value: float | None, threshold: float, gro
 def _attribute_report(name: str, groups: pd.Series, y_true: np.ndarray, y_pred: np.ndarray,
                       thresholds: BiasThresholds, seed: int, n_boot: int, min_size: int) -> dict[str, Any]:
     counts = groups.value_counts().sort_index()
-    n = int(len(groups))
+    n = len(groups)
     too_small = {g for g, c in counts.items() if c < min_size or g == UNKNOWN}
     frame = _per_group(y_true, y_pred, groups, seed, n_boot)
     by_group = frame.by_group
@@ -115,7 +115,8 @@ def _attribute_report(name: str, groups: pd.Series, y_true: np.ndarray, y_pred: 
         row: dict[str, Any] = {"group": g, "n": int(counts[g]), "share": num(counts[g] / n),
                                "too_small": g in too_small}
         for metric in by_group.columns:
-            row[metric] = {"value": num(by_group.loc[g, metric]), "ci": [num(lo.loc[g, metric]), num(hi.loc[g, metric])]}
+            row[metric] = {"value": num(by_group.loc[g, metric]),
+                           "ci": [num(lo.loc[g, metric]), num(hi.loc[g, metric])]}
         rows.append(row)
     eligible = groups[~groups.isin(too_small)]
     mask = groups.isin(set(eligible.unique())).to_numpy()
@@ -222,7 +223,8 @@ def compute_bias(
         "checks": checks,
         "failed_checks": len(failed),
         "monitoring_triggers": [
-            f"re-run when any group's selection rate moves by more than {thresholds.demographic_parity_difference / 2:.2f}",
+            "re-run when any group's selection rate moves by more than "
+            f"{thresholds.demographic_parity_difference / 2:.2f}",
             f"alert when an impact ratio falls below {min(0.9, thresholds.impact_ratio + 0.05):.2f}",
             "re-run on every new evaluation dataset version and at least quarterly in production",
         ],

@@ -9,9 +9,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import font_manager
 
 FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
 font_manager.fontManager.addfont(str(FONT))

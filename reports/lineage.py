@@ -33,7 +33,7 @@ def build_lineage(version: ModelVersion, *, up_to_seq: int, exclude_report: int 
     datasets += [_dataset("evaluation", d) for d in version.evaluation_datasets.select_related("dataset")]
     reports = [
         {"id": r.pk, "kind": r.kind, "verdict": r.verdict, "pdf_sha256": r.pdf_sha256, "json_sha256": r.json_sha256}
-        for r in Report.objects.filter(version=version, status=ReportStatus.SUCCEEDED).exclude(pk=exclude_report)
+        for r in Report.objects.filter(version=version, status=ReportStatus.SUCCEEDED).exclude(pk=exclude_report or 0)
         .order_by("id")
     ]
     requests = [e for e in _entries("governance.promotionrequest", up_to_seq)

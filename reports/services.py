@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
-from importlib.metadata import PackageNotFoundError, version as pkg_version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as pkg_version
 from typing import Any
 
 import rfc8785

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from reportlab import rl_config
+from reportlab.graphics import shapes
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
@@ -24,6 +26,9 @@ FONTS = Path(__file__).resolve().parents[1] / "fonts"
 pdfmetrics.registerFont(TTFont("DejaVu", str(FONTS / "DejaVuSans.ttf")))
 pdfmetrics.registerFont(TTFont("DejaVu-Bold", str(FONTS / "DejaVuSans-Bold.ttf")))
 pdfmetrics.registerFontFamily("DejaVu", normal="DejaVu", bold="DejaVu-Bold", italic="DejaVu", boldItalic="DejaVu-Bold")
+# Every page starts in the embedded font: no standard-14 font (unembedded Helvetica) in any report.
+rl_config.canvas_basefontname = "DejaVu"
+shapes.STATE_DEFAULTS["fontName"] = "DejaVu"
 
 BODY = ParagraphStyle("body", fontName="DejaVu", fontSize=8.5, leading=11, alignment=TA_LEFT)
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7, leading=9)
@@ -44,6 +49,7 @@ def table(rows: list[list[Any]], widths: list[float] | None = None, header: bool
     cells = [[c if isinstance(c, Paragraph) else Paragraph(text(c), SMALL) for c in row] for row in rows]
     t = Table(cells, colWidths=widths, repeatRows=1 if header else 0)
     style = [("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+             ("FONTNAME", (0, 0), (-1, -1), "DejaVu"),
              ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
     if header:
         style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef6")))
@@ -80,14 +86,14 @@ class CoverInfo:
 
 
 def cover(info: CoverInfo, title: str) -> list[Any]:
-    rows = [
+    rows: list[list[Any]] = [
         ["Model", f"{info.model_name} — {info.model_title}"], ["Version", info.version], ["Stage", info.stage],
         ["Risk tier", info.risk_tier], ["EU AI Act category", info.eu_ai_act_category], ["Owner", info.owner],
         ["Report", f"{info.report_kind} report #{info.report_id}"],
         ["Generated (UTC)", info.generated_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")],
         ["Intended use", info.intended_use or "not stated"],
     ]
-    digests = [["Input", "SHA-256"]] + [[k, v] for k, v in sorted(info.input_digests.items())]
+    digests: list[list[Any]] = [["Input", "SHA-256"], *([k, v] for k, v in sorted(info.input_digests.items()))]
     digests.append(["metrics JSON (this report's numbers)", info.metrics_sha256])
     software = [["Software", "Version"]] + [[k, v] for k, v in sorted(info.software.items())]
     audit = [["Audit log head", f"seq {info.audit_head.get('seq')}, hash {info.audit_head.get('hash')}"]]
@@ -128,7 +134,7 @@ class _NumberedCanvas(canvas.Canvas):
         super().__init__(*args, **kwargs)
         self._saved: list[dict[str, Any]] = []
 
-    def showPage(self) -> None:  # noqa: N802 - reportlab's name
+    def showPage(self) -> None:
         self._saved.append(dict(self.__dict__))
         self._startPage()
 
@@ -148,7 +154,8 @@ def build(story: list[Any], *, title: str, report_id: int, metrics_sha256: str) 
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
                             bottomMargin=15 * mm, title=title, author="modelgov", subject=title,
-                            creator="modelgov", producer="modelgov", invariant=1)
+                            creator="modelgov", producer="modelgov", invariant=1, initialFontName="DejaVu",
+                            initialFontSize=8)
     footer = f"Report {report_id} · metrics JSON SHA-256 {metrics_sha256}"
     maker: Callable[..., Any] = type("Footer", (_NumberedCanvas,), {"footer_left": footer})
     doc.build(story, canvasmaker=maker)
