@@ -1,0 +1,45 @@
+"""`manage.py demo`: the end-to-end governance run on German Credit data (safe to run again)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run the end-to-end demo on the embedded default and print a summary."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--export-root", type=Path, default=None)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        from demo.run import password, run
+
+        root = opts["export_root"] or Path(settings.VAR_DIR) / "demo"
+        root.mkdir(parents=True, exist_ok=True)
+        out = run(lambda text: self.stdout.write(text), root)
+        w = self.stdout.write
+        w("")
+        w("Demo users (demo only — change or delete them before any real use):")
+        for username, role in out.users.items():
+            w(f"  {username:<11} {password(username):<22} {role}")
+        w("")
+        for name, version in out.versions.items():
+            w(f"{name}: {version} stage={version.stage} roc_auc={version.metrics.get('roc_auc')} "
+              f"sha256={version.artifact_sha256[:16]}…")
+            for kind, report in out.reports[name].items():
+                where = Path(settings.MEDIA_ROOT) / report.pdf.name if report.pdf else "-"
+                w(f"    {kind:<15} {report.status:<9} verdict={report.verdict or '-':<5} {where}")
+        assert out.v1_request is not None and out.v2_request is not None
+        w(f"v1 promotion request #{out.v1_request.pk}: {out.v1_request.status} — blocked by: "
+          + "; ".join(g.detail for g in out.v1_gates if not g.passed))
+        w(f"v2 promotion request #{out.v2_request.pk}: {out.v2_request.status}")
+        w(f"self-approval by the requester: refused — {out.self_approval_refused or 'already refused in an earlier run'}")
+        run_ = out.verified
+        w(f"audit log: {'verified' if run_.ok else 'VERIFICATION FAILED'} ({run_.entries_checked} entries), "
+          f"head seq {run_.last_seq}")
+        w(f"audit export: {out.export_dir} — standalone verifier: {out.export_summary}")
+        w("  verify it yourself: python -m audit.verifier " + str(out.export_dir))

@@ -1,0 +1,70 @@
+"""The README's main job, run in the suite: its outcomes are asserted, and a second run changes nothing."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from audit.verifier import verify_bundle
+from governance.models import PromotionRequest
+from registry.models import ModelVersion
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def fast_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reports import services
+
+    monkeypatch.setitem(services.DEFAULT_CONFIG, "n_boot", 20)
+    monkeypatch.setitem(services.DEFAULT_CONFIG, "n_explain", 60)
+
+
+def _demo(tmp_path: Any) -> str:
+    out = StringIO()
+    call_command("demo", "--export-root", str(tmp_path), stdout=out)
+    return out.getvalue()
+
+
+def test_demo_outcomes_and_rerun(fast_reports: None, tmp_path: Any, live_server: Any) -> None:
+    text = _demo(tmp_path)
+    v1 = ModelVersion.objects.get(model__name="credit-risk", version=1)
+    v2 = ModelVersion.objects.get(model__name="credit-risk", version=2)
+    assert (v1.stage, v2.stage) == ("none", "production")
+    assert v1.reports.get(kind="bias").verdict == "fail" and v2.reports.get(kind="bias").verdict == "pass"
+    assert PromotionRequest.objects.get(version=v1).status == "pending"
+    assert PromotionRequest.objects.get(version=v2).status == "approved"
+    assert "sod.requester_cannot_decide" in text
+    assert "audit log: verified" in text
+    result = verify_bundle(tmp_path / "audit-export")
+    assert result.ok and result.checkpoints_checked >= 1
+    counts = (ModelVersion.objects.count(), PromotionRequest.objects.count())
+    again = _demo(tmp_path)
+    assert (ModelVersion.objects.count(), PromotionRequest.objects.count()) == counts
+    assert "audit log: verified" in again
+
+    from tests.browser import admin_login, browser_page, screenshot
+
+    with browser_page() as page:
+        admin_login(page, live_server.url, "validator", "validator-demo-pw")
+        page.goto(f"{live_server.url}/admin/governance/promotionrequest/")
+        assert "0 promotion requests" in page.inner_text("#changelist")  # the demo left nothing awaiting them
+        page.goto(f"{live_server.url}/admin/governance/promotionrequest/?queue=all")
+        assert "credit-risk v1" in page.inner_text("#result_list")
+        screenshot(page, "validator-queue.png")
+        page.goto(f"{live_server.url}/admin/governance/promotionrequest/{PromotionRequest.objects.get(version=v1).pk}"
+                  "/review/")
+        page.wait_for_selector("#gates")
+        screenshot(page, "approval-page.png")
+    with browser_page() as page:
+        admin_login(page, live_server.url, "auditor", "auditor-demo-pw")
+        page.goto(f"{live_server.url}/admin/audit/auditentry/")
+        assert "registry.modelversion.stage_change" in page.inner_text("#result_list")
+        assert page.locator("a.addlink").count() == 0
+        page.goto(f"{live_server.url}/admin/registry/registeredmodel/")
+        page.click("text=credit-risk")
+        assert page.locator("input[name=_save]").count() == 0  # the auditor changes nothing
+        screenshot(page, "auditor-log.png")
