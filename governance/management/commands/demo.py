@@ -31,13 +31,14 @@ class Command(BaseCommand):
             w(f"{name}: {version} stage={version.stage} roc_auc={version.metrics.get('roc_auc')} "
               f"sha256={version.artifact_sha256[:16]}…")
             for kind, report in out.reports[name].items():
-                where = Path(settings.MEDIA_ROOT) / report.pdf.name if report.pdf else "-"
+                where = Path(settings.MEDIA_ROOT) / str(report.pdf.name) if report.pdf else "-"
                 w(f"    {kind:<15} {report.status:<9} verdict={report.verdict or '-':<5} {where}")
         assert out.v1_request is not None and out.v2_request is not None
         w(f"v1 promotion request #{out.v1_request.pk}: {out.v1_request.status} — blocked by: "
           + "; ".join(g.detail for g in out.v1_gates if not g.passed))
         w(f"v2 promotion request #{out.v2_request.pk}: {out.v2_request.status}")
-        w(f"self-approval by the requester: refused — {out.self_approval_refused or 'already refused in an earlier run'}")
+        refused = out.self_approval_refused or "already refused in an earlier run"
+        w(f"self-approval by the requester: refused — {refused}")
         run_ = out.verified
         w(f"audit log: {'verified' if run_.ok else 'VERIFICATION FAILED'} ({run_.entries_checked} entries), "
           f"head seq {run_.last_seq}")
