@@ -156,3 +156,41 @@ class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise InvalidInput("old_size is required")
         return Response(proofs.consistency(old_size=query.validated_data["old_size"],
                                            size=query.validated_data.get("size")))
+
+
+class ExportView(viewsets.ViewSet):
+    """The export bundle (spec section 5) as a .tar.gz, for clients that cannot run manage.py."""
+
+    @extend_schema(parameters=[SizeQuery], responses={(200, "application/gzip"): OpenApiResponse(
+        description="entries.jsonl, checkpoints.jsonl and keys/ in a tar.gz")})
+    def list(self, request: Request) -> Any:
+        import shutil
+        import tarfile
+        import tempfile
+        from pathlib import Path
+
+        from django.http import FileResponse
+
+        from audit.export import export_bundle
+
+        def _int(name: str) -> int | None:
+            value = request.query_params.get(name)
+            if value in (None, ""):
+                return None
+            if not str(value).isdigit():
+                raise InvalidInput(f"{name} must be a positive integer")
+            return int(value)
+
+        if not request.user.has_perm("audit.view_auditentry"):
+            from config.errors import PermissionDenied
+
+            raise PermissionDenied("you may not export the audit log", rule="audit.view_auditentry")
+        tmp = Path(tempfile.mkdtemp(prefix="modelgov-export-"))
+        export_bundle(tmp / "bundle", from_seq=_int("from"), to_seq=_int("to"))
+        archive = tmp / "bundle.tar.gz"
+        with tarfile.open(archive, "w:gz") as tf:
+            tf.add(tmp / "bundle", arcname=".")
+        handle = archive.open("rb")
+        shutil.rmtree(tmp)  # the open handle keeps the archive readable until the response is sent
+        return FileResponse(handle, as_attachment=True, filename="audit-bundle.tar.gz",
+                            content_type="application/gzip")
