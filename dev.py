@@ -3,6 +3,7 @@
 
     python3 dev.py demo     # set up, run the end-to-end governance demo, then serve on :8000
     python3 dev.py test     # set up, then run the test suite (extra args go to pytest)
+    python3 dev.py screenshots  # refresh docs/img from the demo (browser test + report pages)
 
 Needs only Python 3.11 on the machine; everything else is installed into .venv.
 """
@@ -50,8 +51,30 @@ def run(*args: str, env: dict[str, str] | None = None) -> int:
     return subprocess.call([str(PY), *args], cwd=ROOT, env={**os.environ, **(env or {})})
 
 
+def screenshots() -> int:
+    """Pictures for the README, made from the demo so they stay true."""
+    import shutil
+
+    code = run("-m", "pytest", "-q", "tests/test_demo.py")
+    if code:
+        return code
+    img = ROOT / "docs" / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    for name in ("approval-page.png", "validator-queue.png", "auditor-log.png"):
+        shutil.copy(ROOT / "test-artifacts" / name, img / name)
+    media = Path(os.environ.get("MODELGOV_VAR_DIR", ROOT / "var")) / "media" / "reports"
+    for kind, number, page in (("bias", 1, 2), ("explainability", 2, 3)):
+        pdfs = sorted(media.glob(f"{number}-*.pdf"))
+        if not pdfs:
+            print(f"run `python3 dev.py demo` first to render the {kind} report page")
+            continue
+        subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", str(page), "-l", str(page), "-singlefile",
+                        str(pdfs[0]), str(img / f"report-{kind}")], check=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "serve", "setup"}:
+    if not argv or argv[0] not in {"demo", "test", "serve", "setup", "screenshots"}:
         print(__doc__)
         return 2
     ensure_env()
@@ -60,6 +83,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "test":
         return run("-m", "pytest", *rest)
+    if command == "screenshots":
+        return screenshots()
     code = run("manage.py", "migrate", "--no-input", "-v", "0")
     if code:
         return code

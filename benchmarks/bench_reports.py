@@ -1,0 +1,94 @@
+"""The full evidence pack (bias + SHAP + PDFs) for a HistGradientBoosting model on 50,000 x 20 rows,
+against the bare fairlearn and shap calls doing the same computation, in one run.
+
+    .venv/bin/python benchmarks/bench_reports.py [--rows 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import shap  # noqa: E402
+from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+
+from reports import charts  # noqa: E402
+from reports.bias import BiasThresholds, compute_bias  # noqa: E402
+from reports.explain import compute_explanation  # noqa: E402
+from reports.pdf.bias import render_bias  # noqa: E402
+from reports.pdf.document import CoverInfo  # noqa: E402
+from reports.pdf.explain import render_explain  # noqa: E402
+
+N_BOOT, N_EXPLAIN, BACKGROUND, SEED = 100, 2000, 100, 1
+
+
+def data(rows: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    rng = np.random.default_rng(SEED)
+    X = pd.DataFrame(rng.normal(size=(rows, 20)), columns=[f"x{i}" for i in range(20)])
+    sens = pd.DataFrame({"sex": rng.choice(["female", "male"], rows), "age group": rng.choice(
+        ["under 25", "25 and over"], rows, p=[0.2, 0.8])})
+    y = ((X["x0"] + 0.5 * X["x1"] + 0.3 * (sens["sex"] == "male") + rng.normal(size=rows)) > 0).astype(int)
+    return X, y.to_numpy(), sens
+
+
+def bare(model: HistGradientBoostingClassifier, X: pd.DataFrame, y: np.ndarray, sens: pd.DataFrame) -> None:
+    pred = model.predict(X)
+    for col in [sens["sex"], sens["age group"], sens["sex"] + " & " + sens["age group"]]:
+        MetricFrame(metrics={"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+                    y_true=y, y_pred=pred, sensitive_features=col, n_boot=N_BOOT, ci_quantiles=[0.025, 0.975],
+                    random_state=SEED)
+    idx = np.random.default_rng(SEED).choice(len(X), N_EXPLAIN, replace=False)
+    shap.TreeExplainer(model).shap_values(X.iloc[idx])
+
+
+def full(model: HistGradientBoostingClassifier, X: pd.DataFrame, y: np.ndarray, sens: pd.DataFrame) -> None:
+    pred = model.predict(X)
+    bias = compute_bias(y_true=y, y_pred=pred, y_score=model.predict_proba(X)[:, 1], sensitive=sens,
+                        thresholds=BiasThresholds(), seed=SEED, n_boot=N_BOOT)
+    cover = CoverInfo(model_name="bench", model_title="Benchmark", version=1, stage="none", risk_tier="high",
+                      eu_ai_act_category="high", owner="bench", intended_use="benchmark", report_kind="bias",
+                      report_id=1, generated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), input_digests={},
+                      metrics_sha256="0" * 64, software={}, audit_head={"seq": 0, "hash": "0" * 64})
+    rate_charts = {f"rates:{a['attribute']}": charts.group_rates(a, bias["thresholds"])
+                   for a in bias["attributes"] + bias["intersections"]}
+    render_bias(cover, bias, rate_charts, [])
+    metrics, arrays = compute_explanation(model=model, X=X, seed=SEED, background_size=BACKGROUND,
+                                          n_explain=N_EXPLAIN, n_local=4, n_stability=20)
+    order = [arrays.features.index(g["feature"]) for g in metrics["global_importance"]]
+    figs = {"beeswarm": charts.beeswarm(arrays.features, arrays.shap_values, arrays.values, order, SEED)}
+    for i in order[:3]:
+        figs[f"dependence:{arrays.features[i]}"] = charts.dependence(arrays.features[i], arrays.shap_values[:, i],
+                                                                     arrays.values.iloc[:, i].tolist())
+    render_explain(cover, metrics, figs, [])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=50_000)
+    args = parser.parse_args()
+    X, y, sens = data(args.rows)
+    model = HistGradientBoostingClassifier(random_state=SEED).fit(X, y)
+    t = time.perf_counter()
+    bare(model, X, y, sens)
+    bare_s = time.perf_counter() - t
+    t = time.perf_counter()
+    full(model, X, y, sens)
+    full_s = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"rows {args.rows:,} x 20, n_boot {N_BOOT}, SHAP rows {N_EXPLAIN}")
+    print(f"evidence pack (bias + SHAP + PDFs): {full_s:.1f} s; bare fairlearn + shap: {bare_s:.1f} s; "
+          f"ratio {full_s / bare_s:.2f}; peak RSS {rss:.0f} MB")
+    print("targets: <= 20 s, <= 1.5 GB, ratio <= 1.3")
+
+
+if __name__ == "__main__":
+    main()
