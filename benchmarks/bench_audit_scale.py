@@ -14,10 +14,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import migrate, peak_rss_mb, scratch_database, setup_django, table  # noqa: E402
+from benchmarks.common import migrate, peak_rss_mb, scratch_database, setup_django, table
 
 BATCH = 1000
 
@@ -28,7 +29,7 @@ def seed(n: int) -> float:
 
     from audit import chain, pg_append
 
-    template = {"action": "registry.modelversion.update", "actor": {"id": "7", "kind": "user", "name": "seeder"},
+    template: dict = {"action": "registry.modelversion.update", "actor": {"id": "7", "kind": "user", "name": "seeder"},
                 "context": {"channel": "system"}}
     start = time.perf_counter()
     done = 0
@@ -48,7 +49,7 @@ def seed(n: int) -> float:
     return time.perf_counter() - start
 
 
-def timings(fn, samples: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def timings(fn: Any, samples: int) -> tuple[float, float]:
     out = []
     for _ in range(samples):
         t = time.perf_counter()

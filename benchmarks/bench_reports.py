@@ -15,18 +15,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import shap  # noqa: E402
-from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+import numpy as np
+import pandas as pd
+import shap
+from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+from sklearn.ensemble import HistGradientBoostingClassifier
 
-from reports import charts  # noqa: E402
-from reports.bias import BiasThresholds, compute_bias  # noqa: E402
-from reports.explain import compute_explanation  # noqa: E402
-from reports.pdf.bias import render_bias  # noqa: E402
-from reports.pdf.document import CoverInfo  # noqa: E402
-from reports.pdf.explain import render_explain  # noqa: E402
+from reports import charts
+from reports.bias import BiasThresholds, compute_bias
+from reports.explain import compute_explanation
+from reports.pdf.bias import render_bias
+from reports.pdf.document import CoverInfo
+from reports.pdf.explain import render_explain
 
 N_BOOT, N_EXPLAIN, BACKGROUND, SEED = 100, 2000, 100, 1
 

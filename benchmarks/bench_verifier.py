@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import rfc8785  # noqa: E402
+import rfc8785
 
-from audit.verifier import verify_bundle  # noqa: E402
+from audit.verifier import verify_bundle
 
 
 def make_bundle(path: Path, n: int) -> None:
@@ -26,7 +26,7 @@ def make_bundle(path: Path, n: int) -> None:
     prev = "0" * 64
     with (path / "entries.jsonl").open("w") as out:
         for seq in range(1, n + 1):
-            e = {"v": 1, "seq": seq, "ts": "2026-01-01T00:00:00.000000Z",
+            e: dict = {"v": 1, "seq": seq, "ts": "2026-01-01T00:00:00.000000Z",
                  "actor": {"kind": "user", "id": "7", "name": "ana"}, "action": "registry.modelversion.update",
                  "object": {"type": "registry.modelversion", "id": str(seq % 1000), "repr": "m"},
                  "changes": {"description": {"old": None, "new": f"edit {seq}"}}, "context": {"channel": "api"},

@@ -73,7 +73,7 @@ def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
 
 
 def cmd_dataset_register(api: Api, args: argparse.Namespace) -> int:
-    existing = api.call("GET", f"datasets/?limit=1000").json()["results"]
+    existing = api.call("GET", "datasets/?limit=1000").json()["results"]
     if args.name not in {d["name"] for d in existing}:
         api.json("POST", "datasets/", json={"name": args.name, "description": args.description or ""})
     path = Path(args.file)
@@ -104,7 +104,8 @@ def cmd_version_register(api: Api, args: argparse.Namespace) -> int:
         data["parent"] = args.parent
     with path.open("rb") as fh:
         body = api.json("POST", f"models/{args.model}/versions/", data=data, files={"artifact": (path.name, fh)})
-    _emit(args, body, f"model version #{body['id']}: {body['model']} v{body['version']} sha256 {body['artifact_sha256']}")
+    summary = f"model version #{body['id']}: {body['model']} v{body['version']}"
+    _emit(args, body, f"{summary} sha256 {body['artifact_sha256']}")
     return OK
 
 

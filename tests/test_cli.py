@@ -32,8 +32,8 @@ def run(capsys: Any, monkeypatch: Any, url: str, token: str, *argv: str) -> tupl
 
 def test_pipeline_through_the_cli(live_server: Any, make_user: Any, capsys: Any, monkeypatch: Any,
                                   tmp_path: Path) -> None:
-    from reports import services
     from registry.services.model import registered_model_create
+    from reports import services
 
     monkeypatch.setitem(services.DEFAULT_CONFIG, "n_boot", 20)
     monkeypatch.setitem(services.DEFAULT_CONFIG, "n_explain", 50)
@@ -62,7 +62,7 @@ def test_pipeline_through_the_cli(live_server: Any, make_user: Any, capsys: Any,
     val_token = _token(approvers[0])
     code, reps = run(capsys, monkeypatch, url, val_token, "report", "request", str(ver["id"]), "--wait")
     assert code == OK and {r["status"] for r in reps} == {"succeeded"}
-    code, fetched = run(capsys, monkeypatch, url, val_token, "report", "fetch", str(reps[0]["id"]), "-o",
+    code, _ = run(capsys, monkeypatch, url, val_token, "report", "fetch", str(reps[0]["id"]), "-o",
                         str(tmp_path / "bias.pdf"))
     assert code == OK and (tmp_path / "bias.pdf").read_bytes().startswith(b"%PDF")
     code, req = run(capsys, monkeypatch, url, dev_token, "promote", str(ver["id"]), "--stage", "production",
