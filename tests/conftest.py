@@ -32,14 +32,17 @@ def _flush_past_guards() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked postgres run only against PostgreSQL; on SQLite they are deselected, not skipped.
+    """Tests marked postgres (or redis) run only against PostgreSQL (and a Redis broker); elsewhere
+    they are deselected, not skipped. `.ci/run` runs the suite a second time with DATABASE_URL at
+    PostgreSQL and CELERY_BROKER_URL at Redis, where they all run."""
+    have_pg = _database_vendor() == "postgresql"
+    have_redis = bool(os.environ.get("CELERY_BROKER_URL"))
 
-    `.ci/run` runs the suite a second time with DATABASE_URL at PostgreSQL, where they all run.
-    """
-    if _database_vendor() == "postgresql":
-        return
-    keep = [item for item in items if "postgres" not in item.keywords]
-    dropped = [item for item in items if "postgres" in item.keywords]
+    def runnable(item: pytest.Item) -> bool:
+        return (have_pg or "postgres" not in item.keywords) and (have_redis or "redis" not in item.keywords)
+
+    keep = [item for item in items if runnable(item)]
+    dropped = [item for item in items if not runnable(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep

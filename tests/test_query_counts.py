@@ -21,6 +21,11 @@ API_LISTS = [
     "/api/v1/dataset-versions/",
     "/api/v1/audit/entries/",
     "/api/v1/audit/entries/?object_type=registry.modelversion",
+    "/api/v1/promotion-requests/",
+    "/api/v1/promotion-requests/?status=pending",
+    "/api/v1/promotion-requests/awaiting-me/",
+    "/api/v1/reports/",
+    "/api/v1/policies/",
 ]
 
 ADMIN_LISTS = [
@@ -29,16 +34,36 @@ ADMIN_LISTS = [
     "/admin/registry/dataset/",
     "/admin/registry/datasetversion/",
     "/admin/audit/auditentry/",
+    "/admin/governance/promotionrequest/?queue=all",
+    "/admin/governance/promotionrequest/",
+    "/admin/reports/report/",
 ]
 
 
 def _grow(owner: Any, start: int, count: int) -> None:
+    from governance.services import approval_record, promotion_request_create
+    from tests.governance.helpers import add_report
+
     train = make_dataset_version(owner, "train")
     for i in range(start, start + count):
         model = make_model(owner, f"m{i}", developers=[owner])
         parent = make_version(model, owner, training_datasets=[train], evaluation_datasets=[train])
-        make_version(model, owner, parent=parent, training_datasets=[train])
+        child = make_version(model, owner, parent=parent, training_datasets=[train])
         make_dataset_version(owner, f"d{i}")
+        add_report(child, "bias")
+        request = promotion_request_create(version=child, target_stage="staging", justification="x", by=owner)
+        approval_record(request=request, by=_validator(), role="validator", decision="reject", comment="no")
+        promotion_request_create(version=parent, target_stage="production", justification="y", by=owner)
+
+
+def _validator() -> Any:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, created = get_user_model().objects.get_or_create(username="qc-validator")
+    if created:
+        user.groups.add(Group.objects.get(name="model validator"))
+    return user
 
 
 def _queries(client: Any, url: str) -> int:
@@ -50,7 +75,7 @@ def _queries(client: Any, url: str) -> int:
 
 @pytest.fixture
 def root(make_user):
-    return make_user("root", "model developer", superuser=True)
+    return make_user("root", "model developer", "model validator", superuser=True)
 
 
 def test_api_list_query_counts_are_flat(api, root):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from .base import REST_FRAMEWORK
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
 DEBUG = False
 _TMP = Path(tempfile.mkdtemp(prefix="modelgov-test-"))
-MEDIA_ROOT = _TMP / "media"
+# A worker process started by a test shares the test's files through this variable.
+MEDIA_ROOT = Path(os.environ.get("MODELGOV_TEST_MEDIA") or _TMP / "media")
 AUDIT_SIGNING_KEY_FILE = str(_TMP / "keys" / "checkpoint.key")
 AUDIT_LOG_ID = "test-log"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
