@@ -150,6 +150,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ReportStatusEnum": "reports.models.ReportStatus",
+        "RequestStatusEnum": "governance.models.request.RequestStatus",
+    },
 }
 
 # Celery: with no broker, tasks run eagerly in-process (the embedded default).
