@@ -31,7 +31,7 @@ def test_fast_path_matches_reference(value, ascii_only, indent):
 
 
 def test_fast_path_is_taken_for_typical_entries():
-    entry = {"v": 1, "seq": 12, "actor": {"kind": "user", "id": "3", "name": "ana"}, "changes": {"n": {"old": 1}}}
+    entry: dict = {"v": 1, "seq": 12, "actor": {"kind": "user", "id": "3", "name": "ana"}, "changes": {"n": {"old": 1}}}
     parsed, fast = parse(json.dumps(entry).encode())
     assert fast and canonical(parsed, fast) == rfc8785.dumps(entry)
     assert not parse(json.dumps({"x": 0.5}).encode())[1]

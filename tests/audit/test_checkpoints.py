@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from typing import Any
 
 import pytest
 import rfc8785
@@ -33,7 +34,7 @@ def test_checkpoint_is_signed_per_spec(dev):
     assert set(body) == {"v", "log", "size", "root", "head", "ts", "key", "sig"}
     pem = signing.public_key_pem(body["key"])
     verify_checkpoint_signature(body, pem)
-    public = serialization.load_pem_public_key(pem)
+    public: Any = serialization.load_pem_public_key(pem)
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     import hashlib
 
