@@ -68,3 +68,16 @@ def test_demo_outcomes_and_rerun(fast_reports: None, tmp_path: Any, live_server:
         page.click("text=credit-risk")
         assert page.locator("input[name=_save]").count() == 0  # the auditor changes nothing
         screenshot(page, "auditor-log.png")
+    # Every other demo role logs in and sees its own part of the admin, and no button it may not use.
+    checks = {
+        "developer": ("Registered models", "/admin/governance/policy/", "Add policy", False),
+        "risk": ("Promotion requests", "/admin/registry/registeredmodel/", "Add registered model", False),
+        "compliance": ("Promotion requests", "/admin/registry/registeredmodel/", "Add registered model", False),
+        "govadmin": ("Policies", "/admin/governance/policy/", "Add policy", True),
+    }
+    for username, (sees, page_url, button, allowed) in checks.items():
+        with browser_page() as page:
+            admin_login(page, live_server.url, username, f"{username}-demo-pw")
+            assert sees in page.inner_text("#content"), username
+            page.goto(f"{live_server.url}{page_url}")
+            assert (button in page.inner_text("#content")) is allowed, username
