@@ -28,7 +28,8 @@ from reports.pdf.bias import render_bias
 from reports.pdf.document import CoverInfo
 from reports.pdf.explain import render_explain
 
-N_BOOT, N_EXPLAIN, BACKGROUND, SEED = 100, 2000, 100, 1
+N_EXPLAIN, BACKGROUND, SEED = 2000, 100, 1
+N_BOOT = 20
 
 
 def data(rows: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -74,7 +75,9 @@ def full(model: HistGradientBoostingClassifier, X: pd.DataFrame, y: np.ndarray, 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--n-boot", type=int, default=N_BOOT)
     args = parser.parse_args()
+    globals()["N_BOOT"] = args.n_boot
     X, y, sens = data(args.rows)
     model = HistGradientBoostingClassifier(random_state=SEED).fit(X, y)
     t = time.perf_counter()
