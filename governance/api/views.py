@@ -12,8 +12,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.errors import NotFound
-from governance import selectors, services, tokens
+from config.errors import NotFound, PermissionDenied
+from governance import rules, selectors, services, tokens
 from governance.api import serializers as s
 from governance.models import ApiToken, Policy, PromotionRequest
 
@@ -51,6 +51,8 @@ class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(request=s.RequestIn, responses={201: s.RequestDetailOut})
     def create(self, request: Request) -> Response:
+        if not request.user.has_perm("governance.add_promotionrequest"):
+            raise PermissionDenied("only model developers may request promotions", rule="request.developer")
         data = s.RequestIn(data=request.data)
         data.is_valid(raise_exception=True)
         created = services.promotion_request_create(by=request.user, **data.validated_data)
@@ -94,6 +96,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(request=s.PolicyIn, responses={201: s.PolicyOut})
     def create(self, request: Request) -> Response:
+        rules.require_policy_admin(request.user)
         data = s.PolicyIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -103,6 +106,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(request=s.PolicyEdit, responses=s.PolicyOut)
     def partial_update(self, request: Request, pk: str) -> Response:
+        rules.require_policy_admin(request.user)
         data = s.PolicyEdit(data=request.data)
         data.is_valid(raise_exception=True)
         policy = services.policy_update(policy=self.get_object(), by=request.user,

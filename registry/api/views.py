@@ -17,9 +17,11 @@ from registry import selectors
 from registry.api import filters
 from registry.api import serializers as s
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
+from registry.rules import require_model_developer
 from registry.services import dataset as dataset_services
 from registry.services import model as model_services
 from registry.services import version as version_services
+from registry.services.common import require_perm
 
 
 class ModelViewSet(
@@ -34,6 +36,8 @@ class ModelViewSet(
 
     @extend_schema(request=s.ModelIn, responses={201: s.ModelOut})
     def create(self, request: Request) -> Response:
+        # Authorization before validation: a caller who may not act learns nothing from our checks.
+        require_perm(request.user, "registry.add_registeredmodel", doing="register a model")
         data = s.ModelIn(data=request.data)
         data.is_valid(raise_exception=True)
         model = model_services.registered_model_create(by=request.user, **data.validated_data)
@@ -42,6 +46,8 @@ class ModelViewSet(
     @extend_schema(request=s.ModelEdit, responses={200: s.ModelOut})
     def partial_update(self, request: Request, name: str) -> Response:
         model = self.get_object()
+        if model.owner_id != request.user.pk:
+            require_perm(request.user, "registry.change_registeredmodel", doing=f"edit model {model.name}")
         data = s.ModelEdit(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         edits = dict(data.validated_data)
@@ -63,6 +69,7 @@ class ModelViewSet(
         if request.method == "GET":
             page = self.paginate_queryset(selectors.version_list().filter(model=model).order_by("-version"))
             return self.get_paginated_response(s.VersionOut(page, many=True).data)
+        require_model_developer(request.user, model, doing="register versions")
         data = s.VersionIn(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -82,6 +89,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=s.VersionEdit, responses={200: s.VersionOut})
     def partial_update(self, request: Request, pk: str) -> Response:
         version = self.get_object()
+        require_model_developer(request.user, version.model, doing="edit its versions")
         data = s.VersionEdit(data=request.data)
         data.is_valid(raise_exception=True)
         version_services.model_version_update(version=version, by=request.user, **data.validated_data)
@@ -111,6 +119,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(request=s.DatasetIn, responses={201: s.DatasetOut})
     def create(self, request: Request) -> Response:
+        require_perm(request.user, "registry.add_dataset", doing="register a dataset")
         data = s.DatasetIn(data=request.data)
         data.is_valid(raise_exception=True)
         dataset = dataset_services.dataset_create(by=request.user, **data.validated_data)
@@ -126,6 +135,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             qs = selectors.dataset_version_list().filter(dataset=dataset).order_by("-version")
             page = self.paginate_queryset(qs)
             return self.get_paginated_response(s.DatasetVersionOut(page, many=True).data)
+        require_perm(request.user, "registry.add_datasetversion", doing="register a dataset version")
         data = s.DatasetVersionIn(data=request.data)
         data.is_valid(raise_exception=True)
         version = dataset_services.dataset_version_create(dataset=dataset, by=request.user, **data.validated_data)
@@ -143,6 +153,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     @extend_schema(request=s.DatasetVersionEdit, responses={200: s.DatasetVersionOut})
     def partial_update(self, request: Request, pk: str) -> Response:
         version = self.get_object()
+        require_perm(request.user, "registry.change_datasetversion", doing="edit a dataset version")
         data = s.DatasetVersionEdit(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         dataset_services.dataset_version_update(version=version, by=request.user, **data.validated_data)

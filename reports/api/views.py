@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.errors import Conflict
+from config.errors import Conflict, NotFound, PermissionDenied
 from registry.models import DatasetVersion, ModelVersion
 from reports import services
 from reports.models import Report, ReportKind, ReportStatus
@@ -53,6 +53,8 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(request=ReportIn, responses={202: ReportOut})
     def create(self, request: Request) -> Response:
+        if not request.user.has_perm("reports.add_report"):
+            raise PermissionDenied("you may not request reports", rule="reports.add_report")
         data = ReportIn(data=request.data)
         data.is_valid(raise_exception=True)
         version = data.validated_data["version"]
@@ -68,6 +70,8 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if report.status != ReportStatus.SUCCEEDED:
             raise Conflict(f"the report is {report.status}; nothing to download yet", rule="report.not_ready")
         field, digest = (report.pdf, report.pdf_sha256) if which == "pdf" else (report.json, report.json_sha256)
+        if not field or not field.storage.exists(field.name):
+            raise NotFound(f"the report's {which} file is missing from storage; request the report again")
         response = FileResponse(field.open("rb"), content_type="application/pdf" if which == "pdf" else
                                 "application/json", filename=f"report-{report.pk}.{which}")
         response["X-Content-SHA256"] = digest
