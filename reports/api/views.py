@@ -70,7 +70,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if report.status != ReportStatus.SUCCEEDED:
             raise Conflict(f"the report is {report.status}; nothing to download yet", rule="report.not_ready")
         field, digest = (report.pdf, report.pdf_sha256) if which == "pdf" else (report.json, report.json_sha256)
-        if not field or not field.storage.exists(field.name):
+        if not field or not field.name or not field.storage.exists(field.name):
             raise NotFound(f"the report's {which} file is missing from storage; request the report again")
         response = FileResponse(field.open("rb"), content_type="application/pdf" if which == "pdf" else
                                 "application/json", filename=f"report-{report.pk}.{which}")
