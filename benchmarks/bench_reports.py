@@ -18,8 +18,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pandas as pd
 import shap
-from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equalized_odds_difference,
+    equalized_odds_ratio,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
 from reports import charts
 from reports.bias import BiasThresholds, compute_bias
@@ -42,11 +52,23 @@ def data(rows: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
 
 
 def bare(model: HistGradientBoostingClassifier, X: pd.DataFrame, y: np.ndarray, sens: pd.DataFrame) -> None:
-    pred = model.predict(X)
+    """The same fairlearn and shap computations the report makes, with nothing around them."""
+    pred, score = model.predict(X), model.predict_proba(X)[:, 1]
+    ci = {"n_boot": N_BOOT, "ci_quantiles": [0.025, 0.975], "random_state": SEED}
+    per_group = {"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
+                 "precision": lambda t, p: precision_score(t, p, zero_division=0), "accuracy": accuracy_score}
     for col in [sens["sex"], sens["age group"], sens["sex"] + " & " + sens["age group"]]:
-        MetricFrame(metrics={"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
-                    y_true=y, y_pred=pred, sensitive_features=col, n_boot=N_BOOT, ci_quantiles=[0.025, 0.975],
-                    random_state=SEED)
+        MetricFrame(metrics=per_group, y_true=y, y_pred=pred, sensitive_features=col, **ci)
+        MetricFrame(metrics={"sr": selection_rate, "tpr": true_positive_rate}, y_true=y, y_pred=pred,
+                    sensitive_features=col)
+        for fn in (demographic_parity_difference, demographic_parity_ratio, equalized_odds_difference,
+                   equalized_odds_ratio):
+            fn(y, pred, sensitive_features=col)
+    const = np.zeros(len(y), dtype=int)
+    MetricFrame(metrics={"accuracy": accuracy_score, "precision": lambda t, p: precision_score(t, p, zero_division=0),
+                         "recall": lambda t, p: recall_score(t, p, zero_division=0)},
+                y_true=y, y_pred=pred, sensitive_features=const, **ci)
+    MetricFrame(metrics={"roc_auc": roc_auc_score}, y_true=y, y_pred=score, sensitive_features=const, **ci)
     idx = np.random.default_rng(SEED).choice(len(X), N_EXPLAIN, replace=False)
     shap.TreeExplainer(model).shap_values(X.iloc[idx])
 

@@ -72,11 +72,11 @@ def report_request(
                     config_sha256=config_sha, inputs=inputs, requested_by=by)
     with writer.atomic():
         writer.save(report, action="reports.report.request")
-        transaction.on_commit(lambda: _enqueue(report.pk))
+        transaction.on_commit(lambda: setattr(report, "dispatch", _enqueue(report.pk)))
     return report
 
 
-def _enqueue(report_id: int) -> None:
+def _enqueue(report_id: int) -> str:
     """Hand the report to a worker. If the broker is down the report stays queued in the database,
     and `manage.py reports dispatch` (also a beat job) sends it once the broker is back."""
     from reports.tasks import compute_report
@@ -85,15 +85,14 @@ def _enqueue(report_id: int) -> None:
         compute_report.delay(report_id)
     except Exception:
         logger.warning("broker unavailable: report %s stays queued for the next dispatch", report_id, exc_info=True)
+        return "deferred: the task broker is unavailable; the report stays queued and is sent by the next dispatch"
+    return "sent"
 
 
 def reports_dispatch_queued() -> int:
     """Send every report still queued (after a broker outage) to the workers again; idempotent."""
-    count = 0
-    for report_id in Report.objects.filter(status=ReportStatus.QUEUED).values_list("pk", flat=True):
-        _enqueue(report_id)
-        count += 1
-    return count
+    return sum(_enqueue(pk) == "sent" for pk in Report.objects.filter(status=ReportStatus.QUEUED)
+               .values_list("pk", flat=True))
 
 
 def _progress(report: Report, value: int) -> None:

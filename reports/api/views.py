@@ -63,8 +63,9 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             evaluation_dataset=data.validated_data.get("evaluation_dataset"),
             config={"bias_thresholds": policy_bias_thresholds(version)},
         )
+        dispatch = getattr(report, "dispatch", "sent")
         report.refresh_from_db()
-        return Response(ReportOut(report).data, status=status.HTTP_202_ACCEPTED)
+        return Response({**ReportOut(report).data, "dispatch": dispatch}, status=status.HTTP_202_ACCEPTED)
 
     def _file(self, report: Report, which: str) -> FileResponse:
         if report.status != ReportStatus.SUCCEEDED:
