@@ -21,3 +21,31 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=400)
     return drf_exception_handler(exc, context)
+
+
+ERROR_STATUSES = {
+    "400": "invalid input: the message says which field and why",
+    "401": "not authenticated",
+    "403": "not allowed: the message names the rule",
+    "404": "no such object",
+    "409": "conflicts with the current state (e.g. the request is already decided)",
+}
+
+
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: document the domain errors every operation can return."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", {
+        "type": "object",
+        "properties": {"detail": {}, "code": {"type": "string"}, "rule": {"type": "string"}},
+        "additionalProperties": True,
+    })
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in ERROR_STATUSES.items():
+                responses.setdefault(code, {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                })
+    return result

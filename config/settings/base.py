@@ -159,6 +159,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Model registry, governance workflow, evidence reports and the verifiable audit log.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public: they describe the API, they do not expose data.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.add_error_responses",
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "ReportStatusEnum": "reports.models.ReportStatus",

@@ -34,6 +34,7 @@ class RequestFilter(django_filters.FilterSet):
 
 class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.RequestOut
+    lookup_value_regex = r"\d+"
     filterset_class = RequestFilter
 
     def get_queryset(self) -> Any:
@@ -92,6 +93,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.PolicyOut
+    lookup_value_regex = r"\d+"
     queryset = Policy.objects.select_related("updated_by").order_by("name")
 
     @extend_schema(request=s.PolicyIn, responses={201: s.PolicyOut})
@@ -122,6 +124,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
 class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.TokenOut
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> Any:
         return ApiToken.objects.filter(user_id=int(self.request.user.pk or 0)).order_by("-created_at")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,7 +15,7 @@ from rest_framework.response import Response
 from registry import selectors
 from registry.api import filters
 from registry.api import serializers as s
-from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
+from registry.models import Dataset, ModelVersion, RegisteredModel
 from registry.rules import require_model_developer
 from registry.services import dataset as dataset_services
 from registry.services import model as model_services
@@ -80,6 +79,7 @@ class ModelViewSet(
 
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.VersionOut
+    lookup_value_regex = r"\d+"
     filterset_class = filters.VersionFilter
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
@@ -145,6 +145,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
 class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.DatasetVersionOut
+    lookup_value_regex = r"\d+"
     filterset_class = filters.DatasetVersionFilter
 
     def get_queryset(self) -> Any:
@@ -162,8 +163,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     @extend_schema(responses={200: OpenApiResponse(description="models trained or evaluated on it")})
     @action(detail=True, methods=["get"])
     def lineage(self, request: Request, pk: str) -> Response:
-        version: DatasetVersion = get_object_or_404(DatasetVersion, pk=pk)
-        return Response(selectors.dataset_lineage(version))
+        return Response(selectors.dataset_lineage(self.get_object()))
 
 
 __all__ = ["DatasetVersionViewSet", "DatasetViewSet", "ModelViewSet", "RegisteredModel", "VersionViewSet"]

@@ -46,6 +46,7 @@ def policy_bias_thresholds(version: ModelVersion) -> dict[str, Any]:
 
 class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ReportOut
+    lookup_value_regex = r"\d+"
     filterset_fields = ["version", "kind", "status", "verdict"]
 
     def get_queryset(self) -> Any:
