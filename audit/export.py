@@ -56,14 +56,19 @@ def export_bundle(
         raise InvalidInput(f"{dest} is not empty; export into a new directory")
     count = 0
     tmp = dest / "entries.jsonl.partial"
-    with tmp.open("wb") as out:
-        for line in entry_lines(first, last):
-            out.write(line + b"\n")
-            count += 1
-            if progress and count % BATCH == 0:
-                progress(BATCH)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with tmp.open("wb") as out:
+            for line in entry_lines(first, last):
+                out.write(line + b"\n")
+                count += 1
+                if progress and count % BATCH == 0:
+                    progress(BATCH)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        # A full disk leaves no file that could pass for a complete export.
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput(f"the export could not be written to {dest}: {exc.strerror or exc}") from exc
     tmp.rename(dest / "entries.jsonl")
     if progress:
         progress(count % BATCH)

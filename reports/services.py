@@ -119,8 +119,11 @@ def report_compute(*, report_id: int) -> Report:
     json_bytes = canonical_json(metrics)
     json_sha, pdf_sha = hashlib.sha256(json_bytes).hexdigest(), hashlib.sha256(pdf).hexdigest()
     # Files first, row last: until the row says succeeded nothing is served, whatever is on disk.
-    json_name = default_storage.save(f"reports/{report.pk}-{json_sha}.json", ContentFile(json_bytes))
-    pdf_name = default_storage.save(f"reports/{report.pk}-{pdf_sha}.pdf", ContentFile(pdf))
+    try:
+        json_name = default_storage.save(f"reports/{report.pk}-{json_sha}.json", ContentFile(json_bytes))
+        pdf_name = default_storage.save(f"reports/{report.pk}-{pdf_sha}.pdf", ContentFile(pdf))
+    except OSError as exc:  # a full disk or a refused bucket: fail clearly, keep nothing half-stored
+        return _finish_failed(report, f"the report could not be stored: {exc.strerror or exc}")
     with writer.atomic():
         report = Report.objects.select_for_update().get(pk=report.pk)
         if report.status == ReportStatus.SUCCEEDED:
