@@ -147,6 +147,7 @@ class DatasetVersionIn(serializers.Serializer):
     provenance = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     licence = serializers.CharField(required=False, allow_blank=True, max_length=300)
     parents = serializers.PrimaryKeyRelatedField(queryset=DatasetVersion.objects.all(), many=True, required=False)
+    allow_schema_change = serializers.BooleanField(required=False, default=False)
 
 
 class DatasetVersionEdit(serializers.Serializer):

@@ -40,6 +40,7 @@ def dataset_version_create(
     licence: str = "",
     parents: list[DatasetVersion] | None = None,
     row_count: int | None = None,
+    allow_schema_change: bool = False,
 ) -> DatasetVersion:
     """Register a dataset version from an uploaded CSV, or by URI and declared digest."""
     require_perm(by, "registry.add_datasetversion", doing="register a dataset version")
@@ -62,12 +63,28 @@ def dataset_version_create(
         file, max_bytes=settings.REGISTRY_MAX_DATASET_BYTES, expected_sha256=expected_sha256, what="dataset file"
     ) as spool:
         shape = inspect_csv(spool.path, target_column=target_column, sensitive_columns=sensitive)
+        if not allow_schema_change:
+            _require_same_columns(dataset, [c["name"] for c in shape.schema])
         name = store(spool, prefix="datasets", suffix=".csv")
         version = DatasetVersion(
             file=name, sha256=spool.sha256, size=spool.size, row_count=shape.row_count, schema=shape.schema,
         )
         return _save_version(dataset, version, by, target_column, sensitive, description, provenance,
                              licence, parent_list)
+
+
+def _require_same_columns(dataset: Dataset, columns: list[str]) -> None:
+    """A new version keeps the dataset's columns; different data under the same name must say so."""
+    previous = dataset.versions.exclude(schema=[]).order_by("-version").first()
+    if previous is None:
+        return
+    before = [c["name"] for c in previous.schema]
+    extra, missing = sorted(set(columns) - set(before)), sorted(set(before) - set(columns))
+    if extra or missing:
+        raise InvalidInput(
+            f"the columns differ from {previous}: extra {', '.join(extra) or 'none'}; missing "
+            f"{', '.join(missing) or 'none'}. Register it as another dataset, or pass allow_schema_change"
+        )
 
 
 def _save_version(

@@ -79,3 +79,25 @@ def test_markup_in_names_is_escaped_in_the_admin(client: Any, make_user: Any) ->
     page = client.get("/admin/registry/registeredmodel/").content.decode()
     assert '<script>alert("x")</script>' not in page
     assert "&lt;script&gt;" in page
+
+
+def test_csv_with_extra_or_missing_columns_is_400(api: Any, dev: Any) -> None:
+    from registry.models import DatasetVersion
+    from tests.factories import csv_bytes
+
+    api.force_authenticate(dev)
+    api.post("/api/v1/datasets/", {"name": "credit"}, format="json")
+    first = api.post("/api/v1/datasets/credit/versions/", {"file": SimpleUploadedFile("d.csv", csv_bytes()),
+                                                            "target_column": "risk"}, format="multipart")
+    assert first.status_code == 201
+    extra = b"risk,sex,age,amount,zip\n1,male,30,100,10115\n"
+    missing = b"risk,sex,age\n1,male,30\n"
+    for content, word in ((extra, "extra zip"), (missing, "missing amount")):
+        resp = api.post("/api/v1/datasets/credit/versions/", {"file": SimpleUploadedFile("d.csv", content),
+                                                               "target_column": "risk"}, format="multipart")
+        assert resp.status_code == 400 and word in resp.json()["detail"]
+    assert DatasetVersion.objects.count() == 1
+    ok = api.post("/api/v1/datasets/credit/versions/", {"file": SimpleUploadedFile("d.csv", extra),
+                                                         "target_column": "risk", "allow_schema_change": True},
+                  format="multipart")
+    assert ok.status_code == 201

@@ -116,7 +116,7 @@ def test_bad_input_fails_with_a_clear_message(registered, django_capture_on_comm
     with audit_context(actor=user_actor(dev), channel="system"):
         broken = dataset_version_create(dataset=registered["test"].dataset, by=dev,
                                         file=_io.BytesIO(b"risk,sex,age\n1,male,30\n0,female,22\n"),
-                                        target_column="risk", sensitive_columns=["sex"])
+                                        target_column="risk", sensitive_columns=["sex"], allow_schema_change=True)
     with django_capture_on_commit_callbacks(execute=True):
         report = services.report_request(version=registered["v2"], kind="bias", by=registered["val"],
                                          evaluation_dataset=broken)
