@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from config.errors import DomainError
 
@@ -17,6 +19,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.rule:
             body["rule"] = exc.rule
         return Response(body, status=exc.status_code)
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (out of range): the caller's input, not our fault.
+        set_rollback()
+        return Response({"detail": "a value is out of the range the database can store", "code": "invalid"},
+                        status=400)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=400)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from audit import proofs
 from audit.models import AuditEntry, Checkpoint, SigningKey, VerificationRun
 from config.errors import InvalidInput
+from config.filters import SafeIsoDateTimeFilter
 
 
 class EntryOut(serializers.Serializer):
@@ -48,8 +49,8 @@ class SeqCursor(CursorPagination):
 
 
 class EntryFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt")
+    since = SafeIsoDateTimeFilter(field_name="ts", lookup_expr="gte")
+    until = SafeIsoDateTimeFilter(field_name="ts", lookup_expr="lt")
     actor = django_filters.CharFilter(field_name="actor_name")
     action_prefix = django_filters.CharFilter(field_name="action", lookup_expr="startswith")
 

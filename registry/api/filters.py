@@ -8,6 +8,7 @@ from typing import Any
 import django_filters
 from django.db import connection
 
+from config.filters import SafeIsoDateTimeFilter
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel
 
 
@@ -33,8 +34,8 @@ class ModelFilter(django_filters.FilterSet):
 class VersionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__name")
     created_by = django_filters.CharFilter(field_name="created_by__username")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = SafeIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = SafeIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     risk_tier = django_filters.CharFilter(field_name="model__risk_tier")
 
     class Meta:
