@@ -22,6 +22,10 @@ DECLARE
     v_canon bytea; v_hash text; v_node bytea; v_idx bigint; v_level int; v_keys bigint[] := '{}';
     v_nodes bytea[] := '{}'; i int;
 BEGIN
+    -- Django makes foreign keys DEFERRABLE INITIALLY DEFERRED, so their row locks would be taken at
+    -- COMMIT, after the head's lock: two writers could then wait on each other. Checking them now
+    -- keeps the head the last lock every transaction takes.
+    SET CONSTRAINTS ALL IMMEDIATE;
     SELECT h.seq, h.hash, greatest(p_now, coalesce(h.ts, p_now)), h.frontier
       INTO v_seq, v_prev, v_ts, v_frontier
       FROM audit_chainhead h WHERE h.id = 1 FOR UPDATE;
