@@ -261,8 +261,7 @@ def compute_explanation(*, model: Any, X: pd.DataFrame, y: Any = None, seed: int
             "explainer": {"tree": "TreeExplainer", "linear": "LinearExplainer"}.get(explained["kind"],
                                                                                     "PermutationExplainer"),
             "model": type(model).__name__, "estimator": type(est).__name__,
-            "preprocessing": None if explained["pre"] is None else " → ".join(
-                type(step).__name__ for _, step in getattr(explained["pre"], "steps", [("", explained["pre"])])),
+            "preprocessing": None if explained["pre"] is None else type(explained["pre"]).__name__,
             "feature_space": "original columns" if sources is not None else "transformed features",
             "transformed_features": len(names),
             "output_explained": explained["output_explained"],

@@ -90,9 +90,9 @@ def _group_table(section: dict[str, Any]) -> list[Flowable]:
     for g in section["groups"]:
         rows.append([g["group"] + ("" if g["eligible"] else f" ({_status(g)})"), g["n"],
                      *(_cell(g[m]) for m, _ in METRICS)])
-    story: list[Flowable] = [keep(Paragraph(text(section["attribute"]), H3),
-                                  table(rows, [40 * mm, 12 * mm, *[(WIDTH - 52 * mm) / 5] * 5],
-                                        highlight=lambda i: None if section["groups"][i - 1]["eligible"] else WARN))]
+    story: list[Flowable] = [Paragraph(text(section["attribute"]), H3),
+                             table(rows, [40 * mm, 12 * mm, *[(WIDTH - 52 * mm) / 5] * 5],
+                                   highlight=lambda i: None if section["groups"][i - 1]["eligible"] else WARN)]
     if section["impact_ratios"]:
         ratios = "; ".join(f"{r['group']} {fmt(r['impact_ratio']['value'])}" for r in section["impact_ratios"])
         story.append(para(f"Impact ratios against the most selected group ({section['most_selected_group']}): "
@@ -137,7 +137,7 @@ def _story(info: CoverInfo, m: dict[str, Any], charts: dict[str, bytes], signoff
              "the unknowns are shown but not compared."),
     ]
     for s in sections:
-        story.append(keep(Paragraph(text(s["attribute"]), H3), _data_table(s)))
+        story += [Paragraph(text(s["attribute"]), H3), _data_table(s)]
     story += [Paragraph("3. Metric choice and thresholds", H2),
               para("Thresholds are those of the policy in force for this model's risk tier; each is checked on the "
                    "groups large enough to compare. Selection means a favourable prediction (class 1)."),

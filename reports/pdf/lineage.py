@@ -86,33 +86,30 @@ LIMITATIONS = [
 COLUMNS = [("Datasets", "#dfeaf7"), ("Model versions", "#fde9c9"), ("Evidence", "#e3f4e1"),
            ("Promotion requests", "#f0e1f4"), ("Approvals", "#fff4bf"), ("Stage changes", "#f6d5d5")]
 MAX_BOXES = 10
-BOX_W, BOX_H, GAP_X, GAP_Y = (WIDTH - 5 * 5 * mm) / 6, 13 * mm, 5 * mm, 3.5 * mm
+BOX_W, BOX_H, GAP_X, GAP_Y = (WIDTH - 5 * 5 * mm) / 6, 11 * mm, 5 * mm, 3.5 * mm
 
 
-def _fit(label: str, size: float, font: str = FONT) -> str:
-    while stringWidth(label, font, size) > BOX_W - 4 and len(label) > 2:
+def _fit(label: str, size: float) -> str:
+    while stringWidth(label, FONT, size) > BOX_W - 4 and len(label) > 2:
         label = label[:-2] + "…"
     return label
 
 
 def _nodes(m: dict[str, Any]) -> list[list[tuple[str, list[str], str]]]:
-    """Per column: (node id, three lines of label, colour) in the order drawn."""
+    """Per column: (node id, two lines of label, colour) in the order drawn."""
     mv = m["model_version"]
     return [
-        [(f"d{i}", [f"{d['name']} v{d['version']}", f"{d['role']}, {d['rows']} rows", f"sha256 {d['sha256']}"], "")
+        [(f"d{i}", [f"{d['role']}: {d['name']} v{d['version']}", f"{d['sha256'][:12]}…, {d['rows']} rows"], "")
          for i, d in enumerate(m["datasets"])],
-        [(f"p{i}", [f"v{p['version']} (parent)", f"stage {p.get('stage', '?')}", f"sha256 {p['artifact_sha256']}"],
-          "") for i, p in reversed(list(enumerate(m["parents"])))]
-        + [("v", [f"v{mv['version']} (this version)", f"{mv['artifact_format']}, {mv['framework']}",
-                  f"sha256 {mv['artifact_sha256']}"], "#f7c77e")],
-        [(f"r{r['id']}", [f"{r['kind']} #{r['id']}", f"verdict {r['verdict']}", f"json {r['json_sha256']}"], "")
-         for r in m["reports"]],
-        [(f"q{q['id']}", [f"request #{q['id']}", f"to {q['target_stage']}", f"status {q['status']}"], "")
+        [(f"p{i}", [f"parent v{p['version']} ({p.get('stage', '')})", f"{p['artifact_sha256'][:12]}…"], "")
+         for i, p in reversed(list(enumerate(m["parents"])))]
+        + [("v", [f"v{mv['version']} (this version)", f"{mv['artifact_sha256'][:12]}…"], "#f7c77e")],
+        [(f"r{r['id']}", [f"{r['kind']} #{r['id']}", f"verdict {r['verdict']}"], "") for r in m["reports"]],
+        [(f"q{q['id']}", [f"request #{q['id']}", f"to {q['target_stage']}: {q['status']}"], "")
          for q in m["promotion_requests"]],
-        [(f"a{i}", [a["who"], a["role"], f"{a['decision']}, request #{a['request']}"], "")
+        [(f"a{i}", [f"{a['who']} ({a['role']})", f"{a['decision']} #{a['request']}"], "")
          for i, a in enumerate(m["approvals"])],
-        [(f"s{s['seq']}", [f"{s['old']} → {s['new']}", f"audit seq {s['seq']}", str(s["ts"])], "")
-         for s in m["stage_changes"]],
+        [(f"s{s['seq']}", [f"{s['old']} → {s['new']}", f"seq {s['seq']}"], "") for s in m["stage_changes"]],
     ]
 
 
@@ -144,9 +141,9 @@ def diagram(m: dict[str, Any]) -> Drawing:
         x = ci * (BOX_W + GAP_X)
         d.add(String(x, height - 4 * mm, title, fontName=BOLD, fontSize=6.5))
         shown = nodes if len(nodes) <= MAX_BOXES else [*nodes[: MAX_BOXES - 1],
-                                                       ("more", [f"+ {len(nodes) - MAX_BOXES + 1} more", "listed in",
-                                                                 "the tables"], "")]
-        for ri, (node, lines, own) in enumerate(shown or [("none", ["none", "", ""], "#eeeeee")]):
+                                                       ("more", [f"+ {len(nodes) - MAX_BOXES + 1} more", "see tables"],
+                                                        "")]
+        for ri, (node, lines, own) in enumerate(shown or [("none", ["none", ""], "#eeeeee")]):
             y = height - 8 * mm - (ri + 1) * BOX_H - ri * GAP_Y
             where[node] = (x, y)
             boxes.append((x, y, lines, own or colour))
@@ -154,10 +151,7 @@ def diagram(m: dict[str, Any]) -> Drawing:
         if a in where and b in where:
             (x1, y1), (x2, y2) = where[a], where[b]
             if x1 == x2:  # parent above child in the same column
-                cx, top = x1 + BOX_W / 2, y2 + BOX_H
-                d.add(Line(cx, y1, cx, top, strokeColor=colors.grey, strokeWidth=0.6))
-                d.add(Polygon([cx, top, cx - 2, top + 4, cx + 2, top + 4], fillColor=colors.grey,
-                              strokeColor=colors.grey, strokeWidth=0.3))
+                d.add(Line(x1 + BOX_W / 2, y1, x2 + BOX_W / 2, y2 + BOX_H, strokeColor=colors.grey, strokeWidth=0.6))
                 continue
             sx, sy, ex, ey = x1 + BOX_W, y1 + BOX_H / 2, x2, y2 + BOX_H / 2
             d.add(Line(sx, sy, ex, ey, strokeColor=colors.grey, strokeWidth=0.6))
@@ -165,10 +159,9 @@ def diagram(m: dict[str, Any]) -> Drawing:
                           strokeWidth=0.3))
     for x, y, lines, colour in boxes:
         d.add(Rect(x, y, BOX_W, BOX_H, fillColor=colors.HexColor(colour), strokeColor=colors.grey, strokeWidth=0.5))
-        d.add(String(x + 2, y + BOX_H - 3.8 * mm, _fit(lines[0], 6, BOLD), fontName=BOLD, fontSize=6))
-        for k, line in enumerate(lines[1:3]):
-            d.add(String(x + 2, y + BOX_H - (7.6 + 3.3 * k) * mm, _fit(line, 5.5), fontName=FONT, fontSize=5.5,
-                         fillColor=colors.HexColor("#444444")))
+        d.add(String(x + 2, y + BOX_H - 4.2 * mm, _fit(lines[0], 6), fontName=FONT, fontSize=6))
+        d.add(String(x + 2, y + 2.2 * mm, _fit(lines[1], 5.5), fontName=FONT, fontSize=5.5,
+                     fillColor=colors.HexColor("#444444")))
     return d
 
 
