@@ -1,10 +1,9 @@
-"""Explanations with SHAP: the explainer chosen by model type, global and local importance, reason codes, stability."""
+"""Explanations with SHAP: the explainer chosen by model type, global and local importance, reason codes."""
 
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,282 +13,185 @@ from scipy.stats import spearmanr
 from sklearn.pipeline import Pipeline
 
 from reports.errors import ReportInputError
-from reports.evidence import json_ready, num
+from reports.numbers import clean, num
 
-# Classes shap's TreeExplainer reads exactly; matched on the class and its bases so subclasses count too.
-TREE_CLASSES = frozenset({"DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestClassifier",
-                          "ExtraTreesClassifier", "GradientBoostingClassifier", "HistGradientBoostingClassifier",
-                          "XGBClassifier", "LGBMClassifier", "CatBoostClassifier"})
-LINEAR_CLASSES = frozenset({"LinearClassifierMixin"})  # LogisticRegression, SGDClassifier, RidgeClassifier, LinearSVC
-# Wrappers that move the decision threshold but leave the score alone: the score model inside is explained.
-SCORE_WRAPPERS = frozenset({"FixedThresholdClassifier", "TunedThresholdClassifierCV", "FrozenEstimator"})
-ADDITIVITY_TOLERANCE = 1e-6
-PERMUTATIONS = 3  # forward and backward passes each: exact additivity, and feature order effects averaged
-ADVERSE_CLASS = 0  # the model predicts 1 for good credit: 0 is the adverse outcome (credit denied)
-N_REASONS = 4  # adverse-action notices customarily give up to four principal reasons
-RISK = "the risk of default"
+_TREE = ("HistGradientBoosting", "RandomForest", "GradientBoosting", "DecisionTree", "ExtraTrees", "XGB", "LGBM")
+_LINEAR = ("LogisticRegression", "LinearRegression", "Ridge", "Lasso", "SGDClassifier", "LinearSVC")
+ADDITIVITY_TOLERANCE = 1e-3
 
 
-@dataclass(frozen=True)
+@dataclass
 class ExplanationArrays:
-    """The numbers the charts need, in the explained features (original columns where they can be mapped back)."""
+    """What the charts need: SHAP values and feature values in the original columns."""
 
     features: list[str]
-    shap_values: np.ndarray  # [rows explained, features]
-    values: pd.DataFrame  # the explained rows' feature values, columns = features
+    shap_values: np.ndarray
+    values: pd.DataFrame
     base_value: float
-    output: np.ndarray  # the model output explained, per explained row
-    order: list[int]  # feature indices, most important first
-    rows: np.ndarray  # positions in X of the explained rows
+    local: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _mro(obj: Any) -> set[str]:
-    return {cls.__name__ for cls in type(obj).__mro__}
+_WRAPPERS = ("FixedThresholdClassifier", "FrozenEstimator", "TunedThresholdClassifierCV", "CalibratedClassifierCV")
 
 
-def _score_model(model: Any) -> Any:
-    while type(model).__name__ in SCORE_WRAPPERS:
-        inner = getattr(model, "estimator_", None) or getattr(model, "estimator", None)
-        if inner is None:
-            break
-        model = inner
-    return model
+def _split(model: Any) -> tuple[Any, Any]:
+    """(preprocessing or None, final estimator): SHAP explains the estimator on transformed features.
+
+    A decision-threshold wrapper does not change the score, so the score model inside it is explained."""
+    while type(model).__name__ in _WRAPPERS and hasattr(model, "estimator"):
+        model = model.estimator
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        return model[:-1], model[-1]
+    return None, model
 
 
-def _kind(estimator: Any) -> str:
-    names = _mro(estimator)
-    return "tree" if names & TREE_CLASSES else "linear" if names & LINEAR_CLASSES else "permutation"
+def _family(estimator: Any) -> str:
+    name = type(estimator).__name__
+    if name.startswith(_TREE):
+        return "tree"
+    if name.startswith(_LINEAR):
+        return "linear"
+    return "permutation"
 
 
-def _source_columns(names: list[str], columns: list[str]) -> list[str] | None:
-    """The original column of each transformed feature ('cat__sex_male' -> 'sex'), or None if one cannot be told."""
-    out = []
-    for name in names:
-        bare = name.split("__", 1)[-1]
-        match = [c for c in columns if bare == c or bare.startswith(c + "_")]
-        if not match:
-            return None
-        out.append(max(match, key=len))
-    return out
+def _transform(pre: Any, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    if pre is None:
+        return np.asarray(X, dtype=float), [str(c) for c in X.columns]
+    Z = pre.transform(X)
+    if hasattr(Z, "toarray"):
+        Z = Z.toarray()
+    try:
+        names = [str(n) for n in pre.get_feature_names_out()]
+    except (AttributeError, ValueError):
+        names = [f"f{i}" for i in range(Z.shape[1])]
+    return np.asarray(Z, dtype=float), names
 
 
-class _Codes:
-    """Categorical columns as numeric codes and back, so shap's maskers can mix rows of a DataFrame."""
-
-    def __init__(self, X: pd.DataFrame) -> None:
-        self.X = X
-        self.categories = {c: sorted(X[c].dropna().unique().tolist(), key=str) for c in X.columns
-                           if not pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c])}
-
-    def encode(self, X: pd.DataFrame) -> np.ndarray:
-        cols = []
-        for c in X.columns:
-            if c in self.categories:
-                lookup = {v: i for i, v in enumerate(self.categories[c])}
-                cols.append(X[c].map(lambda v, lk=lookup: lk.get(v, -1)).to_numpy(dtype=np.float64))
-            else:
-                cols.append(X[c].to_numpy(dtype=np.float64))
-        return np.column_stack(cols)
-
-    def decode(self, A: np.ndarray) -> pd.DataFrame:
-        out = {}
-        for j, c in enumerate(self.X.columns):
-            if c in self.categories:
-                cats = np.asarray([*self.categories[c], None], dtype=object)
-                out[c] = pd.Series(cats[A[:, j].astype(int)]).astype(self.X[c].dtype)
-            else:
-                out[c] = pd.Series(A[:, j]).astype(self.X[c].dtype)
-        return pd.DataFrame(out)
+def _original_column(encoded: str, columns: list[str]) -> str:
+    """Map a transformed feature name ('cat__sex_male') back to its source column ('sex')."""
+    bare = encoded.split("__", 1)[-1]
+    for col in sorted(columns, key=len, reverse=True):
+        if bare == col or bare.startswith(col + "_"):
+            return col
+    return bare
 
 
-def _binary_proba(model: Any, X: Any) -> np.ndarray:
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
-    if proba.ndim != 2 or proba.shape[1] != 2:
-        raise ReportInputError(f"only binary classifiers are explained; predict_proba gave shape {proba.shape}")
-    return proba[:, 1]
+def _positive_output(estimator: Any, Z: np.ndarray, family: str) -> np.ndarray:
+    """The model output the explainer explains: log-odds for tree/linear classifiers, else P(class 1)."""
+    if family in ("tree", "linear") and hasattr(estimator, "decision_function") and not type(
+            estimator).__name__.startswith(("RandomForest", "ExtraTrees", "DecisionTree")):
+        return np.asarray(estimator.decision_function(Z), dtype=float)
+    return np.asarray(estimator.predict_proba(Z)[:, 1], dtype=float)
 
 
-def _explain(model: Any, X: pd.DataFrame, idx: np.ndarray, bg: np.ndarray, seed: int) -> dict[str, Any]:
-    """SHAP values of the explained rows in the space the explainer works in, with what it explained."""
-    scorer = _score_model(model)
-    pre, est = (scorer[:-1], scorer[-1]) if isinstance(scorer, Pipeline) and len(scorer) > 1 else (None, scorer)
-    kind = _kind(est)
-    if kind == "permutation":  # model-agnostic: the whole score model, on the original columns
-        codes = _Codes(X)
-        A = codes.encode(X.iloc[np.concatenate([idx, bg])])
-        Ae, Ab = A[: len(idx)], A[len(idx):]
-
-        def f(a: np.ndarray) -> np.ndarray:
-            return _binary_proba(scorer, codes.decode(a))
-
-        state = np.random.get_state()  # shap seeds numpy's global generator; the caller's is given back
-        try:
-            explainer = shap.PermutationExplainer(f, shap.maskers.Independent(Ab, max_samples=len(Ab)), seed=seed)
-            exp = explainer(Ae, max_evals=PERMUTATIONS * (2 * A.shape[1] + 1), silent=True)
-        finally:
-            np.random.set_state(state)
-        return {"kind": kind, "estimator": est, "pre": None, "names": list(map(str, X.columns)), "Z": Ae, "exp": exp,
-                "output": f(Ae), "background": Ab, "output_explained": "probability of class 1"}
-    rows = X.iloc[np.concatenate([idx, bg])]
-    Z = rows if pre is None else pre.transform(rows)
-    Z = np.asarray(Z.toarray() if hasattr(Z, "toarray") else Z, dtype=np.float64)
-    names = [str(n) for n in (pre.get_feature_names_out() if pre is not None else X.columns)]
-    Ze, Zb = Z[: len(idx)], Z[len(idx):]
-    if kind == "tree":
-        exp = shap.TreeExplainer(est)(Ze, check_additivity=False)
-        background = None
+def compute_explanation(
+    *, model: Any, X: pd.DataFrame, seed: int, background_size: int = 100, n_explain: int = 200, n_local: int = 4,
+    n_stability: int = 20, descriptions: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], ExplanationArrays]:
+    if len(X) == 0:
+        raise ReportInputError("no rows to explain")
+    rng = np.random.default_rng(seed)
+    pre, estimator = _split(model)
+    try:
+        predictions = np.asarray(model.predict(X))
+    except Exception as exc:
+        raise ReportInputError(f"the model cannot predict on this data: {str(exc)[:300]}") from exc
+    explain_idx = np.sort(rng.choice(len(X), size=min(n_explain, len(X)), replace=False))
+    background_idx = np.sort(rng.choice(len(X), size=min(background_size, len(X)), replace=False))
+    Z, names = _transform(pre, X)
+    Ze, Zb = Z[explain_idx], Z[background_idx]
+    family = _family(estimator)
+    if family == "tree":
+        explainer = shap.TreeExplainer(estimator)
+        values = explainer.shap_values(Ze)
+        base = explainer.expected_value
+    elif family == "linear":
+        explainer = shap.LinearExplainer(estimator, Zb)
+        values = explainer.shap_values(Ze)
+        base = explainer.expected_value
     else:
-        exp = shap.LinearExplainer(est, Zb)(Ze)
-        background = Zb
-    if hasattr(est, "decision_function"):
-        output, explained = np.asarray(est.decision_function(Ze), dtype=np.float64), "decision function (log-odds)"
-    else:
-        output, explained = _binary_proba(est, Ze), "probability of class 1"
-    return {"kind": kind, "estimator": est, "pre": pre, "names": names, "Z": Ze, "exp": exp, "output": output,
-            "background": background, "output_explained": explained}
+        def f(data: np.ndarray) -> np.ndarray:
+            return np.asarray(estimator.predict_proba(data)[:, 1])
 
+        explainer = shap.PermutationExplainer(f, shap.maskers.Independent(Zb, max_samples=len(Zb)), seed=seed)
+        result = explainer(Ze, max_evals=2 * Ze.shape[1] + 1, silent=True)
+        values, base = result.values, result.base_values
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 3:  # one set per class: explain class 1
+        values = values[:, :, 1]
+    base_arr = np.asarray(base, dtype=float).reshape(-1)
+    base_value = float(base_arr[-1] if base_arr.size in (1, 2) else base_arr.mean())
+    output = _positive_output(estimator, Ze, family)
+    reconstructed = values.sum(axis=1) + (base_arr if base_arr.size == len(Ze) else base_value)
+    additivity_error = float(np.max(np.abs(reconstructed - output)))
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "missing"
-    if isinstance(value, float | np.floating):
-        return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
-    return str(value)
-
-
-def _case(pos: int, i: int, agg: np.ndarray, features: list[str], values: pd.DataFrame, predictions: np.ndarray,
-          actual: np.ndarray | None, base: float, descriptions: dict[str, str]) -> dict[str, Any]:
-    """One applicant: every contribution, and the reasons that pushed towards the outcome the model gave."""
-    contrib = agg[i]
-    adverse = bool(predictions[pos] == ADVERSE_CLASS)
-    by_size = np.argsort(-np.abs(contrib), kind="stable")
-    # For a denial, the factors that pushed towards it (CFPB: the reasons actually considered); for an approval,
-    # those that pushed towards approval.
-    toward = [j for j in np.argsort(contrib if adverse else -contrib, kind="stable")
-              if (contrib[j] < 0 if adverse else contrib[j] > 0)][:N_REASONS]
-    reasons = []
-    for rank, j in enumerate(toward, 1):
-        name, value = features[j], _fmt(values.iloc[i, j])
-        label = f"{descriptions[name]} ({name} = {value})" if name in descriptions else f"{name} = {value}"
-        reasons.append({"rank": rank, "feature": name, "value": value, "shap": num(contrib[j]),
-                        "text": f"{label} {'raised' if contrib[j] < 0 else 'lowered'} {RISK}"})
-    return {"row": pos, "prediction": int(predictions[pos]), "adverse": adverse,
-            "actual": None if actual is None else int(actual[pos]), "base_value": num(base),
-            "output": num(base + contrib.sum()),
-            "contributions": [{"feature": features[j], "value": _fmt(values.iloc[i, j]), "shap": num(contrib[j])}
-                              for j in by_size],
-            "reasons": reasons}
-
-
-def _pick_cases(adverse: np.ndarray, n_local: int, rng: np.random.Generator) -> list[int]:
-    """Indices into the explained rows: half adverse outcomes (rounded up) where there are any, then the rest."""
-    bad, good = np.flatnonzero(adverse), np.flatnonzero(~adverse)
-    n_bad = min(len(bad), max(math.ceil(n_local / 2), n_local - len(good)))
-    n_good = min(len(good), n_local - n_bad)
-    picked = list(rng.choice(bad, n_bad, replace=False)) + list(rng.choice(good, n_good, replace=False))
-    return sorted(int(p) for p in picked)
+    columns = [str(c) for c in X.columns]
+    groups = [_original_column(n, columns) for n in names]
+    cols = sorted(set(groups), key=groups.index)
+    agg = np.stack([values[:, [i for i, g in enumerate(groups) if g == c]].sum(axis=1) for c in cols], axis=1)
+    importance = np.abs(agg).mean(axis=0)
+    order = np.argsort(-importance, kind="stable")
+    stability = _stability(agg, rng, n_stability)
+    explained = X.iloc[explain_idx].reset_index(drop=True)
+    local = _local_cases(agg, cols, explained, predictions[explain_idx], rng, n_local, descriptions or {})
+    background_bytes = np.ascontiguousarray(Zb).tobytes()
+    metrics = clean({
+        "kind": "explainability",
+        "verdict": "pass" if additivity_error <= ADDITIVITY_TOLERANCE else "fail",
+        "method": {
+            "explainer": {"tree": "TreeExplainer", "linear": "LinearExplainer"}.get(family, "PermutationExplainer"),
+            "estimator": type(estimator).__name__,
+            "output_explained": "log-odds of class 1" if family != "permutation" else "probability of class 1",
+            "background_size": len(background_idx),
+            "background_sha256": hashlib.sha256(background_bytes).hexdigest(),
+            "seed": seed,
+            "rows_explained": len(explain_idx),
+            "transformed_features": len(names),
+        },
+        "additivity": {"max_abs_error": num(additivity_error), "tolerance": ADDITIVITY_TOLERANCE,
+                       "passed": additivity_error <= ADDITIVITY_TOLERANCE},
+        "base_value": num(base_value),
+        "global_importance": [{"feature": cols[i], "mean_abs_shap": num(importance[i]), "rank": r + 1}
+                              for r, i in enumerate(order)],
+        "stability": stability,
+        "local": local,
+    })
+    arrays = ExplanationArrays(features=cols, shap_values=agg, values=explained, base_value=base_value, local=local)
+    return metrics, arrays
 
 
 def _stability(agg: np.ndarray, rng: np.random.Generator, n: int) -> dict[str, Any]:
-    """Spearman correlation between the importance ranking on bootstrap resamples of the explained rows and on
-    all of them: near 1 means the ranking is not an accident of which rows were sampled."""
+    """Spearman correlation of the importance ranking on bootstrap resamples against the full sample."""
     full = np.abs(agg).mean(axis=0)
+    if agg.shape[1] < 2 or len(agg) < 2:
+        return {"resamples": 0, "mean_spearman": None, "min_spearman": None}
     rhos = []
-    for _ in range(n if agg.shape[1] >= 2 and len(agg) >= 2 else 0):
-        sample = np.abs(agg[rng.integers(0, len(agg), len(agg))]).mean(axis=0)
-        rho = spearmanr(full, sample).statistic
-        rhos.append(1.0 if np.isnan(rho) else float(rho))  # constant importances: the ranking cannot differ
-    return {"resamples": len(rhos), "method": "Spearman rank correlation of mean |SHAP| on bootstrap resamples "
-                                              "of the explained rows against all of them",
-            "mean_spearman": num(np.mean(rhos)) if rhos else None, "min_spearman": num(np.min(rhos)) if rhos else None}
+    for _ in range(n):
+        sample = agg[rng.integers(0, len(agg), len(agg))]
+        rho = spearmanr(full, np.abs(sample).mean(axis=0)).statistic
+        rhos.append(1.0 if np.isnan(rho) else float(rho))
+    return {"resamples": n, "mean_spearman": num(np.mean(rhos)), "min_spearman": num(np.min(rhos))}
 
 
-def compute_explanation(*, model: Any, X: pd.DataFrame, y: Any = None, seed: int, background_size: int = 100,
-                        n_explain: int = 200, n_local: int = 4, n_stability: int = 10,
-                        feature_descriptions: dict[str, str] | None = None) -> tuple[dict[str, Any], ExplanationArrays]:
-    """The explainability report's numbers (JSON-ready, deterministic for a seed) and the arrays for its charts.
-
-    Tree models (also the last step of a Pipeline, explained after its preprocessing) get TreeExplainer, linear
-    models LinearExplainer, anything else PermutationExplainer on predict_proba over a seeded background sample.
-    Features the preprocessing splits (one-hot columns) are summed back to their source column."""
-    if not isinstance(X, pd.DataFrame) or X.empty:
-        raise ReportInputError("X must be a non-empty pandas DataFrame of the model's input columns")
-    if min(background_size, n_explain) < 1 or n_local < 0 or n_stability < 0:
-        raise ReportInputError("background_size and n_explain must be >= 1, n_local and n_stability >= 0")
-    actual = None if y is None else np.asarray(y)
-    if actual is not None and actual.shape != (len(X),):
-        raise ReportInputError(f"y must have one label per row of X ({len(X)}), got shape {actual.shape}")
-    idx, bg = _samples(len(X), n_explain, background_size, seed)
-    try:
-        predictions = np.asarray(model.predict(X)).astype(int)
-        explained = _explain(model, X, idx, bg, seed)
-    except ReportInputError:
-        raise
-    except Exception as exc:  # whatever a foreign model raises, the report fails with its reason
-        raise ReportInputError(f"the model cannot be explained on this data: {type(exc).__name__}: "
-                               f"{str(exc)[:300]}") from exc
-    rng = np.random.default_rng([seed, 1])
-    exp, names = explained["exp"], explained["names"]
-    values = np.asarray(exp.values, dtype=np.float64)
-    base = np.asarray(exp.base_values, dtype=np.float64)
-    if values.ndim == 3:  # one set per class: class 1
-        values, base = values[..., 1], base[..., 1]
-    base = np.broadcast_to(base.reshape(-1) if base.size > 1 else base.reshape(()), (len(values),))
-    error = float(np.max(np.abs(values.sum(axis=1) + base - explained["output"])))
-    columns = [str(c) for c in X.columns]
-    sources = _source_columns(names, columns) if explained["pre"] is not None else names
-    if sources is None:  # the preprocessing made features that are no single column (e.g. PCA): keep them
-        features, agg = names, values
-        shown = pd.DataFrame(explained["Z"], columns=names)
-    else:
-        features = [c for c in columns if c in sources]
-        agg = np.stack([values[:, [k for k, s in enumerate(sources) if s == c]].sum(axis=1) for c in features], 1)
-        shown = X.iloc[idx][features].reset_index(drop=True)
-    importance = np.abs(agg).mean(axis=0)
-    order = [int(i) for i in np.argsort(-importance, kind="stable")]
-    total = float(importance.sum()) or 1.0
-    descriptions = feature_descriptions or {}
-    base_value = float(base.mean())
-    cases = [_case(int(idx[i]), i, agg, features, shown, predictions, actual, float(base[i]), descriptions)
-             for i in _pick_cases(predictions[idx] == ADVERSE_CLASS, n_local, rng)]
-    background = explained["background"]
-    est = explained["estimator"]
-    metrics = {
-        "kind": "explainability", "verdict": "pass" if error <= ADDITIVITY_TOLERANCE else "fail",
-        "adverse_class": ADVERSE_CLASS,
-        "method": {
-            "explainer": {"tree": "TreeExplainer", "linear": "LinearExplainer"}.get(explained["kind"],
-                                                                                    "PermutationExplainer"),
-            "model": type(model).__name__, "estimator": type(est).__name__,
-            "preprocessing": None if explained["pre"] is None else type(explained["pre"]).__name__,
-            "feature_space": "original columns" if sources is not None else "transformed features",
-            "transformed_features": len(names),
-            "output_explained": explained["output_explained"],
-            "feature_perturbation": {"tree": "tree_path_dependent (the trees' own training cover; no background)",
-                                     "linear": "interventional"}.get(explained["kind"], "interventional"),
-            "permutations": PERMUTATIONS if explained["kind"] == "permutation" else None,
-            "background_size": 0 if background is None else len(background),
-            "background_sha256": None if background is None else hashlib.sha256(
-                np.ascontiguousarray(background, dtype="<f8").tobytes()).hexdigest(),
-            "seed": seed, "rows_explained": len(idx), "rows_available": len(X),
-        },
-        "additivity": {"max_abs_error": num(error), "tolerance": ADDITIVITY_TOLERANCE,
-                       "passed": error <= ADDITIVITY_TOLERANCE},
-        "base_value": num(base_value),
-        "global_importance": [{"rank": r + 1, "feature": features[i], "description": descriptions.get(features[i]),
-                               "mean_abs_shap": num(importance[i]), "share": num(importance[i] / total)}
-                              for r, i in enumerate(order)],
-        "stability": _stability(agg, rng, n_stability),
-        "local": cases,
-    }
-    arrays = ExplanationArrays(features=features, shap_values=agg, values=shown, base_value=base_value,
-                               output=explained["output"], order=order, rows=idx)
-    return dict(json_ready(metrics)), arrays
-
-
-def _samples(n: int, n_explain: int, background_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the explained rows and of the background rows, both drawn from the seed alone."""
-    rng = np.random.default_rng([seed, 0])
-    explain = np.sort(rng.choice(n, size=min(n_explain, n), replace=False))
-    background = np.sort(rng.choice(n, size=min(background_size, n), replace=False))
-    return explain, background
+def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, predictions: np.ndarray,
+                 rng: np.random.Generator, n_local: int, descriptions: dict[str, str]) -> list[dict[str, Any]]:
+    adverse = np.flatnonzero(predictions == 0)
+    favourable = np.flatnonzero(predictions != 0)
+    take_adverse = min(len(adverse), max(1, n_local // 2 + n_local % 2))
+    picks = list(rng.choice(adverse, take_adverse, replace=False)) if take_adverse else []
+    rest = min(len(favourable), n_local - len(picks))
+    picks += list(rng.choice(favourable, rest, replace=False)) if rest else []
+    cases = []
+    for i in sorted(int(p) for p in picks):
+        contrib = agg[i]
+        top = np.argsort(-np.abs(contrib), kind="stable")[:3]
+        reasons = []
+        for j in top:
+            value = explained.iloc[i][cols[j]]
+            direction = "raised" if contrib[j] > 0 else "lowered"
+            label = descriptions.get(cols[j], cols[j])
+            reasons.append({"feature": cols[j], "value": str(value), "shap": num(contrib[j]),
+                            "text": f"{label} = {value} {direction} the score for a favourable outcome"})
+        cases.append({"row": i, "prediction": int(predictions[i]), "adverse": bool(predictions[i] == 0),
+                      "contributions": {cols[j]: num(contrib[j]) for j in range(len(cols))}, "reasons": reasons})
+    return cases
