@@ -23,15 +23,20 @@ class ExportResult:
     checkpoints: int
 
 
-def entry_lines(first: int, last: int) -> Iterator[bytes]:
-    """Each entry as its canonical line, in seq order, without loading the log."""
+def stored_entries(first: int, last: int) -> Iterator[tuple[bytes, str]]:
+    """Each entry as stored, (the hashed bytes, the hash), in seq order, without loading the log."""
     qs = (
         AuditEntry.objects.filter(seq__gte=first, seq__lte=last)
         .order_by("seq")
         .values_list("canonical", "hash")
     )
     for raw, digest in qs.iterator(chunk_size=BATCH):
-        raw = bytes(raw)
+        yield bytes(raw), digest
+
+
+def entry_lines(first: int, last: int) -> Iterator[bytes]:
+    """Each entry as its canonical line (spec section 5), in seq order, without loading the log."""
+    for raw, digest in stored_entries(first, last):
         yield raw[:-1] + b',"hash":"' + digest.encode() + b'"}'
 
 

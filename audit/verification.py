@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from audit import checkpoints, writer
-from audit.export import entry_lines
+from audit.export import stored_entries
 from audit.models import Checkpoint, VerificationRun
 
 
@@ -37,8 +37,9 @@ def verify_log(
             if checkpoints.document(body) not in seen:
                 checker.add_checkpoint(body, pem)
     fed = 0
-    for line in entry_lines(1, head_seq):
-        checker.feed(line)
+    for raw, digest in stored_entries(1, head_seq):
+        # Exactly `feed` of the export line made from the row, quicker when the row is as written.
+        checker.feed_stored(raw, digest)
         fed += 1
         if progress and fed % 10_000 == 0:
             progress(10_000)

@@ -35,6 +35,10 @@ ZERO = "0" * 64
 ENTRY_MEMBERS = frozenset({"v", "seq", "ts", "actor", "action", "object", "changes", "context", "prev", "hash"})
 CHECKPOINT_MEMBERS = frozenset({"v", "log", "size", "root", "head", "ts", "key", "sig"})
 CHANNELS = frozenset({"api", "admin", "cli", "task", "system"})
+_BODY_MEMBERS = ENTRY_MEMBERS - {"hash"}
+_ACTOR_MEMBERS = frozenset({"kind", "id", "name"})
+_ACTOR_KINDS = ("user", "system")
+_OBJECT_MEMBERS = frozenset({"type", "id", "repr"})
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 _ACTION = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+){2,}$")
@@ -185,39 +189,68 @@ def verify_checkpoint_signature(cp: dict[str, Any], public_key_pem: bytes) -> No
 
 
 _seen = threading.local()  # per thread, so concurrent verifications never share the flag
+_SAFE_INT = 2**53 - 1  # RFC 8785 refuses integers beyond this; the C encoder would write them
 
 
 def _float(text: str) -> float:
-    _seen.float = True
+    """Also NaN and Infinity, which Python reads but RFC 8785 refuses."""
+    _seen.exotic = True
     return float(text)
 
 
-# One decoder for every line: the C scanner calls back into Python only for a float literal.
-_DECODER = json.JSONDecoder(parse_float=_float)
-_LONG_NUMBER = re.compile(rb"[0-9]{16}")
+def _int(text: str) -> int:
+    value = int(text)
+    if not -_SAFE_INT <= value <= _SAFE_INT:
+        _seen.exotic = True
+    return value
+
+
+# One decoder for every line: the C scanner calls back into Python only for numbers.
+_DECODER = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_float)
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # the scanner without decode()'s wrapping
+_ASTRAL = re.compile(rb"[\xf0-\xff]")  # the lead byte of a 4-byte UTF-8 sequence: a character beyond U+FFFF
+
+
+def _plain_text(raw: bytes) -> bool:
+    """Whether the text holds no escape and no character beyond U+FFFF.
+
+    Within the Basic Multilingual Plane, ordering keys by UTF-16 code units (RFC 8785) is ordering
+    them by code point (Python), and both escape the same characters the same way. An escape might
+    hide an astral character or a lone surrogate, so it goes to the reference; so does a literal
+    backslash before a `u`, which costs only speed, never correctness.
+    """
+    return b"\\u" not in raw and (raw.isascii() or not _ASTRAL.search(raw))
 
 
 def parse(line: bytes | str) -> tuple[Any, bool]:
     """Parse one line; the flag says whether `canonical` may take its fast path."""
-    _seen.float = False
+    _seen.exotic = False
     raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
     obj = _DECODER.decode(raw.decode("utf-8"))
-    # Huge integers (beyond 2**53) and any escape go to the reference; so does a long run of digits
-    # inside a string, which costs only speed, never correctness.
-    fast = not _seen.float and raw.isascii() and b"\\u" not in raw and not _LONG_NUMBER.search(raw)
-    return obj, fast
+    return obj, not _seen.exotic and _plain_text(raw)
+
+
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE = (
+    _make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    if _make_encoder is not None else None
+)
+
+
+def _fast_canonical(value: Any) -> bytes:
+    if _ENCODE is None:  # an interpreter without the C accelerator
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return "".join(_ENCODE(value, 0)).encode()
 
 
 def canonical(value: Any, fast: bool = False) -> bytes:
     """RFC 8785 bytes of a parsed value.
 
-    With only ASCII text and no non-integer or huge numbers, JCS is exactly Python's sorted, compact
-    JSON (ASCII keys sort the same in UTF-16), which the C encoder writes far faster; anything else
-    goes to the reference implementation. Property tests check both give identical bytes.
+    With no non-integer or huge numbers and no text beyond the Basic Multilingual Plane, JCS is
+    exactly Python's sorted, compact JSON, which the C encoder writes far faster; anything else goes
+    to the reference implementation. Property tests check both give identical bytes.
     """
-    if fast:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return rfc8785.dumps(value)
+    return _fast_canonical(value) if fast else rfc8785.dumps(value)
 
 
 def _check_entry_shape(e: Any) -> None:
@@ -244,11 +277,20 @@ def _check_entry_shape(e: Any) -> None:
         raise VerificationError("entry.object", "object must be {type, id, repr} strings")
     if not isinstance(e["changes"], dict):
         raise VerificationError("entry.changes", "changes must be an object")
-    if not isinstance(e["context"], dict) or e["context"].get("channel") not in CHANNELS:
+    context = e["context"]
+    channel = context.get("channel") if isinstance(context, dict) else None
+    if not isinstance(channel, str) or channel not in CHANNELS:
         raise VerificationError("entry.context", "context must be an object with a known channel")
     for name in ("prev", "hash"):
         if not isinstance(e[name], str) or not _HEX64.match(e[name]):
             raise VerificationError(f"entry.{name}", f"{name} must be 64 lower-case hex digits")
+
+
+def _reference_canonical(value: Any) -> bytes | None:
+    try:
+        return rfc8785.dumps(value)
+    except Exception:  # the reference path names what it cannot canonicalise
+        return None
 
 
 class LogChecker:
@@ -260,7 +302,9 @@ class LogChecker:
         self._prev: str | None = None
         self._ts: str | None = None
         self._seq: int | None = None
-        self._frontier: list[tuple[int, bytes]] = []  # (subtree size, hash), largest first
+        self._frontier: list[bytes] = []  # roots of the complete subtrees, largest first
+        self._leaves = 0
+        self._actions: set[str] = set()  # actions already seen to be well formed
         self._max_checkpoint = 0
 
     @property
@@ -284,8 +328,86 @@ class LogChecker:
         self._checkpoints.setdefault(cp["size"], []).append(cp)
 
     def feed(self, line: bytes | str) -> None:
+        """Check the next line of entries.jsonl."""
         if self.failed:
             return
+        if self._seq is not None and type(line) is bytes and self._feed_fast(line):
+            return
+        self._feed_reference(line)
+
+    def feed_stored(self, canonical_bytes: bytes, digest: str) -> None:
+        """Check the next entry as a database stores it: the bytes that were hashed, and the hash.
+
+        The decision is exactly `feed` of the export line made from them; only the common case
+        (bytes already canonical, hash matching) is quicker, since the bytes are hashed as they are.
+        """
+        if self.failed:
+            return
+        if self._seq is not None and self._stored_fast(canonical_bytes, digest):
+            return
+        self._feed_reference(canonical_bytes[:-1] + b',"hash":"' + digest.encode() + b'"}')
+
+    # The fast paths decide nothing: they accept only an entry that the reference path would accept,
+    # with the same effect, and otherwise leave it, untouched, to the reference path to name the failure.
+    def _feed_fast(self, raw: bytes) -> bool:
+        _seen.exotic = False
+        try:
+            text = raw.decode()
+            e, end = _SCAN(text, 0)
+        except (ValueError, StopIteration):
+            return False
+        if (end != len(text) and text[end:].strip(" \t\n\r")) or type(e) is not dict or e.keys() != ENTRY_MEMBERS:
+            return False
+        digest = e.pop("hash")
+        if type(digest) is not str or not self._fields_pass(e):
+            return False
+        body = _fast_canonical(e) if not _seen.exotic and _plain_text(raw) else _reference_canonical(e)
+        if body is None or hashlib.sha256(body).hexdigest() != digest:
+            return False
+        self._accept(e["seq"], digest, e["ts"])
+        return True
+
+    def _stored_fast(self, raw: bytes, digest: str) -> bool:
+        _seen.exotic = False
+        try:
+            text = raw.decode()
+            e, end = _SCAN(text, 0)
+        except (ValueError, StopIteration):
+            return False
+        if end != len(text) or type(e) is not dict or e.keys() != _BODY_MEMBERS or not self._fields_pass(e):
+            return False
+        body = _fast_canonical(e) if not _seen.exotic and _plain_text(raw) else _reference_canonical(e)
+        if body != raw or hashlib.sha256(raw).hexdigest() != digest:
+            return False
+        self._accept(e["seq"], digest, e["ts"])
+        return True
+
+    def _fields_pass(self, e: dict[str, Any]) -> bool:
+        """Rules 1-3 for an entry (without its hash) that follows another: the shape, seq, ts and prev."""
+        seq, ts, actor, obj, context = e["seq"], e["ts"], e["actor"], e["object"], e["context"]
+        action = e["action"]
+        return (
+            type(seq) is int and seq == self._seq + 1  # type: ignore[operator]
+            and type(e["v"]) is int and e["v"] == 1
+            and type(ts) is str and ts >= self._ts and _TS.match(ts) is not None  # type: ignore[operator]
+            and e["prev"] == self._prev
+            and type(actor) is dict and actor.keys() == _ACTOR_MEMBERS and actor["kind"] in _ACTOR_KINDS
+            and (actor["id"] is None or type(actor["id"]) is str) and type(actor["name"]) is str
+            and type(action) is str and (action in self._actions or self._new_action(action))
+            and type(obj) is dict and obj.keys() == _OBJECT_MEMBERS
+            and type(obj["type"]) is str and type(obj["id"]) is str and type(obj["repr"]) is str
+            and type(e["changes"]) is dict
+            and type(context) is dict and type(context.get("channel")) is str and context["channel"] in CHANNELS
+        )
+
+    def _new_action(self, action: str) -> bool:
+        if _ACTION.match(action) is None:
+            return False
+        if len(self._actions) < 10_000:  # a log has few distinct actions; the bound keeps memory flat
+            self._actions.add(action)
+        return True
+
+    def _feed_reference(self, line: bytes | str) -> None:
         seq = (self._seq or 0) + 1 if self._seq is not None else None
         try:
             entry, fast = parse(line)
@@ -322,24 +444,31 @@ class LogChecker:
             raise VerificationError("entry.json", f"cannot be canonicalised: {exc}") from exc
         if digest != e["hash"]:
             raise VerificationError("hash.mismatch", "hash is not SHA-256 of the canonical entry")
-        self._seq, self._prev, self._ts = seq, e["hash"], e["ts"]
+        self._accept(seq, e["hash"], e["ts"])
+
+    def _accept(self, seq: int, digest: str, ts: str) -> None:
+        self._seq, self._prev, self._ts = seq, digest, ts
         self.result.last_seq = seq
         self.result.entries += 1
         if self.result.first_seq == 1:
-            self._push(_leaf(e["hash"]))
-            for cp in self._checkpoints.pop(seq, []):
-                self._check_checkpoint(cp, self._root(), e["hash"])
+            self._push(hashlib.sha256(b"\x00" + bytes.fromhex(digest)).digest())
+            if seq in self._checkpoints:
+                for cp in self._checkpoints.pop(seq):
+                    self._check_checkpoint(cp, self._root(), digest)
 
     def _push(self, leaf: bytes) -> None:
-        size, node = 1, leaf
-        while self._frontier and self._frontier[-1][0] == size:
-            left = self._frontier.pop()[1]
-            size, node = size * 2, _node(left, node)
-        self._frontier.append((size, node))
+        # The compact range of n leaves holds one subtree per 1 bit of n, largest first; appending
+        # merges one subtree per trailing 1 bit.
+        node, n, stack = leaf, self._leaves, self._frontier
+        while n & 1:
+            node = hashlib.sha256(b"\x01" + stack.pop() + node).digest()
+            n >>= 1
+        stack.append(node)
+        self._leaves += 1
 
     def _root(self) -> bytes:
-        acc = self._frontier[-1][1]
-        for _, h in reversed(self._frontier[:-1]):
+        acc = self._frontier[-1]
+        for h in reversed(self._frontier[:-1]):
             acc = _node(h, acc)
         return acc
 

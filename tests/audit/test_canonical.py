@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audit import chain
 from audit.verifier import canonical, parse
 
 text = st.text(st.characters(codec="utf-8"), max_size=12) | st.text(st.characters(max_codepoint=127), max_size=12)
@@ -35,5 +37,24 @@ def test_fast_path_is_taken_for_typical_entries():
     parsed, fast = parse(json.dumps(entry).encode())
     assert fast and canonical(parsed, fast) == rfc8785.dumps(entry)
     assert not parse(json.dumps({"x": 0.5}).encode())[1]
-    assert not parse(json.dumps({"x": "é"}, ensure_ascii=False).encode())[1]
+    # Text in the Basic Multilingual Plane sorts and escapes alike in both; astral text and escapes do not.
+    bmp = {"é": "ü€", "e": "\u2028", "z": "x"}
+    parsed, fast = parse(json.dumps(bmp, ensure_ascii=False).encode())
+    assert fast and canonical(parsed, fast) == rfc8785.dumps(bmp)
+    assert not parse(json.dumps({"x": "\U0001f600"}, ensure_ascii=False).encode())[1]
     assert not parse(json.dumps({"x": "é"}).encode())[1]
+    assert not parse(b'{"x": 9007199254740993}')[1]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(values)
+def test_writer_canonical_matches_reference(value):
+    """The writer's fast path (the C encoder for float-free values with ASCII keys) gives RFC 8785's bytes."""
+    entry = {"v": 1, "changes": value, "context": {"channel": "api"}}
+    try:
+        expected = rfc8785.dumps(entry)
+    except (rfc8785.CanonicalizationError, ValueError, OverflowError) as exc:
+        with pytest.raises(type(exc)):
+            chain.canonical(entry)
+        return
+    assert chain.canonical(entry) == expected

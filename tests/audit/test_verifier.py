@@ -16,6 +16,8 @@ import pytest
 import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.verifier import verify_bundle
 
@@ -196,3 +198,65 @@ def test_cli_exit_codes_and_no_django(tmp_path: Path, entries: list[dict[str, An
     assert failed.returncode == 1
     assert "seq 3" in failed.stdout and "hash.mismatch" in failed.stdout
     assert run(str(tmp_path / "missing")).returncode == 2
+
+
+def _plain_entries(n: int) -> list[tuple[bytes, str]]:
+    """Rows as a database stores them (the hashed bytes, the hash): integers and BMP text only."""
+    rows, prev = [], "0" * 64
+    for seq in range(1, n + 1):
+        e: dict[str, Any] = {
+            "v": 1, "seq": seq, "ts": f"2026-01-01T00:00:{seq:02d}.000000Z",
+            "actor": {"kind": "user", "id": "7", "name": "ana"}, "action": "registry.modelversion.update",
+            "object": {"type": "registry.modelversion", "id": str(seq), "repr": "m ü"},
+            "changes": {"n": {"old": seq - 1, "new": seq}}, "context": {"channel": "api"}, "prev": prev,
+        }
+        raw = rfc8785.dumps(e)
+        prev = hashlib.sha256(raw).hexdigest()
+        rows.append((raw, prev))
+    return rows
+
+
+def _outcome(rows: list[tuple[bytes, str]], stored: bool) -> tuple[Any, ...]:
+    from audit.verifier import LogChecker
+
+    checker = LogChecker()
+    for raw, digest in rows:
+        if stored:
+            checker.feed_stored(raw, digest)
+        else:
+            checker.feed(raw[:-1] + b',"hash":"' + digest.encode() + b'"}')
+    r = checker.finish()
+    return r.ok, r.entries, r.last_seq, r.failed_seq, r.rule
+
+
+ROWS = _plain_entries(12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 11), st.integers(0, 10_000), st.binary(min_size=1, max_size=3), st.booleans())
+def test_stored_rows_are_judged_exactly_as_their_export_lines(row: int, at: int, patch: bytes, rehash: bool) -> None:
+    """`feed_stored` (what `audit verify` uses) decides exactly what `feed` decides on the export line
+    made from the same row, for any tampering of the stored bytes, with or without a recomputed hash."""
+    rows = list(ROWS)
+    raw, digest = rows[row]
+    at %= len(raw)
+    raw = raw[:at] + patch + raw[at + len(patch):]
+    rows[row] = (raw, hashlib.sha256(raw).hexdigest() if rehash else digest)
+    assert _outcome(rows, stored=True) == _outcome(rows, stored=False)
+    assert _outcome(ROWS, stored=True) == (True, 12, 12, None, None)
+
+
+def test_plain_rows_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first entry goes through the reference path; the rest are hashed as stored."""
+    from audit import verifier
+
+    calls: list[bytes | str] = []
+    original = verifier.LogChecker._feed_reference
+
+    def counted(self: verifier.LogChecker, line: bytes | str) -> None:
+        calls.append(line)
+        original(self, line)
+
+    monkeypatch.setattr(verifier.LogChecker, "_feed_reference", counted)
+    assert _outcome(ROWS, stored=True)[0] and _outcome(ROWS, stored=False)[0]
+    assert len(calls) == 2
