@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
+import json
 import math
 import uuid
 from typing import Any
@@ -46,7 +47,37 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+_fast_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def _plain(value: Any) -> bool:
+    """Whether the C encoder writes exactly RFC 8785's bytes for this value.
+
+    It does for null, booleans, safe integers, strings (both escape only '"', backslash and
+    control characters, the same way) and plain dicts, lists and tuples of them (subclasses go to
+    the reference), when every key is ASCII, so that ordering by code point equals RFC 8785's
+    ordering by UTF-16 unit. Floats are left to the reference: their ECMAScript form differs from
+    Python's repr.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v) for v in value)
+    return False
+
+
 def canonical(entry_without_hash: dict[str, Any]) -> bytes:
+    """JCS (RFC 8785) bytes; the common float-free case through the C encoder, proven equal by tests."""
+    if _plain(entry_without_hash):
+        try:
+            return _fast_dumps(entry_without_hash).encode()
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: the reference names the error
     return rfc8785.dumps(entry_without_hash)
 
 

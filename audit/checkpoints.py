@@ -13,10 +13,11 @@ from typing import Any
 import rfc8785
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import chain, signing, writer
-from audit.models import ChainHead, Checkpoint, MerkleNode, SigningKey
+from audit.models import AuditEntry, ChainHead, Checkpoint, MerkleNode, SigningKey
 
 _LOG_ID_FILE = "log-id"
 
@@ -37,10 +38,23 @@ def log_id() -> str:
 
 
 def fetch_nodes(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """Fetch stored Merkle nodes in one query."""
-    wanted = {MerkleNode.make_key(level, index): (level, index) for level, index in keys}
-    rows = MerkleNode.objects.filter(key__in=list(wanted)).values_list("key", "hash")
-    return {wanted[k]: bytes(h) for k, h in rows}
+    """The Merkle nodes for `keys`: stored ones in one query, the smaller ones from entry hashes in another."""
+    from audit import merkle
+
+    stored = {MerkleNode.make_key(level, index): (level, index) for level, index in merkle.stored_keys(keys)}
+    nodes = {}
+    if stored:
+        rows = MerkleNode.objects.filter(key__in=list(stored)).values_list("key", "hash")
+        nodes = {stored[k]: bytes(h) for k, h in rows}
+    ranges = merkle.leaf_ranges(keys)
+    if ranges:
+        # Leaf i is entry seq i + 1.
+        where = Q()
+        for start, end in ranges:
+            where |= Q(seq__gt=start, seq__lte=end)
+        leaves = {seq - 1: chain.leaf_hash(h) for seq, h in AuditEntry.objects.filter(where).values_list("seq", "hash")}
+        nodes.update(merkle.derived_nodes(keys, leaves))
+    return nodes
 
 
 def merkle_root(size: int) -> bytes:

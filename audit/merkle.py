@@ -1,8 +1,13 @@
 """RFC 6962 roots and proofs for the writer side, computed from stored complete aligned subtrees.
 
-A stored node (level L, index i) is the hash of leaves [i * 2**L, (i + 1) * 2**L). Any subtree the
+A node (level L, index i) is the hash of leaves [i * 2**L, (i + 1) * 2**L). Any subtree the
 RFC's recursion visits is either such a node or a right-edge range, which splits into at most
-log2(n) of them, so a root or proof needs O(log^2 n) node reads at worst, fetched in one query.
+log2(n) of them, so a root or proof needs O(log^2 n) nodes at worst.
+
+Only nodes at STORED_LEVEL and above are stored: that is one row per 2**STORED_LEVEL entries
+instead of two per entry. A node below is recomputed from at most 2**STORED_LEVEL entry hashes,
+which lie in one range of the log; a root or proof needs a few such ranges, so still one query for
+the stored nodes and one for the entries.
 """
 
 from __future__ import annotations
@@ -14,17 +19,23 @@ from audit.chain import empty_root, leaf_hash, node_hash
 Key = tuple[int, int]
 Nodes = Mapping[Key, bytes]
 
+STORED_LEVEL = 4
+
 __all__ = [
+    "STORED_LEVEL",
     "MemoryNodes",
     "consistency_keys",
     "consistency_proof",
+    "derived_nodes",
     "inclusion_keys",
     "inclusion_proof",
     "leaf_hash",
+    "leaf_ranges",
     "mth",
     "path",
     "root",
     "root_keys",
+    "stored_keys",
     "subproof",
 ]
 
@@ -112,6 +123,32 @@ def consistency_proof(size1: int, size2: int, nodes: Nodes) -> list[bytes]:
     return [_range_hash(a, b, nodes) for a, b in _consistency_ranges(size1, 0, size2, True)]
 
 
+def stored_keys(keys: list[Key]) -> list[Key]:
+    """The keys that are read from the stored nodes."""
+    return [key for key in keys if key[0] >= STORED_LEVEL]
+
+
+def leaf_ranges(keys: list[Key]) -> list[tuple[int, int]]:
+    """The leaf ranges [start, end) whose hashes the keys below STORED_LEVEL are computed from, merged."""
+    spans = sorted({(index << level, (index + 1) << level) for level, index in keys if level < STORED_LEVEL})
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def derived_nodes(keys: list[Key], leaves: Mapping[int, bytes]) -> dict[Key, bytes]:
+    """The keys below STORED_LEVEL, computed from leaf hashes by leaf index."""
+    return {
+        (level, index): mth([leaves[i] for i in range(index << level, (index + 1) << level)])
+        for level, index in keys
+        if level < STORED_LEVEL
+    }
+
+
 def _check_index(index: int, size: int) -> None:
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} is outside a tree of {size} leaves")
@@ -123,7 +160,7 @@ def _check_sizes(size1: int, size2: int) -> None:
 
 
 class MemoryNodes(dict[Key, bytes]):
-    """Every complete aligned subtree of a list of leaf hashes, as the database stores them."""
+    """Every complete aligned subtree of a list of leaf hashes."""
 
     def __init__(self, leaves: list[bytes]) -> None:
         super().__init__()

@@ -65,7 +65,9 @@ class AuditEntry(AppendOnlyModel):
     # from the columns above, which exist only to filter on.
     canonical = models.BinaryField()
     prev = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Not unique: seq is, and the hash commits to seq. An index here would be two random-page
+    # writes per append (unique plus LIKE) that no query reads.
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-seq"]
@@ -76,7 +78,8 @@ class AuditEntry(AppendOnlyModel):
             models.Index(fields=["ts", "seq"], name="audit_ts_seq"),
             models.Index(fields=["action", "seq"], name="audit_action_seq"),
             models.Index(fields=["actor_name", "seq"], name="audit_actor_seq"),
-            models.Index(fields=["request_id"], name="audit_request"),
+            # Entries made outside a request have no request id and nothing looks them up by it.
+            models.Index(fields=["request_id"], name="audit_request_set", condition=~models.Q(request_id="")),
         ]
 
     def __str__(self) -> str:
@@ -109,7 +112,10 @@ class ChainHead(models.Model):
 
 
 class MerkleNode(AppendOnlyModel):
-    """A complete, aligned subtree of the RFC 6962 tree: key = level << 56 | index."""
+    """A complete, aligned subtree of the RFC 6962 tree: key = level << 56 | index.
+
+    Stored from level `merkle.STORED_LEVEL` up; smaller subtrees are recomputed from entry hashes.
+    """
 
     key = models.BigIntegerField(primary_key=True)
     hash = models.BinaryField()

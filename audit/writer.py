@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit import chain
+from audit import chain, merkle
 from audit.context import current_actor, current_context
 from audit.governed import GovernedModel
 from audit.models import AuditEntry, ChainHead, MerkleNode
@@ -302,14 +302,15 @@ def _split(frontier: bytes) -> list[bytes]:
 
 
 def _append_leaf(frontier: list[bytes], index: int, leaf: bytes) -> list[MerkleNode]:
-    """Add leaf `index` to the compact range; return the complete aligned subtrees it finishes."""
-    finished = [MerkleNode(key=MerkleNode.make_key(0, index), hash=leaf)]
+    """Add leaf `index` to the compact range; return the complete aligned subtrees it finishes that are stored."""
+    finished = []
     level, node = 0, leaf
     # Each trailing 1 bit of the index is a complete left sibling on the frontier to merge with.
     while index & 1:
         node = chain.node_hash(frontier.pop(), node)
         level, index = level + 1, index >> 1
-        finished.append(MerkleNode(key=MerkleNode.make_key(level, index), hash=node))
+        if level >= merkle.STORED_LEVEL:
+            finished.append(MerkleNode(key=MerkleNode.make_key(level, index), hash=node))
     frontier.append(node)
     return finished
 

@@ -102,3 +102,28 @@ def test_scheduled_task(dev):
     make_model(dev, "a")
     assert checkpoint_if_due.delay().get() == Checkpoint.objects.get().size
     assert checkpoint_if_due.delay().get() is None
+
+
+def test_stored_and_recomputed_nodes_give_the_rfc_tree(dev):
+    """Only subtrees of 2**STORED_LEVEL leaves or more are stored; the smaller ones are rebuilt from the
+    entries' hashes. Roots and proofs read from the database equal the in-memory RFC 6962 tree's, for
+    every size across several stored-level boundaries (on PostgreSQL this is the SQL append's output)."""
+    from audit import merkle, writer
+    from audit.checkpoints import fetch_nodes
+    from audit.models import AuditEntry, MerkleNode
+
+    n = 3 * 2**merkle.STORED_LEVEL + 5
+    while AuditEntry.objects.count() < n:
+        writer.record(action="tests.merkle.fill", obj=writer.ObjectRef(type="tests.fill", id="1", repr="fill"))
+    leaves = [merkle.leaf_hash(h) for h in AuditEntry.objects.order_by("seq").values_list("hash", flat=True)[:n]]
+    memory = merkle.MemoryNodes(leaves)
+    stored_levels = {key >> 56 for key in MerkleNode.objects.values_list("key", flat=True)}
+    assert stored_levels and min(stored_levels) >= merkle.STORED_LEVEL
+    for size in range(1, n + 1):
+        assert merkle.root(size, fetch_nodes(merkle.root_keys(size))) == merkle.mth(leaves[:size])
+        for index in {0, size // 2, size - 1}:
+            keys = merkle.inclusion_keys(index, size)
+            assert merkle.inclusion_proof(index, size, fetch_nodes(keys)) == merkle.inclusion_proof(index, size, memory)
+        for old in {1, size // 3 or 1, size}:
+            keys = merkle.consistency_keys(old, size)
+            assert merkle.consistency_proof(old, size, fetch_nodes(keys)) == merkle.consistency_proof(old, size, memory)

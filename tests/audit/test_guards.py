@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from audit import merkle, writer
 from audit.models import AppendOnlyError, AuditEntry, ChainHead, MerkleNode
 from tests.factories import make_model
 
@@ -15,6 +16,9 @@ pytestmark = pytest.mark.django_db
 def logged(make_user):
     dev = make_user("dev", "model developer")
     make_model(dev, "pd")
+    # Enough entries for a stored Merkle node (the smaller subtrees are not stored).
+    while AuditEntry.objects.count() < 2**merkle.STORED_LEVEL:
+        writer.record(action="tests.guard.fill", obj=writer.ObjectRef(type="tests.fill", id="1", repr="fill"))
     return AuditEntry.objects.order_by("seq").first()
 
 
