@@ -293,6 +293,24 @@ def _reference_canonical(value: Any) -> bytes | None:
         return None
 
 
+def _scan_object(raw: bytes, *, trailing_space: bool) -> dict[str, Any] | None:
+    """One JSON object filling `raw` (and trailing white space if allowed), or None to leave it to the reference."""
+    _seen.exotic = False
+    try:
+        text = raw.decode()
+        value, end = _SCAN(text, 0)
+    except (ValueError, StopIteration):
+        return None
+    if end != len(text) and not (trailing_space and not text[end:].strip(" \t\n\r")):
+        return None
+    return value if type(value) is dict else None
+
+
+def _canonical_of_scanned(value: dict[str, Any], raw: bytes) -> bytes | None:
+    """RFC 8785 bytes of what `_scan_object` just read from `raw`; None where the reference refuses it."""
+    return _fast_canonical(value) if not _seen.exotic and _plain_text(raw) else _reference_canonical(value)
+
+
 class LogChecker:
     """Checks a log fed one entry at a time, in constant memory (an RFC 6962 compact range)."""
 
@@ -350,34 +368,24 @@ class LogChecker:
     # The fast paths decide nothing: they accept only an entry that the reference path would accept,
     # with the same effect, and otherwise leave it, untouched, to the reference path to name the failure.
     def _feed_fast(self, raw: bytes) -> bool:
-        _seen.exotic = False
-        try:
-            text = raw.decode()
-            e, end = _SCAN(text, 0)
-        except (ValueError, StopIteration):
+        scanned = _scan_object(raw, trailing_space=True)
+        if scanned is None or scanned.keys() != ENTRY_MEMBERS:
             return False
-        if (end != len(text) and text[end:].strip(" \t\n\r")) or type(e) is not dict or e.keys() != ENTRY_MEMBERS:
-            return False
+        e = scanned
         digest = e.pop("hash")
         if type(digest) is not str or not self._fields_pass(e):
             return False
-        body = _fast_canonical(e) if not _seen.exotic and _plain_text(raw) else _reference_canonical(e)
+        body = _canonical_of_scanned(e, raw)
         if body is None or hashlib.sha256(body).hexdigest() != digest:
             return False
         self._accept(e["seq"], digest, e["ts"])
         return True
 
     def _stored_fast(self, raw: bytes, digest: str) -> bool:
-        _seen.exotic = False
-        try:
-            text = raw.decode()
-            e, end = _SCAN(text, 0)
-        except (ValueError, StopIteration):
+        e = _scan_object(raw, trailing_space=False)
+        if e is None or e.keys() != _BODY_MEMBERS or not self._fields_pass(e):
             return False
-        if end != len(text) or type(e) is not dict or e.keys() != _BODY_MEMBERS or not self._fields_pass(e):
-            return False
-        body = _fast_canonical(e) if not _seen.exotic and _plain_text(raw) else _reference_canonical(e)
-        if body != raw or hashlib.sha256(raw).hexdigest() != digest:
+        if _canonical_of_scanned(e, raw) != raw or hashlib.sha256(raw).hexdigest() != digest:
             return False
         self._accept(e["seq"], digest, e["ts"])
         return True
