@@ -19,6 +19,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
+from reports.bootstrap import group_intervals, overall_intervals
 from reports.errors import ReportInputError
 from reports.numbers import clean, num
 
@@ -77,12 +78,11 @@ def _binary(name: str, values: Any) -> np.ndarray:
     return arr
 
 
-def _per_group(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series, seed: int, n_boot: int) -> MetricFrame:
+def _per_group(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series) -> MetricFrame:
     return MetricFrame(
         metrics={"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
                  "precision": _precision, "accuracy": accuracy_score},
-        y_true=y_true, y_pred=y_pred, sensitive_features=groups, n_boot=n_boot or None,
-        ci_quantiles=CI if n_boot else None, random_state=seed,
+        y_true=y_true, y_pred=y_pred, sensitive_features=groups,
     )
 
 
@@ -107,9 +107,10 @@ def _attribute_report(name: str, groups: pd.Series, y_true: np.ndarray, y_pred: 
     counts = groups.value_counts().sort_index()
     n = len(groups)
     too_small = {g for g, c in counts.items() if c < min_size or g == UNKNOWN}
-    frame = _per_group(y_true, y_pred, groups, seed, n_boot)
-    by_group = frame.by_group
-    lo, hi = (frame.by_group_ci if n_boot else (by_group, by_group))
+    by_group = _per_group(y_true, y_pred, groups).by_group
+    # The intervals MetricFrame(n_boot=n_boot, ci_quantiles=CI, random_state=seed) gives, counted in numpy.
+    lo, hi = (group_intervals(y_true=y_true, y_pred=y_pred, groups=groups, n_boot=n_boot, seed=seed,
+                              quantiles=CI) if n_boot else (by_group, by_group))
     rows = []
     for g in counts.index:
         row: dict[str, Any] = {"group": g, "n": int(counts[g]), "share": num(counts[g] / n),
@@ -158,19 +159,19 @@ def _overall(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None,
     const = np.zeros(len(y_true), dtype=int)
     metrics: dict[str, Any] = {"accuracy": accuracy_score, "precision": _precision,
                                "recall": lambda t, p: float(recall_score(t, p, zero_division=0))}
-    frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=const,
-                        n_boot=n_boot or None, ci_quantiles=CI if n_boot else None, random_state=seed)
+    frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=const)
+    with_auc = y_score is not None and len(np.unique(y_true)) == 2
+    # The intervals MetricFrame(n_boot=n_boot, ci_quantiles=CI, random_state=seed) gives, counted in numpy.
+    cis = overall_intervals(y_true=y_true, y_pred=y_pred, y_score=y_score if with_auc else None, n_boot=n_boot,
+                            seed=seed, quantiles=CI) if n_boot else {}
     out: dict[str, Any] = {}
     for m in metrics:
-        ci = [num(frame.overall_ci[0][m]), num(frame.overall_ci[1][m])] if n_boot else [None, None]
-        out[m] = {"value": num(frame.overall[m]), "ci": ci}
-    if y_score is not None and len(np.unique(y_true)) == 2:
+        out[m] = {"value": num(frame.overall[m]), "ci": [num(b) for b in cis.get(m, [None, None])]}
+    if with_auc:
         auc = MetricFrame(metrics={"roc_auc": roc_auc_score}, y_true=y_true, y_pred=y_score,
-                          sensitive_features=const, n_boot=n_boot or None, ci_quantiles=CI if n_boot else None,
-                          random_state=seed)
+                          sensitive_features=const)
         out["roc_auc"] = {"value": num(auc.overall["roc_auc"]),
-                          "ci": [num(auc.overall_ci[0]["roc_auc"]), num(auc.overall_ci[1]["roc_auc"])]
-                          if n_boot else [None, None]}
+                          "ci": [num(b) for b in cis.get("roc_auc", [None, None])]}
     return out
 
 
