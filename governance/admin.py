@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from config.admin_paging import EstimatedCountPaginator
 from config.errors import DomainError
 from governance import rules, selectors, services
 from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
@@ -53,6 +54,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
     action_form = RoleActionForm
     actions = ["approve_selected", "reject_selected"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from config.admin_paging import EstimatedCountPaginator
 from config.errors import DomainError
 from registry import selectors
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
@@ -72,6 +73,7 @@ class RegisteredModelAdmin(ServiceAdmin):
     )
     autocomplete_fields = ()
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*self.readonly_fields, "name") if obj else self.readonly_fields
@@ -104,6 +106,7 @@ class ModelVersionAdmin(ServiceAdmin):
     search_fields = ("model__name", "artifact_sha256", "code_commit")
     list_select_related = ("model", "created_by")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = ("description", "lineage", "details", "history")
     readonly_fields = ("lineage", "details", "history")
 

@@ -14,16 +14,28 @@ pytestmark = pytest.mark.django_db
 
 API_LISTS = [
     "/api/v1/models/",
+    "/api/v1/models/?tag=fraud",
+    "/api/v1/models/?risk_tier=high&q=m",
+    "/api/v1/models/m0/",
     "/api/v1/versions/",
+    "/api/v1/versions/?model=m0",
+    "/api/v1/versions/?risk_tier=high&created_after=2000-01-01T00:00:00Z",
     "/api/v1/versions/?stage=none",
     "/api/v1/models/m0/versions/",
     "/api/v1/datasets/",
+    "/api/v1/datasets/train/versions/",
     "/api/v1/dataset-versions/",
     "/api/v1/audit/entries/",
     "/api/v1/audit/entries/?object_type=registry.modelversion",
+    "/api/v1/audit/entries/?object_type=registry.registeredmodel&object_id={m0}",
+    "/api/v1/audit/entries/?since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z",
+    "/api/v1/audit/entries/history/registry.registeredmodel/{m0}/",
+    "/api/v1/audit/checkpoints/",
     "/api/v1/promotion-requests/",
     "/api/v1/promotion-requests/?status=pending",
     "/api/v1/promotion-requests/awaiting-me/",
+    "/api/v1/promotion-requests/?awaiting=me",
+    "/api/v1/tokens/",
     "/api/v1/reports/",
     "/api/v1/policies/",
 ]
@@ -34,6 +46,12 @@ ADMIN_LISTS = [
     "/admin/registry/dataset/",
     "/admin/registry/datasetversion/",
     "/admin/audit/auditentry/",
+    "/admin/audit/auditentry/?object_type=registry.registeredmodel&object_id={m0}",
+    "/admin/audit/auditentry/?channel=api&actor_kind=user",
+    "/admin/audit/checkpoint/",
+    "/admin/audit/verificationrun/",
+    "/admin/governance/policy/",
+    "/admin/governance/apitoken/",
     "/admin/governance/promotionrequest/?queue=all",
     "/admin/governance/promotionrequest/",
     "/admin/reports/report/",
@@ -67,6 +85,9 @@ def _validator() -> Any:
 
 
 def _queries(client: Any, url: str) -> int:
+    from registry.models import RegisteredModel
+
+    url = url.format(m0=RegisteredModel.objects.get(name="m0").pk)
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
