@@ -11,9 +11,11 @@ and prints one table.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import random
+import re
 import subprocess
 import sys
 import time
@@ -192,31 +194,41 @@ def other_benchmarks(scale: float) -> list[list[str]]:
 
 
 def _figures(stdout: str) -> list[str]:
-    """Lines of a benchmark's output as `measure: figures`; aligned tables (benchmarks.common.table) become
-    `first cell: header value, ...`."""
-    lines = [x.rstrip() for x in stdout.splitlines() if x.strip()]
+    """Lines of a benchmark's output as `measure: figures`; aligned tables (benchmarks.common.table: cells padded
+    to the column's width, columns two spaces apart, a header line then a line of dashes) become
+    `first cell: header value, ...`. A column is exactly the span of its run of dashes; a table ends at the first
+    line that is not padded to the rule's full width with blanks between the columns."""
+    lines = [x for x in stdout.splitlines() if x.strip()]
     out: list[str] = []
     i = 0
     while i < len(lines):
-        rule = lines[i + 1] if i + 1 < len(lines) else ""
-        if rule and set(rule) <= {"-", " "} and "-" in rule:
-            starts = [0] + [j + 1 for j in range(len(rule) - 1) if rule[j] == " " and rule[j + 1] == "-"]
-            header = _split(lines[i], starts)
+        rule = lines[i + 1].rstrip() if i + 1 < len(lines) else ""
+        spans = [m.span() for m in re.finditer(r"-+", rule)]
+        if len(spans) > 1 and set(rule) <= {"-", " "} and len(lines[i]) == len(rule) and _fits(lines[i], spans):
+            header = _cells(lines[i], spans)
             i += 2
-            while i < len(lines) and all(lines[i][a - 2:a] == "  " for a in starts[1:] if a <= len(lines[i])):
-                values = _split(lines[i], starts)
+            while i < len(lines) and len(lines[i].rstrip()) <= len(rule) and _fits(lines[i], spans, row=True):
+                values = _cells(lines[i], spans)
                 name = values[0] if header[0] == "measure" else f"{header[0]} {values[0]}"
-                out.append(f"{name}: " + ", ".join(f"{h} {v}" for h, v in zip(header[1:], values[1:],
-                                                                                     strict=True) if v))
+                out.append(f"{name}: " + ", ".join(f"{h} {v}" for h, v in zip(header[1:], values[1:], strict=True)
+                                                   if v))
                 i += 1
             continue
-        out.append(lines[i])
+        out.append(lines[i].rstrip())
         i += 1
     return out
 
 
-def _split(line: str, starts: list[int]) -> list[str]:
-    return [line[a:b].strip() for a, b in zip(starts, [*starts[1:], len(line) + 1], strict=True)]
+def _fits(line: str, spans: list[tuple[int, int]], row: bool = False) -> bool:
+    """The line's characters between the columns are blank; a table row also reaches into its last column (the
+    table pads every cell, so even a row whose last cells are empty is as long as the rule)."""
+    gaps = [line[b:a] for (_, b), (a, _) in itertools.pairwise(spans)]
+    first = line[:spans[0][1]].strip()
+    return all(not g.strip() for g in gaps) and (not row or len(line) >= spans[-1][0]) and bool(first)
+
+
+def _cells(line: str, spans: list[tuple[int, int]]) -> list[str]:
+    return [line[a:b].strip() for a, b in spans]
 
 
 def machine() -> str:
