@@ -11,10 +11,10 @@ from django.utils.html import format_html
 
 from audit.context import CHANNELS
 from audit.models import AuditEntry, Checkpoint, VerificationRun
-from config.admin_paging import EstimatedCountPaginator
+from config.admin_paging import EstimatedCountPaginator, QuickActionCheckbox
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(QuickActionCheckbox, admin.ModelAdmin):
     actions = None
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -1,33 +1,140 @@
-"""Admin change-list paging that never counts a large table: planner estimate or a capped count."""
+"""List paging that never counts a large table: planner estimate or a capped count.
+
+Used by the admin change lists (EstimatedCountPaginator) and the API's offset-paged lists
+(EstimatedCountPagination): counting every one of 100,000 versions cost more than fetching the page.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.filters import AllValuesFieldListFilter
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.utils.urls import replace_query_param
 
-# Past this many rows a filtered list says "10,000" pages of results rather than scanning them all.
+# Past this many rows a filtered admin list says "10,000" rather than scanning them all.
 COUNT_CAP = 10_000
+# The API's pages are 50 rows: its counts stop at 1,000 (20 pages), which costs a tenth of the admin's cap.
+API_COUNT_CAP = 1_000
+
+
+def estimated_count(qs: Any, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """(count, exact). An unfiltered query on a large PostgreSQL table takes the planner's row estimate
+    (kept by ANALYZE and autovacuum); otherwise at most `cap` rows are counted (in no particular order,
+    so that no sort is needed), and a count of `cap` means "at least that many". Small results count
+    exactly."""
+    query = getattr(qs, "query", None)
+    if query is None:
+        return len(qs), True
+    connection = connections[qs.db]
+    if connection.vendor == "postgresql" and not query.where:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                           [qs.model._meta.db_table])
+            row = cursor.fetchone()
+        if row and row[0] > cap:
+            return int(row[0]), False
+    count = int(qs.order_by()[:cap].count())
+    return count, count < cap
 
 
 class EstimatedCountPaginator(Paginator):
-    """An unfiltered list takes PostgreSQL's row estimate (kept by ANALYZE and autovacuum) when the
-    table is large; a filtered one counts at most COUNT_CAP rows. Exact counts stay for small tables."""
+    """An unfiltered list takes PostgreSQL's row estimate when the table is large; a filtered one counts
+    at most COUNT_CAP rows. Exact counts stay for small tables."""
 
     @cached_property
     def count(self) -> int:
-        qs: Any = self.object_list
-        query = getattr(qs, "query", None)
-        if query is None:
-            return len(qs)
+        return estimated_count(self.object_list)[0]
+
+
+class EstimatedCountPagination(LimitOffsetPagination):
+    """Limit/offset paging whose `count` is exact up to API_COUNT_CAP rows; past that it is PostgreSQL's row
+    estimate (unfiltered lists) or API_COUNT_CAP as a lower bound (filtered ones). `next` is exact either way:
+    one row past the page is fetched to know whether another page follows."""
+
+    count_exact = True
+    has_more = False
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        self.request = request
+        self.limit = self.get_limit(request)
+        if self.limit is None:
+            return None
+        self.offset = self.get_offset(request)
+        self.count, self.count_exact = estimated_count(queryset, API_COUNT_CAP)
+        if self.count_exact and (self.count == 0 or self.offset > self.count):
+            self.has_more = False
+            return []
+        rows = list(queryset[self.offset:self.offset + self.limit + 1])
+        self.has_more = len(rows) > self.limit
+        rows = rows[:self.limit]
+        # The estimate never contradicts the page: the end seen is the exact count, and there are at least
+        # as many rows as reached.
+        if not self.has_more and (rows or self.offset == 0):
+            self.count, self.count_exact = self.offset + len(rows), True
+        else:
+            self.count = max(self.count, self.offset + len(rows) + int(self.has_more))
+        if self.count > self.limit and self.template is not None:
+            self.display_page_controls = True
+        return rows
+
+    def get_next_link(self) -> str | None:
+        if not self.has_more or self.request is None or self.limit is None or self.offset is None:
+            return None
+        url = self.request.build_absolute_uri()
+        url = replace_query_param(url, self.limit_query_param, self.limit)
+        return replace_query_param(url, self.offset_query_param, self.offset + self.limit)
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        out = super().get_paginated_response_schema(schema)
+        out["properties"]["count"]["description"] = (
+            f"Rows in the list: exact up to {API_COUNT_CAP:,}; past that, PostgreSQL's row estimate for an "
+            f"unfiltered list, or at least {API_COUNT_CAP:,} for a filtered one. Follow `next` to the end.")
+        return out
+
+
+
+class IndexedValuesFilter(AllValuesFieldListFilter):
+    """Django's all-values filter without its SELECT DISTINCT over the whole table: on PostgreSQL the
+    distinct values are read by skipping through an index that leads with the column (one probe per value;
+    the column must have such an index), elsewhere by the usual DISTINCT."""
+
+    def __init__(self, field: Any, request: Any, params: Any, model: Any, model_admin: Any, field_path: str) -> None:
+        super().__init__(field, request, params, model, model_admin, field_path)
+        qs = self.lookup_choices
         connection = connections[qs.db]
-        if connection.vendor == "postgresql" and not query.where:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                               [qs.model._meta.db_table])
+        if connection.vendor != "postgresql" or qs.query.where or field_path != field.name:
+            return
+        table, column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(field.column)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH RECURSIVE v(x) AS (SELECT min({column}) FROM {table} UNION ALL "
+                f"SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
+                f"SELECT x FROM v WHERE x IS NOT NULL")
+            values: list[Any] = [row[0] for row in cursor.fetchall()]
+            if field.null:
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} IS NULL)")
                 row = cursor.fetchone()
-            if row and row[0] > COUNT_CAP:
-                return int(row[0])
-        return int(qs[:COUNT_CAP].count())
+                if row and row[0]:
+                    values.append(None)
+        self.lookup_choices = values  # type: ignore[assignment]
+
+
+class QuickActionCheckbox:
+    """The change list's per-row selection box as one format_html instead of a form widget rendered through
+    the template engine (a third of a 100-row page's CPU); the HTML is the same as Django's."""
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj: Any) -> SafeString:
+        label = format_html(_("Select this object for an action - {}"), str(obj))
+        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+                           helpers.ACTION_CHECKBOX_NAME, str(obj.pk), label)

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from config.admin_paging import EstimatedCountPaginator
+from config.admin_paging import EstimatedCountPaginator, QuickActionCheckbox
 from config.errors import DomainError
 from governance import rules, selectors, services
 from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
@@ -36,7 +36,7 @@ class AwaitingFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         if (self.value() or "me") == "me":
-            return queryset.filter(pk__in=selectors.awaiting(request.user).values("pk"))
+            return selectors.awaiting_filter(queryset, request.user)
         return queryset
 
 
@@ -46,7 +46,7 @@ class RoleActionForm(ActionForm):
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(admin.ModelAdmin):
+class PromotionRequestAdmin(QuickActionCheckbox, admin.ModelAdmin):
     list_display = ("id", "version", "target_stage", "status", "requested_by", "created_at", "is_revalidation")
     list_filter = (AwaitingFilter, "status", "target_stage", "is_revalidation")
     search_fields = ("version__model__name", "justification")

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from config.admin_paging import EstimatedCountPaginator
+from config.admin_paging import EstimatedCountPaginator, IndexedValuesFilter, QuickActionCheckbox
 from config.errors import DomainError
 from registry import selectors
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
@@ -26,7 +26,7 @@ def history_link(obj: Any) -> str:
     )
 
 
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(QuickActionCheckbox, admin.ModelAdmin):
     """Saves and deletes go through the registry services, so the admin obeys the same rules."""
 
     actions = None
@@ -63,7 +63,7 @@ class _Abort(Exception):
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(ServiceAdmin):
     list_display = ("name", "title", "owner", "risk_tier", "eu_ai_act_category", "business_unit", "updated_at")
-    list_filter = ("risk_tier", "eu_ai_act_category", "business_unit")
+    list_filter = ("risk_tier", "eu_ai_act_category", ("business_unit", IndexedValuesFilter))
     search_fields = ("name", "title", "description")
     list_select_related = ("owner",)
     readonly_fields = ("created_at", "updated_at", "history")
@@ -102,7 +102,7 @@ class RegisteredModelAdmin(ServiceAdmin):
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ServiceAdmin):
     list_display = ("__str__", "stage", "artifact_format", "framework", "created_by", "created_at")
-    list_filter = ("stage", "artifact_format", "framework", "model__risk_tier")
+    list_filter = ("stage", "artifact_format", ("framework", IndexedValuesFilter), "model__risk_tier")
     search_fields = ("model__name", "artifact_sha256", "code_commit")
     list_select_related = ("model", "created_by")
     show_full_result_count = False

@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.admin_paging import EstimatedCountPagination
 from config.errors import NotFound, PermissionDenied
 from governance import rules, selectors, services, tokens
 from governance.api import serializers as s
@@ -29,10 +30,11 @@ class RequestFilter(django_filters.FilterSet):
     def filter_awaiting(self, queryset: Any, name: str, value: str) -> Any:
         if value != "me":
             return queryset
-        return queryset.filter(pk__in=selectors.awaiting(self.request.user).values("pk"))
+        return selectors.awaiting_filter(queryset, self.request.user)
 
 
 class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    pagination_class = EstimatedCountPagination
     serializer_class = s.RequestOut
     lookup_value_regex = r"\d+"
     filterset_class = RequestFilter

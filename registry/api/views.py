@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.admin_paging import EstimatedCountPagination
 from registry import selectors
 from registry.api import filters
 from registry.api import serializers as s
@@ -26,6 +27,7 @@ from registry.services.common import require_perm
 class ModelViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
+    pagination_class = EstimatedCountPagination
     lookup_field = "name"
     serializer_class = s.ModelOut
     filterset_class = filters.ModelFilter
@@ -78,6 +80,7 @@ class ModelViewSet(
 
 
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    pagination_class = EstimatedCountPagination
     serializer_class = s.VersionOut
     lookup_value_regex = r"\d+"
     filterset_class = filters.VersionFilter
@@ -111,6 +114,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
 
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    pagination_class = EstimatedCountPagination
     lookup_field = "name"
     serializer_class = s.DatasetOut
 
@@ -144,6 +148,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
 
 class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    pagination_class = EstimatedCountPagination
     serializer_class = s.DatasetVersionOut
     lookup_value_regex = r"\d+"
     filterset_class = filters.DatasetVersionFilter

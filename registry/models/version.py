@@ -69,6 +69,8 @@ class ModelVersion(GovernedModel):
             models.Index(fields=["stage", "model"], name="modelversion_stage_model"),
             models.Index(fields=["created_at"], name="modelversion_created"),
             models.Index(fields=["artifact_sha256"], name="modelversion_sha"),
+            # The framework filter, newest first, and the admin's list of frameworks (an index skip scan).
+            models.Index(fields=["framework", "id"], name="modelversion_framework"),
         ]
 
     def __str__(self) -> str:
