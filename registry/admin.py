@@ -74,6 +74,7 @@ class RegisteredModelAdmin(ServiceAdmin):
     autocomplete_fields = ()
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    list_per_page = 50  # as the audit log: rendering each row is most of the page's CPU
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*self.readonly_fields, "name") if obj else self.readonly_fields
@@ -107,6 +108,7 @@ class ModelVersionAdmin(ServiceAdmin):
     list_select_related = ("model", "created_by")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    list_per_page = 50  # as the audit log: rendering each row is most of the page's CPU
     fields = ("description", "lineage", "details", "history")
     readonly_fields = ("lineage", "details", "history")
 
