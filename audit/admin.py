@@ -11,7 +11,8 @@ from django.utils.html import format_html
 
 from audit.context import CHANNELS
 from audit.models import AuditEntry, Checkpoint, VerificationRun
-from config.admin_paging import EstimatedCountPaginator, QuickActionCheckbox
+from config.admin_lists import FixedValuesFilter, QuickActionCheckbox
+from config.paging import EstimatedCountPaginator
 
 
 class ReadOnlyAdmin(QuickActionCheckbox, admin.ModelAdmin):
@@ -57,19 +58,6 @@ class ObjectTypeFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         return queryset.filter(object_type=self.value()) if self.value() else queryset
-
-
-class FixedValuesFilter(admin.SimpleListFilter):
-    """A filter whose values are known in advance: the admin's default lists a column's values with
-    SELECT DISTINCT, which reads the whole log on every page."""
-
-    values: tuple[str, ...] = ()
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(v, v) for v in self.values]
-
-    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
-        return queryset.filter(**{str(self.parameter_name): self.value()}) if self.value() else queryset
 
 
 class ChannelFilter(FixedValuesFilter):

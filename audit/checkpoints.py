@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit import chain, signing, writer
+from audit import chain, merkle, signing, writer
 from audit.models import AuditEntry, ChainHead, Checkpoint, MerkleNode, SigningKey
 
 _LOG_ID_FILE = "log-id"
@@ -39,8 +39,6 @@ def log_id() -> str:
 
 def fetch_nodes(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """The Merkle nodes for `keys`: stored ones in one query, the smaller ones from entry hashes in another."""
-    from audit import merkle
-
     stored = {MerkleNode.make_key(level, index): (level, index) for level, index in merkle.stored_keys(keys)}
     nodes = {}
     if stored:
@@ -58,8 +56,6 @@ def fetch_nodes(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
 
 
 def merkle_root(size: int) -> bytes:
-    from audit import merkle
-
     return merkle.root(size, fetch_nodes(merkle.root_keys(size)))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from audit import writer
 from audit.models import AuditEntry, Checkpoint
+from audit.verifier import entry_line
 from config.errors import InvalidInput
 
 BATCH = 5000
@@ -37,7 +38,7 @@ def stored_entries(first: int, last: int) -> Iterator[tuple[bytes, str]]:
 def entry_lines(first: int, last: int) -> Iterator[bytes]:
     """Each entry as its canonical line (spec section 5), in seq order, without loading the log."""
     for raw, digest in stored_entries(first, last):
-        yield raw[:-1] + b',"hash":"' + digest.encode() + b'"}'
+        yield entry_line(raw, digest)
 
 
 def export_bundle(

@@ -92,8 +92,9 @@ class AuditEntry(AppendOnlyModel):
 
     def line(self) -> bytes:
         """The entry as one JSON line: the stored canonical bytes with the hash appended."""
-        raw = bytes(self.canonical)
-        return raw[:-1] + b',"hash":"' + self.hash.encode() + b'"}'
+        from audit.verifier import entry_line
+
+        return entry_line(bytes(self.canonical), self.hash)
 
 
 class ChainHead(models.Model):

@@ -222,6 +222,12 @@ def _plain_text(raw: bytes) -> bool:
     return b"\\u" not in raw and (raw.isascii() or not _ASTRAL.search(raw))
 
 
+def entry_line(hashed: bytes, digest: str) -> bytes:
+    """An entry's line in entries.jsonl: the canonical bytes that were hashed, with "hash" appended
+    (it sorts after every other member, so the line stays canonical)."""
+    return hashed[:-1] + b',"hash":"' + digest.encode() + b'"}'
+
+
 def parse(line: bytes | str) -> tuple[Any, bool]:
     """Parse one line; the flag says whether `canonical` may take its fast path."""
     _seen.exotic = False
@@ -363,7 +369,7 @@ class LogChecker:
             return
         if self._seq is not None and self._stored_fast(canonical_bytes, digest):
             return
-        self._feed_reference(canonical_bytes[:-1] + b',"hash":"' + digest.encode() + b'"}')
+        self._feed_reference(entry_line(canonical_bytes, digest))
 
     # The fast paths decide nothing: they accept only an entry that the reference path would accept,
     # with the same effect, and otherwise leave it, untouched, to the reference path to name the failure.

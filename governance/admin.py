@@ -13,8 +13,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from config.admin_paging import EstimatedCountPaginator, QuickActionCheckbox
+from config.admin_lists import QuickActionCheckbox
 from config.errors import DomainError
+from config.paging import EstimatedCountPaginator
 from governance import rules, selectors, services
 from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
 

@@ -9,8 +9,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from config.admin_paging import EstimatedCountPaginator, IndexedValuesFilter, QuickActionCheckbox
+from config.admin_lists import IndexedValuesFilter, QuickActionCheckbox
 from config.errors import DomainError
+from config.paging import EstimatedCountPaginator
 from registry import selectors
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 from registry.services import dataset as dataset_services

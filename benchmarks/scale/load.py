@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -89,12 +88,6 @@ def run(base_url: str, endpoint: str, paths: list[str], headers: dict[str, str],
         raise RuntimeError(f"wrk failed on {endpoint}: {proc.stdout}\n{proc.stderr}")
     n, micros, p50, p95, p99, bad, errors = (int(x) for x in line.split()[1:])
     return Result(endpoint, clients, n, micros / 1e6, p50 / 1000, p95 / 1000, p99 / 1000, bad, errors)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until_up(url: str, timeout: float = 120, server: subprocess.Popen[bytes] | None = None) -> None:

@@ -12,8 +12,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.admin_paging import EstimatedCountPagination
 from config.errors import NotFound, PermissionDenied
+from config.paging import EstimatedCountPagination
 from governance import rules, selectors, services, tokens
 from governance.api import serializers as s
 from governance.models import ApiToken, Policy, PromotionRequest

@@ -12,7 +12,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.admin_paging import EstimatedCountPagination
+from config.paging import EstimatedCountPagination
 from registry import selectors
 from registry.api import filters
 from registry.api import serializers as s

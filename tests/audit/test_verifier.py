@@ -217,14 +217,14 @@ def _plain_entries(n: int) -> list[tuple[bytes, str]]:
 
 
 def _outcome(rows: list[tuple[bytes, str]], stored: bool) -> tuple[Any, ...]:
-    from audit.verifier import LogChecker
+    from audit.verifier import LogChecker, entry_line
 
     checker = LogChecker()
     for raw, digest in rows:
         if stored:
             checker.feed_stored(raw, digest)
         else:
-            checker.feed(raw[:-1] + b',"hash":"' + digest.encode() + b'"}')
+            checker.feed(entry_line(raw, digest))
     r = checker.finish()
     return r.ok, r.entries, r.last_seq, r.failed_seq, r.rule
 

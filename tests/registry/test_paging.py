@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config import admin_paging
+from config import paging
 from tests.factories import make_model
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def test_count_is_exact_below_the_cap(client):
 
 
 def test_count_past_the_cap_is_a_lower_bound_and_next_still_ends_the_list(client, monkeypatch):
-    monkeypatch.setattr(admin_paging, "API_COUNT_CAP", 3)
+    monkeypatch.setattr(paging, "API_COUNT_CAP", 3)
     first = client.get("/api/v1/models/?risk_tier=high&limit=2").json()
     assert first["count"] == 3  # at least 3
     assert "offset=2" in first["next"]

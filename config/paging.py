@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.contrib.admin import helpers
-from django.contrib.admin.filters import AllValuesFieldListFilter
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
@@ -100,41 +94,3 @@ class EstimatedCountPagination(LimitOffsetPagination):
             f"Rows in the list: exact up to {API_COUNT_CAP:,}; past that, PostgreSQL's row estimate for an "
             f"unfiltered list, or at least {API_COUNT_CAP:,} for a filtered one. Follow `next` to the end.")
         return out
-
-
-
-class IndexedValuesFilter(AllValuesFieldListFilter):
-    """Django's all-values filter without its SELECT DISTINCT over the whole table: on PostgreSQL the
-    distinct values are read by skipping through an index that leads with the column (one probe per value;
-    the column must have such an index), elsewhere by the usual DISTINCT."""
-
-    def __init__(self, field: Any, request: Any, params: Any, model: Any, model_admin: Any, field_path: str) -> None:
-        super().__init__(field, request, params, model, model_admin, field_path)
-        qs = self.lookup_choices
-        connection = connections[qs.db]
-        if connection.vendor != "postgresql" or qs.query.where or field_path != field.name:
-            return
-        table, column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(field.column)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH RECURSIVE v(x) AS (SELECT min({column}) FROM {table} UNION ALL "
-                f"SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
-                f"SELECT x FROM v WHERE x IS NOT NULL")
-            values: list[Any] = [row[0] for row in cursor.fetchall()]
-            if field.null:
-                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} IS NULL)")
-                row = cursor.fetchone()
-                if row and row[0]:
-                    values.append(None)
-        self.lookup_choices = values  # type: ignore[assignment]
-
-
-class QuickActionCheckbox:
-    """The change list's per-row selection box as one format_html instead of a form widget rendered through
-    the template engine (a third of a 100-row page's CPU); the HTML is the same as Django's."""
-
-    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
-    def action_checkbox(self, obj: Any) -> SafeString:
-        label = format_html(_("Select this object for an action - {}"), str(obj))
-        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
-                           helpers.ACTION_CHECKBOX_NAME, str(obj.pk), label)
