@@ -15,6 +15,8 @@ import datetime as dt
 import json
 from typing import Any
 
+import psycopg
+
 from audit.merkle import STORED_LEVEL
 
 COLUMNS = ("prefix", "actor_kind", "actor_id", "actor_name", "action", "object_type", "object_id",
@@ -87,8 +89,21 @@ def install(connection: Any) -> None:
             cursor.execute(FUNCTION_SQL)
 
 
-def append(cursor: Any, now: dt.datetime, rows: list[dict[str, Any]]) -> list[tuple[int, str, dt.datetime]]:
-    """Append rows (the prefix and the filter columns of each entry, as `writer._row` makes them)."""
+APPEND_SQL = "SELECT o_seq, o_hash, o_ts FROM audit_append(%s, %s::json)"
+
+
+def append(
+    cursor: Any, now: dt.datetime, rows: list[dict[str, Any]], *, commit: bool = False
+) -> list[tuple[int, str, dt.datetime]]:
+    """Append rows (the prefix and the filter columns of each entry, as `writer._row` makes them).
+
+    With `commit` (the caller's transaction ends here), COMMIT is sent in the same message as the
+    append, saving a round trip while the head is locked. That needs client-side binding (Django's
+    default for psycopg 3), which can carry two statements; with server-side binding the COMMIT is
+    left to Django. Either way the entries and the change commit together or not at all: if the
+    append fails, the COMMIT after it is never run and the transaction rolls back.
+    """
     payload = json.dumps([{c: row[c] for c in COLUMNS} for row in rows], ensure_ascii=False)
-    cursor.execute("SELECT o_seq, o_hash, o_ts FROM audit_append(%s, %s::json)", [now, payload])
+    with_commit = commit and isinstance(getattr(cursor, "cursor", cursor), psycopg.ClientCursor)
+    cursor.execute(APPEND_SQL + "; COMMIT" if with_commit else APPEND_SQL, [now, payload])
     return list(cursor.fetchall())

@@ -77,6 +77,9 @@ def atomic() -> Iterator[None]:
     costs one round of writes however many objects the service changed.
     """
     outer = _buffer.get()
+    # The outermost block of an autocommit connection commits when it ends: its entries can travel
+    # with the COMMIT in one round trip (see pg_append.append).
+    ends_transaction = not connection.in_atomic_block and connection.get_autocommit()
     with transaction.atomic():
         if outer is not None and outer.alias == connection.alias:
             yield
@@ -85,7 +88,9 @@ def atomic() -> Iterator[None]:
         token = _buffer.set(buf)
         try:
             yield
-            _flush(buf.pending)
+            # A block marked for rollback commits nothing, so it has nothing to append.
+            if not connection.needs_rollback:
+                _flush(buf.pending, commit=ends_transaction)
         finally:
             _buffer.reset(token)
 
@@ -256,7 +261,12 @@ def _row(item: PendingEntry) -> dict[str, Any]:
     }
 
 
-def _flush(pending: list[PendingEntry]) -> None:
+def _flush(pending: list[PendingEntry], *, commit: bool = False) -> None:
+    """Append the pending entries; with `commit`, as the last statement of the transaction.
+
+    `commit` is only asked for by the outermost `atomic()` just before Django commits; when the
+    entries went with the COMMIT, Django's own commit finds the transaction ended and sends nothing.
+    """
     if not pending:
         return
     rows = [_row(item) for item in pending]
@@ -264,7 +274,7 @@ def _flush(pending: list[PendingEntry]) -> None:
         from audit import pg_append
 
         with connection.cursor() as cursor:
-            appended = pg_append.append(cursor, timezone.now(), rows)
+            appended = pg_append.append(cursor, timezone.now(), rows, commit=commit)
     else:
         appended = _append_in_python(rows)
     for item, (seq, digest, _) in zip(pending, appended, strict=True):
