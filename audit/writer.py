@@ -9,7 +9,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from audit import chain, merkle
@@ -46,8 +47,13 @@ class PendingEntry:
 @dataclass
 class _Buffer:
     depth: int
-    alias: str
+    conn: BaseDatabaseWrapper
     pending: list[PendingEntry] = field(default_factory=list)
+
+    def at_its_level(self) -> bool:
+        """Whether the current connection is this buffer's and no savepoint was opened since."""
+        conn = self.conn
+        return conn is connections[DEFAULT_DB_ALIAS] and len(conn.savepoint_ids) == self.depth
 
 
 def append_permitted() -> bool:
@@ -65,10 +71,6 @@ def object_ref(obj: models.Model | ObjectRef) -> ObjectRef:
     return ObjectRef(type=f"{meta.app_label}.{meta.model_name}", id=str(obj.pk), repr=str(obj))
 
 
-def _savepoint_depth() -> int:
-    return len(connection.savepoint_ids)
-
-
 @contextmanager
 def atomic() -> Iterator[None]:
     """`transaction.atomic` whose audit entries are appended together just before it ends.
@@ -77,20 +79,21 @@ def atomic() -> Iterator[None]:
     costs one round of writes however many objects the service changed.
     """
     outer = _buffer.get()
+    conn = connections[DEFAULT_DB_ALIAS]
     # The outermost block of an autocommit connection commits when it ends: its entries can travel
     # with the COMMIT in one round trip (see pg_append.append).
-    ends_transaction = not connection.in_atomic_block and connection.get_autocommit()
+    ends_transaction = not conn.in_atomic_block and conn.get_autocommit()
     with transaction.atomic():
-        if outer is not None and outer.alias == connection.alias:
+        if outer is not None and outer.conn is conn:
             yield
             return
-        buf = _Buffer(depth=_savepoint_depth(), alias=connection.alias)
+        buf = _Buffer(depth=len(conn.savepoint_ids), conn=conn)
         token = _buffer.set(buf)
         try:
             yield
             # A block marked for rollback commits nothing, so it has nothing to append.
-            if not connection.needs_rollback:
-                _flush(buf.pending, commit=ends_transaction)
+            if not conn.needs_rollback:
+                _flush(conn, buf.pending, commit=ends_transaction)
         finally:
             _buffer.reset(token)
 
@@ -103,7 +106,7 @@ def _unit() -> Iterator[None]:
     the change and its entry dooms the whole transaction, so neither can be committed alone.
     """
     buf = _buffer.get()
-    if buf is not None and buf.alias == connection.alias and buf.depth == _savepoint_depth():
+    if buf is not None and buf.at_its_level():
         try:
             yield
         except BaseException:
@@ -122,27 +125,30 @@ def record(
     context: dict[str, Any] | None = None,
 ) -> PendingEntry:
     """Record an event; it is appended with the transaction it belongs to, or at once."""
+    return _record(action, obj, {k: chain.jsonable(v) for k, v in (changes or {}).items()}, context)
+
+
+def _record(
+    action: str, obj: models.Model | ObjectRef, changes: dict[str, Any], context: dict[str, Any] | None
+) -> PendingEntry:
+    """`record` for changes already made JSON values (as `_diff` makes them)."""
     _check_action(action)
     ctx = current_context()
     if context:
         ctx.update({k: chain.jsonable(v) for k, v in context.items()})
     pending = PendingEntry(
-        action=action,
-        obj=object_ref(obj),
-        changes={k: chain.jsonable(v) for k, v in (changes or {}).items()},
-        actor=current_actor().as_json(),
-        context=ctx,
+        action=action, obj=object_ref(obj), changes=changes, actor=current_actor().as_json(), context=ctx
     )
     buf = _buffer.get()
     # An entry made inside a nested savepoint is appended at once, so that rolling back that
     # savepoint takes the entry with the change and never leaves one without the other.
-    if buf is not None and buf.alias == connection.alias and buf.depth == _savepoint_depth():
+    if buf is not None and buf.at_its_level():
         buf.pending.append(pending)
     else:
         # Entries already buffered at the outer level stay there: appending them here would
         # tie them to this savepoint, and its rollback would drop them while their changes stay.
         with transaction.atomic():
-            _flush([pending])
+            _flush(connections[DEFAULT_DB_ALIAS], [pending])
     return pending
 
 
@@ -186,16 +192,11 @@ def save(
         after = obj.audit_values()
         changes = _diff(before, after, obj.AUDIT_SECRETS)
         for name, value in (extra_changes or {}).items():
-            changes[name] = value
+            changes[name] = chain.jsonable(value)
         obj._audit_snapshot = after  # type: ignore[attr-defined]
         if not changes and not creating:
             return None
-        return record(
-            action=action or _action_for(obj, "create" if creating else "update"),
-            obj=obj,
-            changes=changes,
-            context=context,
-        )
+        return _record(action or _action_for(obj, "create" if creating else "update"), obj, changes, context)
 
 
 def delete(obj: GovernedModel, *, action: str | None = None) -> PendingEntry:
@@ -208,11 +209,7 @@ def delete(obj: GovernedModel, *, action: str | None = None) -> PendingEntry:
             obj.delete()
         finally:
             _write_permit.reset(token)
-        return record(
-            action=action or _action_for(obj, "delete"),
-            obj=ref,
-            changes=_diff(before, {}, obj.AUDIT_SECRETS),
-        )
+        return _record(action or _action_for(obj, "delete"), ref, _diff(before, {}, obj.AUDIT_SECRETS), None)
 
 
 @contextmanager
@@ -261,7 +258,7 @@ def _row(item: PendingEntry) -> dict[str, Any]:
     }
 
 
-def _flush(pending: list[PendingEntry], *, commit: bool = False) -> None:
+def _flush(conn: BaseDatabaseWrapper, pending: list[PendingEntry], *, commit: bool = False) -> None:
     """Append the pending entries; with `commit`, as the last statement of the transaction.
 
     `commit` is only asked for by the outermost `atomic()` just before Django commits; when the
@@ -270,10 +267,10 @@ def _flush(pending: list[PendingEntry], *, commit: bool = False) -> None:
     if not pending:
         return
     rows = [_row(item) for item in pending]
-    if connection.vendor == "postgresql":
+    if conn.vendor == "postgresql":
         from audit import pg_append
 
-        with connection.cursor() as cursor:
+        with conn.cursor() as cursor:
             appended = pg_append.append(cursor, timezone.now(), rows, commit=commit)
     else:
         appended = _append_in_python(rows)
