@@ -139,12 +139,13 @@ def free_port(avoid: set[int]) -> int:
 
 
 def serve_ours(database_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """gunicorn with threaded workers: keep-alive like the peer's uvicorn, and TCP_NODELAY on (gunicorn sets it)."""
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": SETTINGS, "DB_CONN_MAX_AGE": "600"}
+    """gunicorn as production runs it (config/gunicorn.conf.py: threaded workers with keep-alive like the
+    peer's uvicorn, TCP_NODELAY on, which gunicorn sets), with the same worker count as the peer."""
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": SETTINGS, "DB_CONN_MAX_AGE": "600",
+           "WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": str(workers)}
     return subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi:application", "-b", f"127.0.0.1:{port}",
-         "-w", str(workers), "-k", "gthread", "--threads", "4", "--keep-alive", "30", "--log-level", "warning"],
-        cwd=ROOT, env=env)
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+         "config.wsgi:application"], cwd=ROOT, env=env)
 
 
 def warm_up(base: str, endpoint: Endpoint) -> None:
