@@ -11,11 +11,11 @@ from django.utils.html import format_html
 
 from audit.context import CHANNELS
 from audit.models import AuditEntry, Checkpoint, VerificationRun
-from config.admin_lists import FixedValuesFilter, QuickActionCheckbox
+from config.admin_lists import FastChangeListAdmin, FixedValuesFilter, QuickActionCheckbox
 from config.paging import EstimatedCountPaginator
 
 
-class ReadOnlyAdmin(QuickActionCheckbox, admin.ModelAdmin):
+class ReadOnlyAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
     actions = None
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -78,6 +78,8 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_filter = (ObjectTypeFilter, ObjectFilter, ChannelFilter, ActorKindFilter, ("ts", admin.DateFieldListFilter))
     search_fields = ("=seq", "action", "actor_name", "object_repr", "=hash", "=request_id")
     date_hierarchy = None
+    # Not the canonical bytes (the entry page shows them)
+    list_only = ("ts", "actor_name", "action", "object_type", "object_repr", "channel", "hash")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from config.admin_lists import QuickActionCheckbox
+from config.admin_lists import FastChangeListAdmin, QuickActionCheckbox
 from config.errors import DomainError
 from config.paging import EstimatedCountPaginator
 from governance import rules, selectors, services
@@ -47,11 +47,14 @@ class RoleActionForm(ActionForm):
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(QuickActionCheckbox, admin.ModelAdmin):
+class PromotionRequestAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
     list_display = ("id", "version", "target_stage", "status", "requested_by", "created_at", "is_revalidation")
     list_filter = (AwaitingFilter, "status", "target_stage", "is_revalidation")
     search_fields = ("version__model__name", "justification")
     list_select_related = ("version", "version__model", "requested_by")
+    # A version shows as "<model name> v<version>"; a request as "Request #<id>: version <id> to <stage>"
+    list_only = ("version__model__name", "version__version", "target_stage", "status", "requested_by__username",
+                 "created_at", "is_revalidation")
     action_form = RoleActionForm
     actions = ["approve_selected", "reject_selected"]
     show_full_result_count = False

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from config.admin_lists import IndexedValuesFilter, QuickActionCheckbox
+from config.admin_lists import FastChangeListAdmin, IndexedValuesFilter, QuickActionCheckbox
 from config.errors import DomainError
 from config.paging import EstimatedCountPaginator
 from registry import selectors
@@ -27,7 +27,7 @@ def history_link(obj: Any) -> str:
     )
 
 
-class ServiceAdmin(QuickActionCheckbox, admin.ModelAdmin):
+class ServiceAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
     """Saves and deletes go through the registry services, so the admin obeys the same rules."""
 
     actions = None
@@ -67,6 +67,8 @@ class RegisteredModelAdmin(ServiceAdmin):
     list_filter = ("risk_tier", "eu_ai_act_category", ("business_unit", IndexedValuesFilter))
     search_fields = ("name", "title", "description")
     list_select_related = ("owner",)
+    list_only = ("name", "title", "owner__username", "risk_tier", "eu_ai_act_category", "business_unit",
+                 "updated_at")
     readonly_fields = ("created_at", "updated_at", "history")
     fields = (
         "name", "title", "description", "owner", "developers", "business_unit", "intended_use",
@@ -107,6 +109,9 @@ class ModelVersionAdmin(ServiceAdmin):
     list_filter = ("stage", "artifact_format", ("framework", IndexedValuesFilter), "model__risk_tier")
     search_fields = ("model__name", "artifact_sha256", "code_commit")
     list_select_related = ("model", "created_by")
+    # __str__ is "<model name> v<version>"
+    list_only = ("model__name", "version", "stage", "artifact_format", "framework", "created_by__username",
+                 "created_at")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50  # as the audit log: rendering each row is most of the page's CPU
