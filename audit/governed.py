@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 
@@ -12,6 +13,27 @@ _BULK_REFUSED = (
     "bulk {op} on {model} is refused: it would change rows without audit entries; "
     "use the service functions, which record one entry per object"
 )
+
+
+# Where from_db keeps a row's loaded values until its audit snapshot is first read.
+_LOADED = "_audit_loaded"
+
+
+@cache
+def _file_fields(model: type[models.Model]) -> tuple[tuple[str, str], ...]:
+    return tuple((f.name, f.attname) for f in model._meta.concrete_fields if isinstance(f, models.FileField))
+
+
+def _file_attnames(model: type[models.Model], field_names: Any) -> tuple[str, ...]:
+    """The loaded file fields of a row (their descriptor turns the stored name into a FieldFile when read)."""
+    fields = _file_fields(model)
+    return tuple(attname for _, attname in fields if attname in field_names) if fields else ()
+
+
+def _file_names(model: type[models.Model], field_names: Any) -> tuple[str, ...]:
+    """The names of the fields `_file_attnames` lists, in the same order."""
+    fields = _file_fields(model)
+    return tuple(name for name, attname in fields if attname in field_names) if fields else ()
 
 
 class GovernedQuerySet(models.QuerySet):
@@ -46,9 +68,47 @@ class GovernedModel(models.Model):
 
     @classmethod
     def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Any:
+        """The loaded values are kept as loaded; the audit snapshot (what the writer diffs an update against) is
+        made from them the first time it is read. Lists load many rows and update none: building a dict per row
+        cost more than the rest of the row. File fields are read now, as the eager snapshot read them: the
+        snapshot shares the instance's FieldFile, exactly as before."""
         instance = super().from_db(db, field_names, values, **kwargs)
-        instance._audit_snapshot = instance.audit_values()  # type: ignore[attr-defined]
+        files = tuple(getattr(instance, name) for name in _file_attnames(cls, field_names))
+        instance.__dict__[_LOADED] = (field_names, values, files)
         return instance
+
+    def _loaded_snapshot(self) -> dict[str, Any] | None:
+        """audit_values() as it was when the row was loaded, from the values kept by from_db (None if not loaded
+        from the database)."""
+        loaded = self.__dict__.pop(_LOADED, None)
+        if loaded is None:
+            return None
+        field_names, values, files = loaded
+        fields = self._meta.concrete_fields
+        # Paired with the fields as Model.from_db pairs them: all of them, or the loaded ones in field order.
+        pairs = zip(fields, values, strict=True) if len(values) == len(fields) else zip(
+            (f for f in fields if f.attname in field_names), values, strict=True)
+        snapshot = {f.name: value for f, value in pairs if f.name not in self.AUDIT_EXCLUDE}
+        for name, value in zip(_file_names(type(self), field_names), files, strict=True):
+            if name in snapshot:
+                snapshot[name] = value
+        return snapshot
+
+    if not TYPE_CHECKING:  # for mypy the writer's own attribute, as it was; at run time made on first read
+        @property
+        def _audit_snapshot(self) -> dict[str, Any]:
+            snapshot = self.__dict__.get("_audit_snapshot")
+            if snapshot is None:
+                snapshot = self._loaded_snapshot()
+                if snapshot is None:
+                    raise AttributeError("_audit_snapshot")
+                self.__dict__["_audit_snapshot"] = snapshot
+            return snapshot
+
+        @_audit_snapshot.setter
+        def _audit_snapshot(self, value: dict[str, Any]) -> None:
+            self.__dict__.pop(_LOADED, None)
+            self.__dict__["_audit_snapshot"] = value
 
     def audit_values(self) -> dict[str, Any]:
         return {
