@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
+from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
@@ -56,3 +61,21 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 })
     return result
+
+
+def datetime_out() -> Callable[[dt.datetime | None], str | None]:
+    """A formatter giving exactly what DRF's DateTimeField writes (ISO 8601 in the current time zone, UTC as "Z",
+    null as null), for list pages built from plain rows. Made once per page: the time zone is looked up once."""
+    zone = timezone.get_current_timezone() if settings.USE_TZ else None
+    fallback = serializers.DateTimeField().to_representation
+
+    def out(value: dt.datetime | None) -> str | None:
+        if value is None:
+            return None
+        if zone is None or value.tzinfo is None:
+            result: str | None = fallback(value)
+            return result
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return out

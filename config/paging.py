@@ -6,6 +6,7 @@ Used by the admin change lists (EstimatedCountPaginator) and the API's offset-pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.paginator import Paginator
@@ -58,7 +59,10 @@ class EstimatedCountPagination(LimitOffsetPagination):
     count_exact = True
     has_more = False
 
-    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None,
+                          rows_of: Callable[[Any], Any] | None = None) -> list[Any] | None:
+        """The page of `queryset`; with `rows_of`, the page of `rows_of(queryset)` (the same rows as plain values,
+        for a list that builds its JSON without model instances) while the count is still made on `queryset`."""
         self.request = request
         self.limit = self.get_limit(request)
         if self.limit is None:
@@ -68,7 +72,8 @@ class EstimatedCountPagination(LimitOffsetPagination):
         if self.count_exact and (self.count == 0 or self.offset > self.count):
             self.has_more = False
             return []
-        rows = list(queryset[self.offset:self.offset + self.limit + 1])
+        source = queryset if rows_of is None else rows_of(queryset)
+        rows = list(source[self.offset:self.offset + self.limit + 1])
         self.has_more = len(rows) > self.limit
         rows = rows[:self.limit]
         # The estimate never contradicts the page: the end seen is the exact count, and there are at least
@@ -94,3 +99,15 @@ class EstimatedCountPagination(LimitOffsetPagination):
             f"Rows in the list: exact up to {API_COUNT_CAP:,}; past that, PostgreSQL's row estimate for an "
             f"unfiltered list, or at least {API_COUNT_CAP:,} for a filtered one. Follow `next` to the end.")
         return out
+
+
+def paginate_rows(view: Any, queryset: Any, rows_of: Callable[[Any], Any]) -> list[Any] | None:
+    """A view's page as plain rows (`rows_of(queryset)` sliced), counted on `queryset` itself: the count then
+    joins nothing the rows need. None when the view does not paginate."""
+    paginator = view.paginator
+    if paginator is None:
+        return None
+    if isinstance(paginator, EstimatedCountPagination):
+        return paginator.paginate_queryset(queryset, view.request, view=view, rows_of=rows_of)
+    page: list[Any] | None = paginator.paginate_queryset(rows_of(queryset), view.request, view=view)
+    return page

@@ -13,8 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.errors import NotFound, PermissionDenied
-from config.paging import EstimatedCountPagination
+from config.paging import EstimatedCountPagination, paginate_rows
 from governance import rules, selectors, services, tokens
+from governance.api import fast
 from governance.api import serializers as s
 from governance.models import ApiToken, Policy, PromotionRequest
 
@@ -42,15 +43,28 @@ class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> Any:
         return selectors.request_list().order_by("-created_at", "-id")
 
-    def _detail(self, request_obj: PromotionRequest) -> Response:
-        request_obj = selectors.request_list().get(pk=request_obj.pk)
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._page(self.filter_queryset(self.get_queryset()))
+
+    def _page(self, queryset: Any) -> Response:
+        """RequestOut's output of a page of `queryset`, from plain rows (governance.api.fast)."""
+        page = paginate_rows(self, queryset, fast.request_rows)
+        if page is None:
+            return Response(fast.requests_out(list(fast.request_rows(queryset))))
+        return self.get_paginated_response(fast.requests_out(page))
+
+    def _detail(self, request_obj: PromotionRequest, *, loaded: bool = False) -> Response:
+        """The request as RequestDetailOut; reloaded after a change unless it was `loaded` by request_list()."""
+        if not loaded:
+            request_obj = selectors.request_list().get(pk=request_obj.pk)
         data = s.RequestOut(request_obj).data
         data.update(selectors.request_detail(request_obj, self.request.user))
         return Response(data)
 
     @extend_schema(responses=s.RequestDetailOut)
     def retrieve(self, request: Request, pk: str) -> Response:
-        return self._detail(self.get_object())
+        # get_object() reads through get_queryset(): request_list(), as _detail would reload it.
+        return self._detail(self.get_object(), loaded=True)
 
     @extend_schema(request=s.RequestIn, responses={201: s.RequestDetailOut})
     def create(self, request: Request) -> Response:
@@ -66,8 +80,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(responses=s.RequestOut(many=True))
     @action(detail=False, methods=["get"], url_path="awaiting-me")
     def awaiting_me(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.awaiting(request.user))
-        return self.get_paginated_response(s.RequestOut(page, many=True).data)
+        return self._page(selectors.awaiting(request.user))
 
     @extend_schema(request=s.DecisionIn, responses=s.RequestDetailOut)
     @action(detail=True, methods=["post"])

@@ -12,9 +12,9 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.paging import EstimatedCountPagination
+from config.paging import EstimatedCountPagination, paginate_rows
 from registry import selectors
-from registry.api import filters
+from registry.api import fast, filters
 from registry.api import serializers as s
 from registry.models import Dataset, ModelVersion, RegisteredModel
 from registry.rules import require_model_developer
@@ -33,7 +33,18 @@ class ModelViewSet(
     filterset_class = filters.ModelFilter
 
     def get_queryset(self) -> Any:
+        if self.action == "versions" and getattr(self.request, "method", None) == "GET":
+            # Listing a model's versions needs only its id: not its owner and developers.
+            return RegisteredModel.objects.order_by("name")
         return selectors.model_list().order_by("name")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # ModelOut's output from plain rows (registry.api.fast): no model instance per row.
+        queryset = self.filter_queryset(self.get_queryset())
+        page = paginate_rows(self, queryset, fast.model_rows)
+        if page is None:
+            return Response(fast.models_out(list(fast.model_rows(queryset))))
+        return self.get_paginated_response(fast.models_out(page))
 
     @extend_schema(request=s.ModelIn, responses={201: s.ModelOut})
     def create(self, request: Request) -> Response:
@@ -68,8 +79,7 @@ class ModelViewSet(
     def versions(self, request: Request, name: str) -> Response:
         model = self.get_object()
         if request.method == "GET":
-            page = self.paginate_queryset(selectors.version_list().filter(model=model).order_by("-version"))
-            return self.get_paginated_response(s.VersionOut(page, many=True).data)
+            return _version_page(self, selectors.version_list().filter(model=model).order_by("-version"))
         require_model_developer(request.user, model, doing="register versions")
         data = s.VersionIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -77,6 +87,14 @@ class ModelViewSet(
         version = version_services.model_version_create(model=model, by=request.user, **fields)
         version = selectors.version_list().get(pk=version.pk)
         return Response(s.VersionOut(version).data, status=status.HTTP_201_CREATED)
+
+
+def _version_page(view: Any, queryset: Any) -> Response:
+    """VersionOut's output of a page of `queryset`, from plain rows (registry.api.fast)."""
+    page = paginate_rows(view, queryset, fast.version_rows)
+    if page is None:
+        return Response(fast.versions_out(list(fast.version_rows(queryset))))
+    return view.get_paginated_response(fast.versions_out(page))
 
 
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -88,6 +106,9 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self) -> Any:
         return selectors.version_list().order_by("-id")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return _version_page(self, self.filter_queryset(self.get_queryset()))
 
     @extend_schema(request=s.VersionEdit, responses={200: s.VersionOut})
     def partial_update(self, request: Request, pk: str) -> Response:
