@@ -4,6 +4,7 @@ whole table, and the per-row selection box without the template engine."""
 from __future__ import annotations
 
 import datetime
+import html
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -12,6 +13,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.filters import AllValuesFieldListFilter
 from django.contrib.admin.templatetags import admin_list
 from django.contrib.admin.templatetags.admin_list import (  # type: ignore[attr-defined]
+    ResultList,
     _boolean_icon,
     _coerce_field_name,
 )
@@ -30,7 +32,7 @@ from django.http import HttpRequest
 from django.template.loader import select_template
 from django.urls import NoReverseMatch, reverse
 from django.utils.formats import get_format
-from django.utils.functional import cached_property
+from django.utils.functional import Promise, cached_property
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -93,8 +95,8 @@ class QuickActionCheckbox:
         def box(obj: Any) -> SafeString:
             # As format_html would: the arguments escaped, the translated label not.
             return mark_safe(  # noqa: S308
-                f'<input type="checkbox" name="{name}" value="{escape(str(obj.pk))}" class="action-select" '
-                f'aria-label="{label.format(escape(str(obj)))}">')
+                f'<input type="checkbox" name="{name}" value="{html.escape(str(obj.pk))}" class="action-select" '
+                f'aria-label="{label.format(html.escape(str(obj)))}">')
 
         return box
 
@@ -116,8 +118,15 @@ _PK_SENTINEL = "h0admin0pk0sentinel"
 _SUBMINUTE_FORMAT_CHARS = frozenset("suUcr")
 
 
+def _html(content: Any) -> str:
+    """conditional_escape without its lazy-string wrapper and SafeString copy (the cells are joined as text)."""
+    if isinstance(content, Promise):
+        content = str(content)
+    return content.__html__() if hasattr(content, "__html__") else html.escape(str(content))
+
+
 def _cell_html(tag: str, classes: str, content: Any) -> str:
-    return f'<{tag} class="{classes}">{conditional_escape(content)}</{tag}>'
+    return f'<{tag} class="{classes}">{_html(content)}</{tag}>'
 
 
 def _datetime_display(field: Any, empty: str) -> Callable[[Any], Any]:
@@ -291,7 +300,7 @@ class _Column:
             url = self._url(row)
         except NoReverseMatch:
             return _cell_html(self.tag, classes, text)
-        return f'<{self.tag} class="{classes}"><a href="{url}">{conditional_escape(text)}</a></{self.tag}>'
+        return f'<{self.tag} class="{classes}"><a href="{url}">{_html(text)}</a></{self.tag}>'
 
 
 class FastChangeList(ChangeList):
@@ -315,10 +324,10 @@ class FastChangeList(ChangeList):
                 first = False
         return out
 
-    def rows(self) -> list[list[SafeString]]:
+    def rows(self) -> list[ResultList]:
         columns = [c.render for c in self.columns()]
         # Each cell escapes its content (_cell_html, _wrap).
-        return [[mark_safe("".join([render(row) for render in columns]))]  # noqa: S308
+        return [ResultList(None, [mark_safe("".join([render(row) for render in columns]))])  # noqa: S308
                 for row in self.result_list]
 
     @cached_property
