@@ -7,13 +7,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from config.admin_lists import FastChangeListAdmin, QuickActionCheckbox
+from config.admin_lists import FastChangeListAdmin, QuickActionCheckbox, QuickActionForm
 from config.errors import DomainError
 from config.paging import EstimatedCountPaginator
 from governance import rules, selectors, services
@@ -41,7 +40,7 @@ class AwaitingFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RoleActionForm(ActionForm):
+class RoleActionForm(QuickActionForm):
     role = forms.ChoiceField(choices=ApproverRole.choices, required=False)
     comment = forms.CharField(required=False, widget=forms.TextInput(attrs={"size": 40}))
 
