@@ -103,7 +103,6 @@ class QuickActionCheckbox:
         return box
 
 
-
 # --- The action form, rendered once ---------------------------------------------------------------------------
 #
 # Every change list with actions renders the same unbound action form (an action <select>, a hidden input, and
@@ -123,7 +122,7 @@ def _frozen(value: Any) -> Hashable:
     if value is None or isinstance(value, (str, bool, int, float)):
         return (type(value), value)
     if isinstance(value, dict):
-        return ("dict", tuple((k, _frozen(v)) for k, v in value.items()))
+        return ("dict", tuple((_frozen(k), _frozen(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return (type(value), tuple(_frozen(v) for v in value))
     raise _Unfreezable

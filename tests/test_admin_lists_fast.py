@@ -86,6 +86,18 @@ def test_fast_change_lists_render_what_django_renders(client: Any, lists: Any, m
     assert "&lt;b&gt;&quot;quoted&quot; &amp; bold&lt;/b&gt;" in fast["/admin/registry/registeredmodel/"][0]
 
 
+def test_a_validators_lists_render_what_django_renders(client: Any, lists: Any, make_user: Any,
+                                                       monkeypatch: Any) -> None:
+    """A staff user with a role's permissions only: other actions, links and columns than a superuser's."""
+    validator = make_user("staff-validator", "model validator", is_staff=True)
+    client.force_login(validator)
+    pages = [url for url in PAGES if "registry" in url or "governance" in url or "auditentry" in url]
+    fast = {url: _page(client, url) for url in pages}
+    _as_django(monkeypatch)
+    for url in pages:
+        assert fast[url] == _page(client, url), url
+
+
 def test_rows_link_with_the_preserved_filters(client: Any, lists: Any) -> None:
     from registry.models import RegisteredModel
 
