@@ -11,7 +11,8 @@ from django.utils.html import format_html
 
 from audit.context import CHANNELS
 from audit.models import AuditEntry, Checkpoint, VerificationRun
-from config.admin_lists import FastChangeListAdmin, FixedValuesFilter, QuickActionCheckbox
+from config.admin_lists import FixedValuesFilter, QuickActionCheckbox
+from config.admin_rows import FastChangeListAdmin
 from config.paging import EstimatedCountPaginator
 
 

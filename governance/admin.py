@@ -12,7 +12,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from config.admin_lists import FastChangeListAdmin, QuickActionCheckbox, QuickActionForm
+from config.admin_action_form import QuickActionForm
+from config.admin_lists import QuickActionCheckbox
+from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
 from config.paging import EstimatedCountPaginator
 from governance import rules, selectors, services

@@ -9,7 +9,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from config.admin_lists import FastChangeListAdmin, IndexedValuesFilter, QuickActionCheckbox
+from config.admin_lists import IndexedValuesFilter, QuickActionCheckbox
+from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
 from config.paging import EstimatedCountPaginator
 from registry import selectors

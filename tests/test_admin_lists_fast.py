@@ -1,4 +1,4 @@
-"""The admin's fast change lists (config.admin_lists.FastChangeList) render exactly the page Django's own
+"""The admin's fast change lists (config.admin_rows.FastChangeList) render exactly the page Django's own
 ChangeList and row rendering would, with no more queries."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config import admin_lists
-from config.admin_lists import FastChangeListAdmin, QuickActionCheckbox
+from config import admin_action_form, admin_rows
+from config.admin_lists import QuickActionCheckbox
+from config.admin_rows import FastChangeListAdmin
 from tests.factories import make_model
 from tests.test_query_counts import _grow
 
@@ -72,7 +73,7 @@ def _as_django(monkeypatch: Any) -> None:
     monkeypatch.setattr(FastChangeListAdmin, "change_list_template", None)
     monkeypatch.setattr(FastChangeListAdmin, "get_changelist", admin.ModelAdmin.get_changelist)
     monkeypatch.setattr(QuickActionCheckbox, "action_checkbox", admin.ModelAdmin.action_checkbox)
-    monkeypatch.setattr(admin_lists, "_QUICK_WIDGETS", {})
+    monkeypatch.setattr(admin_action_form, "_QUICK_WIDGETS", {})
 
 
 def test_fast_change_lists_render_what_django_renders(client: Any, lists: Any, monkeypatch: Any) -> None:
@@ -117,17 +118,17 @@ def test_datetime_cells_format_once_per_minute_only_without_seconds(monkeypatch:
         calls.append(value)
         return admin.utils.display_for_field(value, *args, **kwargs)
 
-    monkeypatch.setattr(admin_lists, "display_for_field", counted)
+    monkeypatch.setattr(admin_rows, "display_for_field", counted)
     first = dt.datetime(2026, 3, 1, 12, 5, 7, tzinfo=dt.UTC)
     values = [first, first.replace(second=59, microsecond=3), first.replace(minute=6), None]
-    show = admin_lists._datetime_display(field, "-")
+    show = admin_rows._datetime_display(field, "-")
     shown = [show(v) for v in values]
     assert shown == [admin.utils.display_for_field(v, field, "-") for v in values]
     assert len(calls) == 3  # the second value's minute was formatted already
 
     calls.clear()
-    monkeypatch.setattr(admin_lists, "get_format", lambda name: "H:i:s")
-    show = admin_lists._datetime_display(field, "-")
+    monkeypatch.setattr(admin_rows, "get_format", lambda name: "H:i:s")
+    show = admin_rows._datetime_display(field, "-")
     [show(v) for v in values]
     assert len(calls) == len(values)
 
@@ -147,7 +148,7 @@ def test_action_form_widgets_render_as_django_does_for_each_context(monkeypatch:
     ]
     assert type(RoleActionForm().fields["role"].widget).__name__ == "_QuickSelect"
     quick = [rendered(choices, **initial) for choices, initial in cases]
-    monkeypatch.setattr(admin_lists, "_QUICK_WIDGETS", {})
+    monkeypatch.setattr(admin_action_form, "_QUICK_WIDGETS", {})
     assert type(RoleActionForm().fields["role"].widget).__name__ == "Select"
     assert quick == [rendered(choices, **initial) for choices, initial in cases]
     assert 'value="x"' in quick[2][3] and "Only" in quick[2][0] and quick[0] != quick[2]
@@ -156,9 +157,9 @@ def test_action_form_widgets_render_as_django_does_for_each_context(monkeypatch:
 def test_frozen_contexts_tell_apart_what_renders_differently() -> None:
     from django.utils.safestring import mark_safe
 
-    frozen = admin_lists._frozen
+    frozen = admin_action_form._frozen
     assert len({frozen(1), frozen(True), frozen("1"), frozen(1.0)}) == 4
     assert frozen("<b>") != frozen(mark_safe("<b>"))
     assert frozen({"a": 1, "b": 2}) != frozen({"b": 2, "a": 1})
-    with pytest.raises(admin_lists._Unfreezable):
+    with pytest.raises(admin_action_form._Unfreezable):
         frozen({"when": dt.date(2026, 1, 1)})
