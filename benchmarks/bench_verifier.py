@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import rfc8785
 
 from audit.verifier import verify_bundle
+from benchmarks.common import peak_rss_mb
 
 
 def make_bundle(path: Path, n: int) -> None:
@@ -48,7 +48,7 @@ def main() -> None:
             result = verify_bundle(bundle)
             elapsed = time.perf_counter() - t
             assert result.ok and result.entries == n
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rss = peak_rss_mb()
             print(f"{n:>9,} entries: {n / elapsed:,.0f} entries/s, peak RSS {rss:.0f} MB")
 
 
