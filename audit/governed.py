@@ -24,16 +24,11 @@ def _file_fields(model: type[models.Model]) -> tuple[tuple[str, str], ...]:
     return tuple((f.name, f.attname) for f in model._meta.concrete_fields if isinstance(f, models.FileField))
 
 
-def _file_attnames(model: type[models.Model], field_names: Any) -> tuple[str, ...]:
-    """The loaded file fields of a row (their descriptor turns the stored name into a FieldFile when read)."""
+def _loaded_file_fields(model: type[models.Model], field_names: Any) -> tuple[tuple[str, str], ...]:
+    """(name, attname) of a row's loaded file fields (their descriptor turns the stored name into a FieldFile
+    when read)."""
     fields = _file_fields(model)
-    return tuple(attname for _, attname in fields if attname in field_names) if fields else ()
-
-
-def _file_names(model: type[models.Model], field_names: Any) -> tuple[str, ...]:
-    """The names of the fields `_file_attnames` lists, in the same order."""
-    fields = _file_fields(model)
-    return tuple(name for name, attname in fields if attname in field_names) if fields else ()
+    return tuple(pair for pair in fields if pair[1] in field_names) if fields else ()
 
 
 class GovernedQuerySet(models.QuerySet):
@@ -73,7 +68,7 @@ class GovernedModel(models.Model):
         cost more than the rest of the row. File fields are read now, as the eager snapshot read them: the
         snapshot shares the instance's FieldFile, exactly as before."""
         instance = super().from_db(db, field_names, values, **kwargs)
-        files = tuple(getattr(instance, name) for name in _file_attnames(cls, field_names))
+        files = tuple((name, getattr(instance, attname)) for name, attname in _loaded_file_fields(cls, field_names))
         instance.__dict__[_LOADED] = (field_names, values, files)
         return instance
 
@@ -89,7 +84,7 @@ class GovernedModel(models.Model):
         pairs = zip(fields, values, strict=True) if len(values) == len(fields) else zip(
             (f for f in fields if f.attname in field_names), values, strict=True)
         snapshot = {f.name: value for f, value in pairs if f.name not in self.AUDIT_EXCLUDE}
-        for name, value in zip(_file_names(type(self), field_names), files, strict=True):
+        for name, value in files:
             if name in snapshot:
                 snapshot[name] = value
         return snapshot

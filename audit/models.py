@@ -49,6 +49,13 @@ class AppendOnlyModel(models.Model):
         raise AppendOnlyError(f"{type(self).__name__} is append-only: rows cannot be deleted")
 
 
+def entry_json(canonical: bytes | memoryview, hash_hex: str) -> dict[str, Any]:
+    """An entry as the API and export show it: its stored canonical JSON with its hash added."""
+    data: dict[str, Any] = json.loads(bytes(canonical))
+    data["hash"] = hash_hex
+    return data
+
+
 class AuditEntry(AppendOnlyModel):
     seq = models.BigIntegerField(primary_key=True)
     ts = models.DateTimeField()
@@ -86,9 +93,7 @@ class AuditEntry(AppendOnlyModel):
         return f"#{self.seq} {self.action} {self.object_repr}"
 
     def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(bytes(self.canonical))
-        data["hash"] = self.hash
-        return data
+        return entry_json(self.canonical, self.hash)
 
     def line(self) -> bytes:
         """The entry as one JSON line: the stored canonical bytes with the hash appended."""

@@ -14,6 +14,7 @@ from django.db import connections
 from django.utils.functional import cached_property
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 # Past this many rows a filtered admin list says "10,000" rather than scanning them all.
@@ -101,13 +102,17 @@ class EstimatedCountPagination(LimitOffsetPagination):
         return out
 
 
-def paginate_rows(view: Any, queryset: Any, rows_of: Callable[[Any], Any]) -> list[Any] | None:
-    """A view's page as plain rows (`rows_of(queryset)` sliced), counted on `queryset` itself: the count then
-    joins nothing the rows need. None when the view does not paginate."""
+def rows_response(view: Any, queryset: Any, rows_of: Callable[[Any], Any],
+                  out: Callable[[list[Any]], list[Any]]) -> Response:
+    """A list view's response built from plain rows: `out` of the page of `rows_of(queryset)`, counted on
+    `queryset` itself (the count then joins nothing the rows need); the whole list when the view does not
+    paginate."""
     paginator = view.paginator
-    if paginator is None:
-        return None
+    page: list[Any] | None = None
     if isinstance(paginator, EstimatedCountPagination):
-        return paginator.paginate_queryset(queryset, view.request, view=view, rows_of=rows_of)
-    page: list[Any] | None = paginator.paginate_queryset(rows_of(queryset), view.request, view=view)
-    return page
+        page = paginator.paginate_queryset(queryset, view.request, view=view, rows_of=rows_of)
+    elif paginator is not None:
+        page = paginator.paginate_queryset(rows_of(queryset), view.request, view=view)
+    if page is None:
+        return Response(out(list(rows_of(queryset))))
+    return view.get_paginated_response(out(page))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import django_filters
@@ -16,9 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit import proofs
-from audit.models import AuditEntry, Checkpoint, SigningKey, VerificationRun
+from audit.models import AuditEntry, Checkpoint, SigningKey, VerificationRun, entry_json
 from config.errors import InvalidInput
 from config.filters import SafeIsoDateTimeFilter
+from config.paging import rows_response
 
 
 class EntryOut(serializers.Serializer):
@@ -42,9 +42,7 @@ _ENTRY_COLUMNS = ("seq", "canonical", "hash")
 
 def _entry_json(row: dict[str, Any]) -> dict[str, Any]:
     """AuditEntry.as_json() of a row of _ENTRY_COLUMNS."""
-    data: dict[str, Any] = json.loads(bytes(row["canonical"]))
-    data["hash"] = row["hash"]
-    return data
+    return entry_json(row["canonical"], row["hash"])
 
 
 class VerificationOut(serializers.ModelSerializer):
@@ -105,10 +103,8 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def _entries(self, queryset: Any) -> Response:
         """A page of entries as EntryOut writes them (AuditEntry.as_json), read as plain rows: the cursor takes
         its position from a row's seq as from a model's."""
-        page = self.paginate_queryset(queryset.values(*_ENTRY_COLUMNS))
-        if page is None:
-            return Response([_entry_json(row) for row in queryset.values(*_ENTRY_COLUMNS)])
-        return self.get_paginated_response([_entry_json(row) for row in page])
+        return rows_response(self, queryset, lambda qs: qs.values(*_ENTRY_COLUMNS),
+                             lambda rows: [_entry_json(row) for row in rows])
 
 
     @extend_schema(responses={200: OpenApiResponse(description="the entry with its inclusion proof")})

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.errors import NotFound, PermissionDenied
-from config.paging import EstimatedCountPagination, paginate_rows
+from config.paging import EstimatedCountPagination, rows_response
 from governance import rules, selectors, services, tokens
 from governance.api import fast
 from governance.api import serializers as s
@@ -48,10 +48,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def _page(self, queryset: Any) -> Response:
         """RequestOut's output of a page of `queryset`, from plain rows (governance.api.fast)."""
-        page = paginate_rows(self, queryset, fast.request_rows)
-        if page is None:
-            return Response(fast.requests_out(list(fast.request_rows(queryset))))
-        return self.get_paginated_response(fast.requests_out(page))
+        return rows_response(self, queryset, fast.request_rows, fast.requests_out)
 
     def _detail(self, request_obj: PromotionRequest, *, loaded: bool = False) -> Response:
         """The request as RequestDetailOut; reloaded after a change unless it was `loaded` by request_list()."""

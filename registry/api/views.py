@@ -12,7 +12,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.paging import EstimatedCountPagination, paginate_rows
+from config.paging import EstimatedCountPagination, rows_response
 from registry import selectors
 from registry.api import fast, filters
 from registry.api import serializers as s
@@ -40,11 +40,7 @@ class ModelViewSet(
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # ModelOut's output from plain rows (registry.api.fast): no model instance per row.
-        queryset = self.filter_queryset(self.get_queryset())
-        page = paginate_rows(self, queryset, fast.model_rows)
-        if page is None:
-            return Response(fast.models_out(list(fast.model_rows(queryset))))
-        return self.get_paginated_response(fast.models_out(page))
+        return rows_response(self, self.filter_queryset(self.get_queryset()), fast.model_rows, fast.models_out)
 
     @extend_schema(request=s.ModelIn, responses={201: s.ModelOut})
     def create(self, request: Request) -> Response:
@@ -91,10 +87,7 @@ class ModelViewSet(
 
 def _version_page(view: Any, queryset: Any) -> Response:
     """VersionOut's output of a page of `queryset`, from plain rows (registry.api.fast)."""
-    page = paginate_rows(view, queryset, fast.version_rows)
-    if page is None:
-        return Response(fast.versions_out(list(fast.version_rows(queryset))))
-    return view.get_paginated_response(fast.versions_out(page))
+    return rows_response(view, queryset, fast.version_rows, fast.versions_out)
 
 
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
