@@ -89,12 +89,14 @@ def install(connection: Any) -> None:
             cursor.execute(FUNCTION_SQL)
 
 
-APPEND_SQL = "SELECT o_seq, o_hash, o_ts FROM audit_append(%s, %s::json)"
+# The entries' timestamp is the one the caller passed or the head's, which it never needs back: reading it
+# would parse a timestamptz per entry on the client.
+APPEND_SQL = "SELECT o_seq, o_hash FROM audit_append(%s, %s::json)"
 
 
 def append(
     cursor: Any, now: dt.datetime, rows: list[dict[str, Any]], *, commit: bool = False
-) -> list[tuple[int, str, dt.datetime]]:
+) -> list[tuple[int, str]]:
     """Append rows (the prefix and the filter columns of each entry, as `writer._row` makes them).
 
     With `commit` (the caller's transaction ends here), COMMIT is sent in the same message as the

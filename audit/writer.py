@@ -274,11 +274,11 @@ def _flush(conn: BaseDatabaseWrapper, pending: list[PendingEntry], *, commit: bo
             appended = pg_append.append(cursor, timezone.now(), rows, commit=commit)
     else:
         appended = _append_in_python(rows)
-    for item, (seq, digest, _) in zip(pending, appended, strict=True):
+    for item, (seq, digest) in zip(pending, appended, strict=True):
         item.seq, item.hash = seq, digest
 
 
-def _append_in_python(rows: list[dict[str, Any]]) -> list[tuple[int, str, dt.datetime]]:
+def _append_in_python(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
     head = ChainHead.objects.select_for_update().get(pk=1)
     now = timezone.now()
     ts = max(now, head.ts) if head.ts else now
@@ -287,7 +287,7 @@ def _append_in_python(rows: list[dict[str, Any]]) -> list[tuple[int, str, dt.dat
     frontier = _split(bytes(head.frontier))
     entries: list[AuditEntry] = []
     nodes: list[MerkleNode] = []
-    out: list[tuple[int, str, dt.datetime]] = []
+    out: list[tuple[int, str]] = []
     for row in rows:
         seq += 1
         raw = row["prefix"].encode() + chain.tail(prev=prev, seq=seq, ts_text=ts_text)
@@ -295,7 +295,7 @@ def _append_in_python(rows: list[dict[str, Any]]) -> list[tuple[int, str, dt.dat
         fields = {k: v for k, v in row.items() if k != "prefix"}
         entries.append(AuditEntry(seq=seq, ts=ts, canonical=raw, prev=prev, hash=digest, **fields))
         nodes.extend(_append_leaf(frontier, seq - 1, chain.leaf_hash(digest)))
-        out.append((seq, digest, ts))
+        out.append((seq, digest))
         prev = digest
     with permit_append():
         AuditEntry.objects.bulk_create(entries)
