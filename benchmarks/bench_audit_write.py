@@ -8,8 +8,8 @@ The same run also measures a floor: the plain change plus two fixed rows written
 index other than its key, by one INSERT sent in the same message as the COMMIT. No log that records
 each change in the change's own transaction can write less than that (no diff, no JSON, no chain, no
 lock), so its ratio is the least any such design pays on this machine. Between the two, "chain" is
-the plain change plus our server-side append (head lock, hashes, Merkle nodes, two entry rows) of two
-fixed entries, sent with the COMMIT as ours is: what the chain costs with no Python work at all.
+the plain change plus our append (head lock, hashes, Merkle nodes, two entry rows) of two fixed
+entries, sent with the COMMIT as ours is: what the chain costs without diffing or canonical JSON.
 
     .venv/bin/python benchmarks/bench_audit_write.py [--tx 1000] [--rounds 2]
 """
@@ -143,7 +143,7 @@ def main() -> None:
           f"floor rows {floor_rows} and chain-only entries {chain_entries} (expected {expected} each)")
     print("target: ours cost <= 1.25x, and clearly less than django-auditlog's; "
           "floor: two bare rows in the same commit, the least any in-transaction log pays; "
-          "chain: our server-side append of two fixed entries, no Python work")
+          "chain: our append of two fixed entries, no diff and no canonical JSON")
     os.environ.pop("DATABASE_URL", None)
 
 
