@@ -63,27 +63,19 @@ def _worker(url: str, mode: str, index: int, count: int, barrier: object, out: o
                     writer.save(thing)
                     thing.status, thing.amount = "active", i
                     writer.save(thing)
-            elif mode == "floor":
-                with transaction.atomic():
-                    plain = PlainThing._default_manager.create(name=name)
-                    plain.status, plain.amount = "active", i
-                    plain.save()
-                    with connection.cursor() as cursor:
-                        # Ends the transaction: Django's commit then finds nothing to commit.
-                        cursor.execute(FLOOR_SQL, [FLOOR_BODY, FLOOR_BODY])
-            elif mode == "chain":
-                with transaction.atomic():
-                    plain = PlainThing._default_manager.create(name=name)
-                    plain.status, plain.amount = "active", i
-                    plain.save()
-                    with connection.cursor() as cursor:
-                        pg_append.append(cursor, timezone.now(), [CHAIN_ROW, CHAIN_ROW], commit=True)
             else:
-                model: type[PlainThing | AuditlogThing] = PlainThing if mode == "plain" else AuditlogThing
+                model: type[PlainThing | AuditlogThing] = AuditlogThing if mode == "auditlog" else PlainThing
                 with transaction.atomic():
                     obj = model._default_manager.create(name=name)
                     obj.status, obj.amount = "active", i
                     obj.save()
+                    # Floor and chain end the transaction here: Django's commit then finds nothing to commit.
+                    if mode == "floor":
+                        with connection.cursor() as cursor:
+                            cursor.execute(FLOOR_SQL, [FLOOR_BODY, FLOOR_BODY])
+                    elif mode == "chain":
+                        with connection.cursor() as cursor:
+                            pg_append.append(cursor, timezone.now(), [CHAIN_ROW, CHAIN_ROW], commit=True)
     out.put(time.perf_counter() - start)  # type: ignore[attr-defined]
 
 
