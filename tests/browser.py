@@ -24,9 +24,11 @@ def require_chromium() -> None:
 @contextmanager
 def browser_page() -> Iterator[Any]:
     require_chromium()
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    outer = list(connections.all(initialized_only=True))
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -37,6 +39,12 @@ def browser_page() -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+            # Inside Playwright's sync API the code runs in another context, so Django hands it other
+            # connection objects: close them, or they outlive the test and keep the test database from
+            # being dropped at the end of the session.
+            for conn in connections.all(initialized_only=True):
+                if not any(conn is o for o in outer):
+                    conn.close()
 
 
 def admin_login(page: Any, base_url: str, username: str, password: str) -> None:
