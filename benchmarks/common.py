@@ -21,6 +21,14 @@ def scratch_database(name: str) -> str:
     return f"{PG_SERVER}/{name}"
 
 
+def drop_database(name: str) -> None:
+    """Drop a scratch database made by `scratch_database` (its sessions are ended)."""
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def setup_django(database_url: str, settings: str = "benchmarks.settings") -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = settings

@@ -23,10 +23,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import migrate, scratch_database, setup_django
+from benchmarks.common import drop_database, migrate, scratch_database, setup_django
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 8765
+DATABASE = "modelgov_soak"
 
 
 def _client(index: int, url: str, tokens: dict[str, str], model: str, seconds: float, out: Any) -> None:
@@ -87,8 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--keep-db", action="store_true", help=f"keep the {DATABASE} database for inspection")
     args = parser.parse_args()
-    db_url = scratch_database("modelgov_soak")
+    db_url = scratch_database(DATABASE)
     setup_django(db_url, settings="config.settings.test")
     migrate()
     from audit.context import audit_context, system_actor
@@ -155,6 +157,9 @@ def main() -> None:
           f"models with two versions in one stage: {doubled}")
     print("changes made by the clients vs their audit entries: "
           + ", ".join(f"{k} {writes[k]}/{logged[k]}" for k in sorted(writes)))
+    if not args.keep_db:
+        connection.close()
+        drop_database(DATABASE)
     if errors or not run.ok or doubled or mismatched or not writes:
         print(f"FAILED: mismatched {mismatched}")
         sys.exit(1)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import PG_SERVER, drop_database
+from benchmarks.run_scale import DATABASE, SETTINGS
+
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +40,10 @@ def test_runner_at_tiny_scale_measures_every_page_and_seeds_a_valid_chain() -> N
             assert int(row[5]) > 0, row
             assert row[6] == "0", row
 
-    verify = subprocess.run(
-        [sys.executable, "manage.py", "audit", "verify"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**env, "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/h_scale",
-             "DJANGO_SETTINGS_MODULE": "benchmarks.scale.settings"}, check=False)
+    try:
+        verify = subprocess.run(
+            [sys.executable, "manage.py", "audit", "verify"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+            env={**env, "DATABASE_URL": f"{PG_SERVER}/{DATABASE}", "DJANGO_SETTINGS_MODULE": SETTINGS}, check=False)
+    finally:
+        drop_database(DATABASE)
     assert verify.returncode == 0, verify.stdout + verify.stderr
