@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
 import uuid
 from pathlib import Path
@@ -16,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit import chain, merkle, signing, writer
+from audit import chain, merkle, mirror, signing, writer
 from audit.models import AuditEntry, ChainHead, Checkpoint, MerkleNode, SigningKey
 
 _LOG_ID_FILE = "log-id"
@@ -87,7 +86,9 @@ def checkpoint_create() -> Checkpoint:
         )
         with writer.permit_append():
             cp.save()
-        transaction.on_commit(lambda: mirror(cp))
+        # The copies outside are made once the checkpoint is committed; a failed copy is logged and made
+        # again later (audit.mirror), it never fails the checkpoint.
+        transaction.on_commit(lambda: mirror.mirror([cp]))
         return cp
 
 
@@ -113,48 +114,3 @@ def checkpoint_due() -> bool:
     if head_seq - last.size >= settings.AUDIT_CHECKPOINT_EVERY_ENTRIES:
         return True
     return timezone.now() - last.ts >= dt.timedelta(minutes=settings.AUDIT_CHECKPOINT_EVERY_MINUTES)
-
-
-def mirror(cp: Checkpoint) -> None:
-    """Copy a checkpoint to the configured append-only locations outside the database."""
-    data = (cp.document + "\n").encode()
-    name = f"checkpoint-{cp.size:012d}.json"
-    directory = settings.AUDIT_CHECKPOINT_MIRROR_DIR
-    if directory:
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        except FileExistsError:
-            return
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        key_file = path / "keys" / f"{cp.key_id}.pub"
-        if not key_file.exists():
-            key_file.parent.mkdir(exist_ok=True)
-            key_file.write_bytes(signing.public_key_pem(cp.key_id))
-    bucket = settings.AUDIT_CHECKPOINT_MIRROR_S3_BUCKET
-    if bucket:
-        s3_client().put_object(
-            Bucket=bucket, Key=f"checkpoints/{name}", Body=data, ContentType="application/json",
-            ObjectLockMode="COMPLIANCE",
-            ObjectLockRetainUntilDate=timezone.now() + dt.timedelta(days=365 * 10),
-        )
-
-
-def s3_client() -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
-
-
-def mirrored_checkpoints(directory: Path) -> list[tuple[dict[str, Any], bytes]]:
-    """Checkpoints kept outside the database, with their public keys, by increasing size."""
-    found = []
-    for path in sorted(directory.glob("checkpoint-*.json")):
-        body = json.loads(path.read_text())
-        key_path = directory / "keys" / f"{body.get('key')}.pub"
-        found.append((body, key_path.read_bytes() if key_path.exists() else b""))
-    return sorted(found, key=lambda item: item[0].get("size", 0))

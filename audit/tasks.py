@@ -9,10 +9,12 @@ from audit.context import audit_context, system_actor
 
 @shared_task(name="audit.checkpoint_if_due", acks_late=True)
 def checkpoint_if_due() -> int | None:
-    """Sign a checkpoint when N entries or T minutes have passed; safe to run any number of times."""
+    """Sign a checkpoint when N entries or T minutes have passed, and copy to the mirrors the latest
+    checkpoints they lack (failures are logged, and tried again next run); safe to run any number of times."""
     from audit.checkpoints import checkpoint_create, checkpoint_due
+    from audit.mirror import mirror_recent
 
     with audit_context(actor=system_actor("celery beat: audit checkpoint"), channel="task"):
-        if not checkpoint_due():
-            return None
-        return checkpoint_create().size
+        size = checkpoint_create().size if checkpoint_due() else None
+    mirror_recent()
+    return size

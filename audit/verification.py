@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from audit import checkpoints, writer
+from audit import checkpoints, mirror, writer
 from audit.export import stored_entries
 from audit.models import Checkpoint, VerificationRun
 
@@ -33,7 +33,7 @@ def verify_log(
     if external_checkpoints is not None:
         # Checkpoints kept outside the database catch what a database superuser could do:
         # truncate the log or rewrite it with every hash recomputed.
-        for body, pem in checkpoints.mirrored_checkpoints(external_checkpoints):
+        for body, pem in mirror.mirrored_checkpoints(external_checkpoints):
             if checkpoints.document(body) not in seen:
                 checker.add_checkpoint(body, pem)
     fed = 0

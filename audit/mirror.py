@@ -1,0 +1,139 @@
+"""Copies of the signed checkpoints outside the database: a directory and/or an S3 bucket with object lock.
+
+Someone who can rewrite the database can rewrite the checkpoints stored in it too; a copy they cannot
+change is what a rewritten history is checked against (`audit verify --against DIR`). A copy that
+could not be made (disk full, bucket unreachable) never undoes or fails the checkpoint: the failure is
+logged, and the latest checkpoints the mirrors lack are copied again on every scheduled run and every
+`manage.py audit checkpoint`, which reports what is still missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from audit import signing
+from audit.models import Checkpoint
+
+logger = logging.getLogger(__name__)
+
+S3_PREFIX = "checkpoints/"
+# Object lock retention of each copy in the bucket (COMPLIANCE mode: no one can delete it before then).
+S3_RETENTION = dt.timedelta(days=365 * 10)
+
+
+def file_name(size: int) -> str:
+    """Zero-padded so that names sort in the order of the checkpoints."""
+    return f"checkpoint-{size:012d}.json"
+
+
+def _body(cp: Checkpoint) -> bytes:
+    return (cp.document + "\n").encode()
+
+
+def _to_directory(path: Path, cp: Checkpoint) -> None:
+    """Write the copy whole or not at all: a temporary file, synced, then linked under its final name,
+    which never replaces a copy already there."""
+    final = path / file_name(cp.size)
+    if final.exists():
+        return
+    fd, tmp = tempfile.mkstemp(dir=path, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_body(cp))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o444)
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another run: keep that one
+            os.link(tmp, final)
+    finally:
+        os.unlink(tmp)
+    key_file = path / "keys" / f"{cp.key_id}.pub"
+    if not key_file.exists():
+        key_file.parent.mkdir(exist_ok=True)
+        key_file.write_bytes(signing.public_key_pem(cp.key_id))
+
+
+def s3_client() -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+
+
+def _to_bucket(bucket: str, cps: list[Checkpoint]) -> None:
+    client = s3_client()
+    # Which of these the bucket has, from one listing: names sort by size, so the listing starts just
+    # before the smallest and stops past the largest.
+    first, last = S3_PREFIX + file_name(cps[0].size), S3_PREFIX + file_name(cps[-1].size)
+    have: set[str] = set()
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=S3_PREFIX, StartAfter=first.removesuffix(".json"))
+    for page in pages:
+        keys = [obj["Key"] for obj in page.get("Contents", [])]
+        have.update(keys)
+        if not keys or keys[-1] >= last:
+            break
+    for cp in cps:
+        key = S3_PREFIX + file_name(cp.size)
+        if key not in have:
+            client.put_object(Bucket=bucket, Key=key, Body=_body(cp), ContentType="application/json",
+                              ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=timezone.now() + S3_RETENTION)
+
+
+def mirror(cps: list[Checkpoint]) -> list[str]:
+    """Copy these checkpoints to every configured location that lacks them.
+
+    Never raises for a location that fails: returns one line per failed location ("where: why"), and
+    logs it as an error.
+    """
+    cps = sorted(cps, key=lambda cp: cp.size)
+    failures: list[str] = []
+    if not cps:
+        return failures
+    directory = settings.AUDIT_CHECKPOINT_MIRROR_DIR
+    if directory:
+        try:
+            path = Path(directory)
+            path.mkdir(parents=True, exist_ok=True)
+            for cp in cps:
+                _to_directory(path, cp)
+        except OSError as exc:
+            failures.append(f"directory {directory}: {exc}")
+    bucket = settings.AUDIT_CHECKPOINT_MIRROR_S3_BUCKET
+    if bucket:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            _to_bucket(bucket, cps)
+        except (BotoCoreError, ClientError) as exc:
+            failures.append(f"s3://{bucket}/{S3_PREFIX}: {exc}")
+    for failure in failures:
+        logger.error("checkpoint(s) %s..%s not mirrored to %s", cps[0].size, cps[-1].size, failure)
+    return failures
+
+
+def mirror_recent() -> list[str]:
+    """Copy the latest AUDIT_CHECKPOINT_MIRROR_CATCH_UP checkpoints the mirrors lack (see `mirror`)."""
+    if not (settings.AUDIT_CHECKPOINT_MIRROR_DIR or settings.AUDIT_CHECKPOINT_MIRROR_S3_BUCKET):
+        return []
+    latest = list(Checkpoint.objects.order_by("-size")[: settings.AUDIT_CHECKPOINT_MIRROR_CATCH_UP])
+    return mirror(latest)
+
+
+def mirrored_checkpoints(directory: Path) -> list[tuple[dict[str, Any], bytes]]:
+    """Checkpoints kept outside the database, with their public keys, by increasing size."""
+    found = []
+    for path in sorted(directory.glob("checkpoint-*.json")):
+        body = json.loads(path.read_text())
+        key_path = directory / "keys" / f"{body.get('key')}.pub"
+        found.append((body, key_path.read_bytes() if key_path.exists() else b""))
+    return sorted(found, key=lambda item: item[0].get("size", 0))
