@@ -23,10 +23,12 @@ from django.utils import timezone
 
 from audit import signing
 from audit.models import Checkpoint
+from config.errors import InvalidInput, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
 S3_PREFIX = "checkpoints/"
+S3_KEYS_PREFIX = S3_PREFIX + "keys/"
 # Object lock retention of each copy in the bucket (COMPLIANCE mode: no one can delete it before then).
 S3_RETENTION = dt.timedelta(days=365 * 10)
 
@@ -76,7 +78,7 @@ def _to_bucket(bucket: str, cps: list[Checkpoint]) -> None:
     first, last = S3_PREFIX + file_name(cps[0].size), S3_PREFIX + file_name(cps[-1].size)
     have: set[str] = set()
     pages = client.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=S3_PREFIX, StartAfter=first.removesuffix(".json"))
+        Bucket=bucket, Prefix=S3_PREFIX + "checkpoint-", StartAfter=first.removesuffix(".json"))
     for page in pages:
         keys = [obj["Key"] for obj in page.get("Contents", [])]
         have.update(keys)
@@ -85,8 +87,16 @@ def _to_bucket(bucket: str, cps: list[Checkpoint]) -> None:
     for cp in cps:
         key = S3_PREFIX + file_name(cp.size)
         if key not in have:
-            client.put_object(Bucket=bucket, Key=key, Body=_body(cp), ContentType="application/json",
-                              ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=timezone.now() + S3_RETENTION)
+            _put_locked(client, bucket, key, _body(cp), "application/json")
+    for kid in sorted({cp.key_id for cp in cps}):
+        key = f"{S3_KEYS_PREFIX}{kid}.pub"
+        if not client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"):
+            _put_locked(client, bucket, key, signing.public_key_pem(kid), "application/x-pem-file")
+
+
+def _put_locked(client: Any, bucket: str, key: str, body: bytes, content_type: str) -> None:
+    client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, ObjectLockMode="COMPLIANCE",
+                      ObjectLockRetainUntilDate=timezone.now() + S3_RETENTION)
 
 
 def mirror(cps: list[Checkpoint]) -> list[str]:
@@ -129,11 +139,39 @@ def mirror_recent() -> list[str]:
     return mirror(latest)
 
 
-def mirrored_checkpoints(directory: Path) -> list[tuple[dict[str, Any], bytes]]:
-    """Checkpoints kept outside the database, with their public keys, by increasing size."""
-    found = []
-    for path in sorted(directory.glob("checkpoint-*.json")):
-        body = json.loads(path.read_text())
-        key_path = directory / "keys" / f"{body.get('key')}.pub"
-        found.append((body, key_path.read_bytes() if key_path.exists() else b""))
+def mirrored_checkpoints(location: str | Path) -> list[tuple[dict[str, Any], bytes]]:
+    """Checkpoints kept outside the database (a directory, or "s3://bucket"), with their public keys,
+    by increasing size. A location that holds none is an error, not a check that passes."""
+    text = str(location)
+    if text.startswith("s3://"):
+        found = _read_bucket(text.removeprefix("s3://").split("/", 1)[0])
+    else:
+        directory = Path(location)
+        if not directory.is_dir():
+            raise InvalidInput(f"no directory of checkpoint copies at {directory}")
+        found = []
+        for path in sorted(directory.glob("checkpoint-*.json")):
+            body = json.loads(path.read_text())
+            key_path = directory / "keys" / f"{body.get('key')}.pub"
+            found.append((body, key_path.read_bytes() if key_path.exists() else b""))
+    if not found:
+        raise InvalidInput(f"no checkpoint copies in {text}")
     return sorted(found, key=lambda item: item[0].get("size", 0))
+
+
+def _read_bucket(bucket: str) -> list[tuple[dict[str, Any], bytes]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client = s3_client()
+        bodies, keys = [], {}
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=S3_PREFIX):
+            for obj in page.get("Contents", []):
+                data = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                if obj["Key"].startswith(S3_KEYS_PREFIX):
+                    keys[obj["Key"].removeprefix(S3_KEYS_PREFIX).removesuffix(".pub")] = data
+                else:
+                    bodies.append(json.loads(data))
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable(f"cannot read checkpoint copies from s3://{bucket}: {exc}") from exc
+    return [(body, keys.get(str(body.get("key")), b"")) for body in bodies]

@@ -14,7 +14,7 @@ from audit.models import Checkpoint, VerificationRun
 
 
 def verify_log(
-    *, progress: Callable[[int], None] | None = None, external_checkpoints: Path | None = None
+    *, progress: Callable[[int], None] | None = None, external_checkpoints: str | Path | None = None
 ) -> VerificationRun:
     """Check every entry and checkpoint (spec section 6) in constant memory; record the outcome.
 

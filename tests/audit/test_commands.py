@@ -17,6 +17,7 @@ from audit import db_guards
 from audit.checkpoints import checkpoint_create
 from audit.models import AuditEntry, Checkpoint, VerificationRun
 from audit.verifier import verify_bundle
+from tests.audit.conftest import BUCKET
 from tests.factories import make_model
 
 pytestmark = pytest.mark.django_db
@@ -120,14 +121,18 @@ def test_truncated_tail_is_caught_by_a_checkpoint(log):
         _cmd("verify")
 
 
-def test_rewritten_history_is_caught_by_an_external_checkpoint(log, tmp_path):
-    mirror = tmp_path / "mirror"
-    with override_settings(AUDIT_CHECKPOINT_MIRROR_DIR=str(mirror)):
+@pytest.mark.parametrize("where", ["directory", "bucket"])
+def test_rewritten_history_is_caught_by_an_external_checkpoint(log, tmp_path, where, request):
+    if where == "bucket":
+        request.getfixturevalue("s3").create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+        mirror, settings = f"s3://{BUCKET}", {"AUDIT_CHECKPOINT_MIRROR_S3_BUCKET": BUCKET}
+    else:
+        mirror, settings = str(tmp_path / "mirror"), {"AUDIT_CHECKPOINT_MIRROR_DIR": str(tmp_path / "mirror")}
+    with override_settings(**settings):
         cp = checkpoint_create()
         from audit.mirror import mirror as mirror_checkpoints
 
         assert mirror_checkpoints([cp]) == []
-    assert (mirror / f"checkpoint-{cp.size:012d}.json").exists()
     # A database superuser rewrites entry 2 and recomputes every hash after it, and drops the
     # checkpoints in the database: the chain itself then verifies.
     prev = AuditEntry.objects.get(seq=1).hash
@@ -143,7 +148,20 @@ def test_rewritten_history_is_caught_by_an_external_checkpoint(log, tmp_path):
     _sql("DELETE FROM audit_checkpoint")
     assert "OK" in _cmd("verify")
     with pytest.raises(CommandError, match=r"checkpoint\.root"):
-        _cmd("verify", "--against", str(mirror))
+        _cmd("verify", "--against", mirror)
+
+
+def test_verify_against_a_place_with_no_copies_is_an_error_not_a_pass(log, tmp_path, s3):
+    checkpoint_create()
+    with pytest.raises(CommandError, match="no directory of checkpoint copies"):
+        _cmd("verify", "--against", str(tmp_path / "typo"))
+    with pytest.raises(CommandError, match="no checkpoint copies in"):
+        _cmd("verify", "--against", str(tmp_path))
+    with pytest.raises(CommandError, match="cannot read checkpoint copies from s3://nowhere"):
+        _cmd("verify", "--against", "s3://nowhere")
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    with pytest.raises(CommandError, match=f"no checkpoint copies in s3://{BUCKET}"):
+        _cmd("verify", "--against", f"s3://{BUCKET}")
 
 
 def test_checkpoint_command_signs_and_proof_command_serves(log):

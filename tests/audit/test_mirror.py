@@ -10,24 +10,20 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
-from moto import mock_aws
 
 from audit import mirror
 from audit.checkpoints import checkpoint_create
 from audit.models import Checkpoint
 from audit.tasks import checkpoint_if_due
+from tests.audit.conftest import BUCKET
 from tests.factories import make_model
 
 pytestmark = pytest.mark.django_db
-
-BUCKET = "modelgov-checkpoints"
-
 
 @pytest.fixture
 def dev(make_user: Any) -> Any:
@@ -41,16 +37,6 @@ def _checkpoints(dev: Any, n: int) -> list[Checkpoint]:
         make_model(dev, f"m{i}")
         out.append(checkpoint_create())
     return out
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("s3")
 
 
 def test_directory_copy_is_whole_read_only_and_carries_the_key(dev: Any, tmp_path: Path) -> None:
@@ -137,6 +123,7 @@ def test_missing_bucket_copies_are_made_by_the_scheduled_run(dev: Any, s3: Any) 
         s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
         assert checkpoint_if_due() is None  # nothing new to sign; the copies are caught up
     keys = [obj["Key"] for obj in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
-    # The latest AUDIT_CHECKPOINT_MIRROR_CATCH_UP checkpoints, no more.
-    assert keys == [mirror.S3_PREFIX + mirror.file_name(cp.size) for cp in cps[1:]]
+    # The latest AUDIT_CHECKPOINT_MIRROR_CATCH_UP checkpoints, no more, and the key that signed them.
+    assert keys == [mirror.S3_PREFIX + mirror.file_name(cp.size) for cp in cps[1:]] + [
+        f"{mirror.S3_KEYS_PREFIX}{cps[0].key_id}.pub"]
 

@@ -20,7 +20,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         verify = sub.add_parser("verify", help="check every entry and checkpoint (spec section 6)")
-        verify.add_argument("--against", type=Path, help="also check checkpoints kept in this directory")
+        verify.add_argument("--against", metavar="DIR|s3://BUCKET",
+                            help="also check the checkpoint copies kept in this directory or bucket")
         verify.add_argument("--quiet", action="store_true", help="no progress bar")
         export = sub.add_parser("export", help="write the export bundle (spec section 5)")
         export.add_argument("dest", type=Path)
@@ -44,7 +45,7 @@ class Command(BaseCommand):
     def _bar(self, quiet: bool, total: int, unit: str) -> Any:
         return tqdm(total=total, unit=unit, disable=quiet, file=self.stderr._out, mininterval=0.5)
 
-    def do_verify(self, *, against: Path | None = None, quiet: bool = False, **_: Any) -> None:
+    def do_verify(self, *, against: str | None = None, quiet: bool = False, **_: Any) -> None:
         from audit.verification import verify_log
 
         head_seq = writer.head()[0]
