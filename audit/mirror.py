@@ -42,16 +42,16 @@ def _body(cp: Checkpoint) -> bytes:
     return (cp.document + "\n").encode()
 
 
-def _to_directory(path: Path, cp: Checkpoint) -> None:
-    """Write the copy whole or not at all: a temporary file, synced, then linked under its final name,
-    which never replaces a copy already there."""
-    final = path / file_name(cp.size)
+def _write_once(final: Path, data: bytes) -> None:
+    """Write a file whole or not at all: a temporary file, synced, then linked under its final name,
+    which never replaces a file already there."""
     if final.exists():
         return
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=".incoming-")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(_body(cp))
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o444)
@@ -59,10 +59,12 @@ def _to_directory(path: Path, cp: Checkpoint) -> None:
             os.link(tmp, final)
     finally:
         os.unlink(tmp)
-    key_file = path / "keys" / f"{cp.key_id}.pub"
-    if not key_file.exists():
-        key_file.parent.mkdir(exist_ok=True)
-        key_file.write_bytes(signing.public_key_pem(cp.key_id))
+
+
+def _to_directory(path: Path, cp: Checkpoint) -> None:
+    # The key first: a copy is never there without the key that checks it.
+    _write_once(path / "keys" / f"{cp.key_id}.pub", signing.public_key_pem(cp.key_id))
+    _write_once(path / file_name(cp.size), _body(cp))
 
 
 def s3_client() -> Any:

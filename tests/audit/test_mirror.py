@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from audit import mirror
+from audit import mirror, signing
 from audit.checkpoints import checkpoint_create
 from audit.models import Checkpoint
 from audit.tasks import checkpoint_if_due
@@ -47,7 +47,8 @@ def test_directory_copy_is_whole_read_only_and_carries_the_key(dev: Any, tmp_pat
     assert json.loads(copy.read_text()) == cp.as_json()
     assert copy.stat().st_mode & 0o777 == 0o444
     assert (tmp_path / "keys" / f"{cp.key_id}.pub").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [copy.name, "keys"]  # no temporary file left
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        copy.name, "keys", f"keys/{cp.key_id}.pub"]  # no temporary file left
 
 
 def test_a_copy_that_fails_midway_leaves_nothing_and_is_made_on_the_next_run(
@@ -63,10 +64,12 @@ def test_a_copy_that_fails_midway_leaves_nothing_and_is_made_on_the_next_run(
             failures = mirror.mirror_recent()
         assert len(failures) == 1 and "No space left on device" in failures[0]
         assert "not mirrored" in caplog.text
-        assert list(tmp_path.iterdir()) == []  # no partial copy that a later run would take as done
+        # No partial copy (of the checkpoint or of its key) that a later run would take as done.
+        assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
         monkeypatch.undo()
         assert mirror.mirror_recent() == []
     assert json.loads((tmp_path / mirror.file_name(cp.size)).read_text()) == cp.as_json()
+    assert (tmp_path / "keys" / f"{cp.key_id}.pub").read_bytes() == signing.public_key_pem(cp.key_id)
 
 
 def test_an_unreachable_mirror_never_fails_the_checkpoint(
