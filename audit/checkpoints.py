@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from audit import chain, merkle, mirror, signing, writer
 from audit.models import AuditEntry, ChainHead, Checkpoint, MerkleNode, SigningKey
+from config.files import write_once
 
 _LOG_ID_FILE = "log-id"
 
@@ -26,13 +27,7 @@ def log_id() -> str:
     if settings.AUDIT_LOG_ID:
         return str(settings.AUDIT_LOG_ID)
     path = Path(settings.AUDIT_SIGNING_KEY_FILE).parent / _LOG_ID_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with path.open("x") as fh:
-                fh.write(f"{socket.gethostname()}/{uuid.uuid4().hex[:16]}")
-        except FileExistsError:
-            pass
+    write_once(path, f"{socket.gethostname()}/{uuid.uuid4().hex[:16]}".encode(), 0o644)
     return path.read_text().strip()
 
 

@@ -9,12 +9,10 @@ logged, and the latest checkpoints the mirrors lack are copied again on every sc
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from django.utils import timezone
 from audit import signing
 from audit.models import Checkpoint
 from config.errors import InvalidInput, ServiceUnavailable
+from config.files import write_once
 
 logger = logging.getLogger(__name__)
 
@@ -42,29 +41,10 @@ def _body(cp: Checkpoint) -> bytes:
     return (cp.document + "\n").encode()
 
 
-def _write_once(final: Path, data: bytes) -> None:
-    """Write a file whole or not at all: a temporary file, synced, then linked under its final name,
-    which never replaces a file already there."""
-    if final.exists():
-        return
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o444)
-        with contextlib.suppress(FileExistsError):  # made meanwhile by another run: keep that one
-            os.link(tmp, final)
-    finally:
-        os.unlink(tmp)
-
-
 def _to_directory(path: Path, cp: Checkpoint) -> None:
     # The key first: a copy is never there without the key that checks it.
-    _write_once(path / "keys" / f"{cp.key_id}.pub", signing.public_key_pem(cp.key_id))
-    _write_once(path / file_name(cp.size), _body(cp))
+    write_once(path / "keys" / f"{cp.key_id}.pub", signing.public_key_pem(cp.key_id), 0o444)
+    write_once(path / file_name(cp.size), _body(cp), 0o444)
 
 
 def s3_client() -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from config.files import write_once
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -37,17 +38,11 @@ def _load_pem_or_raw(data: bytes) -> Ed25519PrivateKey:
 
 
 def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process made it first; use theirs
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    write_once(path, pem, 0o600)  # if another process made it first, theirs is used
 
 
 @lru_cache(maxsize=1)

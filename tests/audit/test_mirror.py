@@ -20,6 +20,7 @@ from audit import mirror, signing
 from audit.checkpoints import checkpoint_create
 from audit.models import Checkpoint
 from audit.tasks import checkpoint_if_due
+from config import files
 from tests.audit.conftest import BUCKET
 from tests.factories import make_model
 
@@ -59,7 +60,7 @@ def test_a_copy_that_fails_midway_leaves_nothing_and_is_made_on_the_next_run(
         raise OSError(28, "No space left on device")
 
     with override_settings(AUDIT_CHECKPOINT_MIRROR_DIR=str(tmp_path)):
-        monkeypatch.setattr(mirror.os, "fsync", disk_full)
+        monkeypatch.setattr(files.os, "fsync", disk_full)
         with caplog.at_level(logging.ERROR, logger="audit.mirror"):
             failures = mirror.mirror_recent()
         assert len(failures) == 1 and "No space left on device" in failures[0]
