@@ -63,11 +63,7 @@ def _keys_dir() -> Path:
 
 def _remember_public_key(public_key: Ed25519PublicKey) -> None:
     """Keep every public key ever used beside the private key, so rotation never orphans a checkpoint."""
-    directory = _keys_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{key_id(public_key)}.pub"
-    if not target.exists():
-        target.write_bytes(public_pem(public_key))
+    write_once(_keys_dir() / f"{key_id(public_key)}.pub", public_pem(public_key), 0o644)
 
 
 def public_key_pem(kid: str) -> bytes:
