@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.utils import timezone
 
@@ -98,7 +99,7 @@ def mirror(cps: list[Checkpoint]) -> list[str]:
             path.mkdir(parents=True, exist_ok=True)
             for cp in cps:
                 _to_directory(path, cp)
-        except OSError as exc:
+        except (OSError, KeyError) as exc:  # KeyError: a checkpoint's public key is gone
             failures.append(f"directory {directory}: {exc}")
     bucket = settings.AUDIT_CHECKPOINT_MIRROR_S3_BUCKET
     if bucket:
@@ -106,7 +107,7 @@ def mirror(cps: list[Checkpoint]) -> list[str]:
 
         try:
             _to_bucket(bucket, cps)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, KeyError) as exc:
             failures.append(f"s3://{bucket}/{S3_PREFIX}: {exc}")
     for failure in failures:
         logger.error("checkpoint(s) %s..%s not mirrored to %s", cps[0].size, cps[-1].size, failure)
@@ -126,34 +127,60 @@ def mirrored_checkpoints(location: str | Path) -> list[tuple[dict[str, Any], byt
     by increasing size. A location that holds none is an error, not a check that passes."""
     text = str(location)
     if text.startswith("s3://"):
-        found = _read_bucket(text.removeprefix("s3://").split("/", 1)[0])
+        documents, keys = _read_bucket(text.removeprefix("s3://").split("/", 1)[0])
     else:
         directory = Path(location)
         if not directory.is_dir():
             raise InvalidInput(f"no directory of checkpoint copies at {directory}")
-        found = []
-        for path in sorted(directory.glob("checkpoint-*.json")):
-            body = json.loads(path.read_text())
-            key_path = directory / "keys" / f"{body.get('key')}.pub"
-            found.append((body, key_path.read_bytes() if key_path.exists() else b""))
-    if not found:
+        documents = [(str(path), path.read_bytes()) for path in sorted(directory.glob("checkpoint-*.json"))]
+        keys = {path.stem: [path.read_bytes()] for path in directory.glob("keys/*.pub")}
+    if not documents:
         raise InvalidInput(f"no checkpoint copies in {text}")
-    return sorted(found, key=lambda item: item[0].get("size", 0))
+    found = []
+    for where, data in documents:
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise InvalidInput(f"{where} is not a checkpoint document: {exc}") from exc
+        if not isinstance(body, dict):
+            raise InvalidInput(f"{where} is not a checkpoint document")
+        found.append((body, _matching_key(keys.get(str(body.get("key")), []), str(body.get("key")))))
+    return sorted(found, key=lambda item: item[0]["size"] if type(item[0].get("size")) is int else -1)
 
 
-def _read_bucket(bucket: str) -> list[tuple[dict[str, Any], bytes]]:
+def _matching_key(candidates: list[bytes], kid: str) -> bytes:
+    """Of the copies of a public key, the one whose id is `kid` (the id is a hash of the key, so a key
+    put there later under the same name cannot pass for it); else any, which then fails the check."""
+    from cryptography.hazmat.primitives import serialization
+
+    for pem in candidates:
+        try:
+            public = serialization.load_pem_public_key(pem)
+        except ValueError:
+            continue
+        if isinstance(public, Ed25519PublicKey) and signing.key_id(public) == kid:
+            return pem
+    return candidates[0] if candidates else b""
+
+
+def _read_bucket(bucket: str) -> tuple[list[tuple[str, bytes]], dict[str, list[bytes]]]:
+    """Every version of every copy: object lock keeps each version from deletion, but anyone allowed to
+    write could add a newer version (or a delete marker) over a checkpoint to hide it. Reading every
+    version, hidden ones included, means each checkpoint ever copied is checked."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    documents: list[tuple[str, bytes]] = []
+    keys: dict[str, list[bytes]] = {}
     try:
         client = s3_client()
-        bodies, keys = [], {}
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=S3_PREFIX):
-            for obj in page.get("Contents", []):
-                data = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                if obj["Key"].startswith(S3_KEYS_PREFIX):
-                    keys[obj["Key"].removeprefix(S3_KEYS_PREFIX).removesuffix(".pub")] = data
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=S3_PREFIX):
+            for version in page.get("Versions", []):
+                name, vid = version["Key"], version["VersionId"]
+                data = client.get_object(Bucket=bucket, Key=name, VersionId=vid)["Body"].read()
+                if name.startswith(S3_KEYS_PREFIX):
+                    keys.setdefault(name.removeprefix(S3_KEYS_PREFIX).removesuffix(".pub"), []).append(data)
                 else:
-                    bodies.append(json.loads(data))
+                    documents.append((f"s3://{bucket}/{name} (version {vid})", data))
     except (BotoCoreError, ClientError) as exc:
         raise ServiceUnavailable(f"cannot read checkpoint copies from s3://{bucket}: {exc}") from exc
-    return [(body, keys.get(str(body.get("key")), b"")) for body in bodies]
+    return documents, keys

@@ -172,6 +172,8 @@ def verify_checkpoint_signature(cp: dict[str, Any], public_key_pem: bytes) -> No
         raise VerificationError("checkpoint.ts", "ts must be YYYY-MM-DDTHH:MM:SS.ffffffZ")
     if not isinstance(cp["log"], str) or not isinstance(cp["key"], str) or not _KEY_ID.match(cp["key"]):
         raise VerificationError("checkpoint.key", "log must be a string and key 16 lower-case hex digits")
+    if not public_key_pem:
+        raise VerificationError("checkpoint.key", f"no public key with id {cp['key']}")
     try:
         public_key = serialization.load_pem_public_key(public_key_pem)
     except ValueError as exc:
@@ -318,9 +320,14 @@ def _canonical_of_scanned(value: dict[str, Any], raw: bytes) -> bytes | None:
 
 
 class LogChecker:
-    """Checks a log fed one entry at a time, in constant memory (an RFC 6962 compact range)."""
+    """Checks a log fed one entry at a time, in constant memory (an RFC 6962 compact range).
 
-    def __init__(self) -> None:
+    With `whole_log_to`, what is fed must be the whole log, seq 1 to that seq (the size its keeper
+    claims): a missing first or last entry is then a failure, not a range export or a notice.
+    """
+
+    def __init__(self, whole_log_to: int | None = None) -> None:
+        self._whole_log_to = whole_log_to
         self.result = Result()
         self._checkpoints: dict[int, list[dict[str, Any]]] = {}
         self._prev: str | None = None
@@ -439,6 +446,9 @@ class LogChecker:
         if self._seq is None:
             if seq < 1:
                 raise VerificationError("seq.order", "the first seq must be 1 or more")
+            if self._whole_log_to is not None and seq != 1:
+                raise VerificationError("seq.order", f"the log must start at seq 1; its first entry is seq {seq} "
+                                                     "(entries deleted)")
             self.result.first_seq = seq
             if seq == 1 and e["prev"] != ZERO:
                 raise VerificationError("prev.chain", "the first entry's prev must be 64 zeros")
@@ -506,6 +516,10 @@ class LogChecker:
 
     def finish(self) -> Result:
         r = self.result
+        if r.ok and self._whole_log_to is not None and (r.last_seq or 0) != self._whole_log_to:
+            self._fail((r.last_seq or 0) + 1, VerificationError(
+                "seq.order", f"the log's head says {self._whole_log_to} entries but the entries end at seq "
+                f"{r.last_seq or 0} (entries deleted from the tail)"))
         if r.ok and self._checkpoints:
             size = min(self._checkpoints)
             if r.first_seq not in (None, 1):
@@ -590,14 +604,19 @@ def verify_bundle(path: str | Path) -> Result:
             except ValueError as exc:
                 checker._fail_checkpoint(None, VerificationError("checkpoint.parse", f"line {number}: {exc}"))
                 break
-            size = cp.get("size") if isinstance(cp, dict) else None
-            if type(size) is int and size <= last_size:
+            if not isinstance(cp, dict):
+                checker._fail_checkpoint(None, VerificationError("checkpoint.members",
+                                                                 f"line {number}: a checkpoint is a JSON object"))
+                break
+            size = cp.get("size")
+            if type(size) is int and 0 <= size <= last_size:
                 checker._fail_checkpoint(size, VerificationError("checkpoint.order", "sizes must increase"))
                 break
             last_size = size if type(size) is int else last_size
-            pem = keys.get(cp.get("key", "") if isinstance(cp, dict) else "")
+            key = cp.get("key")
+            pem = keys.get(key) if isinstance(key, str) else b""  # not a string: the shape check names it
             if pem is None:
-                checker._fail_checkpoint(size, VerificationError("checkpoint.key", f"keys/{cp.get('key')}.pub missing"))
+                checker._fail_checkpoint(size, VerificationError("checkpoint.key", f"keys/{key}.pub missing"))
                 break
             checker.add_checkpoint(cp, pem)
         for line in entries:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import rfc8785
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
@@ -91,6 +92,33 @@ def test_deleted_swapped_and_rehashed_entries_are_named(log):
         _cmd("verify")
 
 
+def test_deleted_first_entries_are_named(log):
+    checkpoint_create()
+    _sql("DELETE FROM audit_auditentry WHERE seq <= 2")
+    with pytest.raises(CommandError, match=r"seq 3: rule seq\.order: the log must start at seq 1"):
+        _cmd("verify")
+
+
+def test_deleted_last_entry_is_named_even_before_any_checkpoint(log):
+    _sql("DELETE FROM audit_auditentry WHERE seq = %s", [log])
+    with pytest.raises(CommandError, match=rf"seq {log}: rule seq\.order: the log's head says {log} entries"):
+        _cmd("verify")
+
+
+def test_success_says_what_is_not_yet_covered_by_a_checkpoint(log):
+    out = _cmd("verify")
+    assert "OK" in out and "truncation of the tail is detectable only against a signed checkpoint" in out
+
+
+def test_a_checkpoint_whose_key_is_gone_fails_by_rule(log):
+    checkpoint_create()
+    _sql("DELETE FROM audit_signingkey")
+    _sql("UPDATE audit_checkpoint SET key_id = %s", ["f" * 16])
+    with pytest.raises(CommandError, match=r"rule checkpoint\.key: no public key with id [0-9a-f]{16}"):
+        _cmd("verify")
+    assert not VerificationRun.objects.get().ok
+
+
 def test_swapped_entries_are_named(log):
     a, b = AuditEntry.objects.get(seq=3), AuditEntry.objects.get(seq=4)
     _sql("UPDATE audit_auditentry SET canonical = %s, hash = %s WHERE seq = 3", [bytes(b.canonical), "f" * 64])
@@ -119,6 +147,39 @@ def test_truncated_tail_is_caught_by_a_checkpoint(log):
          [AuditEntry.objects.get(seq=4).hash, frontier])
     with pytest.raises(CommandError, match=r"checkpoint\.size"):
         _cmd("verify")
+
+
+@pytest.mark.parametrize("where", ["directory", "bucket"])
+def test_truncation_with_the_database_checkpoints_gone_is_caught_by_an_outside_copy(log, tmp_path, where, request):
+    if where == "bucket":
+        s3 = request.getfixturevalue("s3")
+        s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+        mirror, settings = f"s3://{BUCKET}", {"AUDIT_CHECKPOINT_MIRROR_S3_BUCKET": BUCKET}
+    else:
+        mirror, settings = str(tmp_path / "mirror"), {"AUDIT_CHECKPOINT_MIRROR_DIR": str(tmp_path / "mirror")}
+    from audit.mirror import S3_PREFIX, file_name
+    from audit.mirror import mirror as mirror_checkpoints
+
+    with override_settings(**settings):
+        small = checkpoint_create()
+        make_model(User.objects.get(username="dev"), "later")
+        big = checkpoint_create()
+        assert mirror_checkpoints([small, big]) == []
+    if where == "bucket":
+        # Object lock keeps each version, but whoever may write can put a newer version over a copy, or
+        # a delete marker: the check reads every version, so hiding the big checkpoint does not work.
+        s3.put_object(Bucket=BUCKET, Key=S3_PREFIX + file_name(big.size), Body=small.document.encode())
+        s3.delete_object(Bucket=BUCKET, Key=S3_PREFIX + file_name(big.size))
+    # A database superuser cuts the log back to the small checkpoint, consistently (head included),
+    # and removes the checkpoints the database holds.
+    _sql("DELETE FROM audit_auditentry WHERE seq > %s", [small.size])
+    _sql("DELETE FROM audit_merklenode")
+    _sql("DELETE FROM audit_chainhead")
+    _sql("INSERT INTO audit_chainhead (id, seq, hash, ts, frontier) VALUES (1, %s, %s, NULL, %s)",
+         [small.size, small.head, b""])
+    _sql("DELETE FROM audit_checkpoint")
+    with pytest.raises(CommandError, match=rf"rule checkpoint\.size: a checkpoint covers {big.size} entries"):
+        _cmd("verify", "--against", mirror)
 
 
 @pytest.mark.parametrize("where", ["directory", "bucket"])

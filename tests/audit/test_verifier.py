@@ -149,6 +149,64 @@ def test_checkpoint_failures(tmp_path: Path, entries: list[dict[str, Any]]) -> N
     assert (r.failed_checkpoint_size, r.rule) == (6, "checkpoint.head")
 
 
+def _resigned(cp: dict[str, Any], **change: Any) -> dict[str, Any]:
+    body = {k: v for k, v in cp.items() if k != "sig"} | change
+    return body | {"sig": base64.b64encode(KEY.sign(rfc8785.dumps(body))).decode()}
+
+
+@pytest.mark.parametrize(("mutate", "rule"), [
+    (lambda cp: {k: v for k, v in cp.items() if k != "log"}, "checkpoint.members"),
+    (lambda cp: cp | {"extra": 1}, "checkpoint.members"),
+    (lambda cp: _resigned(cp, v=2), "checkpoint.v"),
+    (lambda cp: _resigned(cp, v=True), "checkpoint.v"),
+    (lambda cp: _resigned(cp, size=-1), "checkpoint.size"),
+    (lambda cp: _resigned(cp, size="6"), "checkpoint.size"),
+    (lambda cp: _resigned(cp, root=cp["root"].upper()), "checkpoint.root"),
+    (lambda cp: _resigned(cp, head="zz"), "checkpoint.head"),
+    (lambda cp: _resigned(cp, ts="2026-01-02 00:00:00"), "checkpoint.ts"),
+    (lambda cp: _resigned(cp, key="XYZ"), "checkpoint.key"),
+    (lambda cp: _resigned(cp, log=7), "checkpoint.key"),
+])
+def test_every_checkpoint_shape_rule_is_named(tmp_path: Path, entries: list[dict[str, Any]], mutate: Any,
+                                              rule: str) -> None:
+    cp = mutate(make_checkpoint(entries, 6))
+    bundle = write_bundle(tmp_path, entries, [])
+    (bundle / "checkpoints.jsonl").write_text(json.dumps(cp) + "\n")
+    pem = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if isinstance(cp.get("key"), str):
+        (bundle / "keys" / f"{cp['key']}.pub").write_bytes(pem)
+    r = verify_bundle(bundle)
+    assert not r.ok and r.rule == rule, (r.rule, r.message)
+
+
+@pytest.mark.parametrize(("line", "rule"), [
+    ("[1]", "checkpoint.members"), ('"x"', "checkpoint.members"), ("{not json", "checkpoint.parse"),
+    ('{"key": []}', "checkpoint.members"), ('{"key": {"a": 1}}', "checkpoint.members"),
+])
+def test_a_malformed_checkpoint_line_fails_by_rule_instead_of_crashing(tmp_path: Path, entries: list[dict[str, Any]],
+                                                                      line: str, rule: str) -> None:
+    bundle = write_bundle(tmp_path, entries, [])
+    (bundle / "checkpoints.jsonl").write_text(line + "\n")
+    r = verify_bundle(bundle)
+    assert not r.ok and r.rule == rule, (r.rule, r.message)
+
+
+def test_checkpoint_key_problems(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    cp = make_checkpoint(entries, 6)
+    missing = write_bundle(tmp_path / "missing", entries, [cp])
+    (missing / "keys" / f"{cp['key']}.pub").unlink()
+    r = verify_bundle(missing)
+    assert (r.failed_checkpoint_size, r.rule) == (6, "checkpoint.key") and "missing" in (r.message or "")
+    other = write_bundle(tmp_path / "other", entries, [cp])  # a different key under the checkpoint's key id
+    (other / "keys" / f"{cp['key']}.pub").write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    r = verify_bundle(other)
+    assert (r.rule, r.message) == ("checkpoint.key", "the key id does not match the public key")
+    r = verify_bundle(write_bundle(tmp_path / "order", entries, [make_checkpoint(entries, 8),
+                                                                 make_checkpoint(entries, 6)]))
+    assert (r.failed_checkpoint_size, r.rule) == (6, "checkpoint.order")
+
+
 def test_truncation_below_a_checkpoint_is_detected(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
     r = verify_bundle(write_bundle(tmp_path / "a", entries[:9], [make_checkpoint(entries, 12)]))
     assert (r.ok, r.failed_checkpoint_size, r.rule) == (False, 12, "checkpoint.size")
