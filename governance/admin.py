@@ -17,7 +17,7 @@ from config.admin_lists import QuickActionCheckbox
 from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
 from config.paging import EstimatedCountPaginator
-from governance import rules, selectors, services
+from governance import rules, selectors, services, tokens
 from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
 
 
@@ -188,13 +188,29 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     readonly_fields = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at")
     exclude = ("key_hash",)
-    actions = None
+    actions = ["revoke_selected"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    # A token changes only by being revoked, through the service (owner or governance admin, audited).
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke_selected(self, request: HttpRequest, queryset: Any) -> None:
+        revoked = 0
+        for token in queryset.select_related("user"):
+            try:
+                tokens.token_revoke(token=token, by=request.user)
+                revoked += 1
+            except DomainError as exc:
+                self.message_user(request, f"{token.name} ({token.prefix}): {exc.message}", level=messages.ERROR)
+        if revoked:
+            self.message_user(request, f"{revoked} token(s) revoked.")
 
 
 __all__ = ["rules"]

@@ -87,3 +87,35 @@ def test_policy_edit_through_admin_is_audited(client, people):
     assert resp.status_code == 302, resp.content[:500]
     assert Policy.objects.get().version == 2
     assert AuditEntry.objects.filter(action="governance.policy.update").exists()
+
+
+def test_tokens_are_revoked_in_the_admin_never_edited(client, people):
+    from governance.models import ApiToken
+    from governance.tokens import token_create
+
+    mine, _ = token_create(user=people.gov, name="gov-ci")
+    theirs, _ = token_create(user=people.dev, name="dev-laptop")
+    client.force_login(people.gov)
+    url = f"/admin/governance/apitoken/{theirs.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200 and b'name="_save"' not in page.content  # view only
+    assert client.post(url, {"name": "renamed"}).status_code == 403  # refused, not a 500
+    resp = client.post("/admin/governance/apitoken/", {"action": "revoke_selected", "_selected_action": [theirs.pk]},
+                       follow=True)
+    assert "1 token(s) revoked." in resp.content.decode()
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is not None and theirs.name == "dev-laptop"
+    entry = AuditEntry.objects.get(action="auth.token.revoke").as_json()
+    assert entry["context"]["channel"] == "admin" and entry["actor"]["name"] == "gov"
+    # Again: the service's rule answers, and nothing changes.
+    resp = client.post("/admin/governance/apitoken/", {"action": "revoke_selected", "_selected_action": [theirs.pk]},
+                       follow=True)
+    assert "the token is already revoked" in resp.content.decode()
+    # Someone who is not a governance admin cannot reach the tokens at all.
+    client.force_login(people.val)
+    resp = client.post("/admin/governance/apitoken/", {"action": "revoke_selected", "_selected_action": [mine.pk]})
+    assert resp.status_code == 403
+    mine.refresh_from_db()
+    assert mine.revoked_at is None
+    assert ApiToken.objects.filter(revoked_at__isnull=False).count() == 1
+    assert AuditEntry.objects.filter(action="auth.token.revoke").count() == 1
