@@ -176,3 +176,69 @@ def test_entry_line_is_canonical_json_with_hash(dev):
     parsed = json.loads(entry.line())
     assert parsed == entry.as_json()
     assert get_user_model().objects.count() >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_user_and_group_saves_outside_any_transaction_commit_only_with_their_entry(make_user, monkeypatch):
+    """As in a shell or createsuperuser: no transaction is open around the save."""
+    from django.contrib.auth.models import Group, User
+
+    user = make_user("shell-user", "model developer")
+    group = Group.objects.get(name="model developer")
+    before = AuditEntry.objects.count()
+
+    def broken(*args, **kwargs):
+        raise Boom("append failed")
+
+    monkeypatch.setattr(writer, "_flush", broken)
+    with pytest.raises(Boom):
+        user.is_superuser = True
+        user.save()
+    with pytest.raises(Boom):
+        group.name = "renamed"
+        group.save()
+    with pytest.raises(Boom):
+        User.objects.create_user("never-made", password="x" * 12)
+    monkeypatch.undo()
+    assert not User.objects.get(pk=user.pk).is_superuser
+    assert Group.objects.filter(name="model developer").exists()
+    assert not User.objects.filter(username="never-made").exists()
+    assert AuditEntry.objects.count() == before
+    user.is_superuser = True
+    user.save()
+    assert AuditEntry.objects.filter(action="auth.user.update").latest("seq").as_json()["changes"]["is_superuser"] == {
+        "old": False, "new": True}
+
+
+def test_bulk_writes_on_users_and_roles_are_refused_and_deletes_recorded(make_user):
+    from django.contrib.auth.models import Group, User
+
+    from audit.models import UnauditedWriteError
+
+    user = make_user("bulk-target", "model developer")
+    with pytest.raises(UnauditedWriteError, match="bulk update on User is refused"):
+        User.objects.filter(pk=user.pk).update(is_superuser=True)
+    with pytest.raises(UnauditedWriteError, match="bulk create on User is refused"):
+        User.objects.bulk_create([User(username="sneaky")])
+    with pytest.raises(UnauditedWriteError, match="bulk update on Group is refused"):
+        Group.objects.bulk_update(list(Group.objects.all()), ["name"])
+    assert not User.objects.get(pk=user.pk).is_superuser and not User.objects.filter(username="sneaky").exists()
+    User.objects.filter(pk=user.pk).delete()  # deleted one by one, each with its entry
+    assert AuditEntry.objects.get(action="auth.user.delete").object_id == str(user.pk)
+
+
+def test_link_rows_saved_on_their_own_are_refused(make_user, dev):
+    from django.contrib.auth.models import Group, User
+
+    from audit.models import UnauditedWriteError
+
+    user = make_user("link-target")
+    admins = Group.objects.get(name="governance admin")
+    with pytest.raises(UnauditedWriteError, match="written through the related manager"):
+        User.groups.through.objects.create(user=user, group=admins)
+    model = make_model(dev, "linked")
+    with pytest.raises(UnauditedWriteError, match="written through the related manager"):
+        RegisteredModel.developers.through.objects.create(registeredmodel=model, user=user)
+    assert not user.groups.filter(pk=admins.pk).exists() and not model.developers.filter(pk=user.pk).exists()
+    user.groups.add(admins)  # the related manager still works, and records it
+    assert AuditEntry.objects.filter(action="auth.user.groups_add").exists()
