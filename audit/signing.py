@@ -31,7 +31,10 @@ def _load_pem_or_raw(data: bytes) -> Ed25519PrivateKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise ImproperlyConfigured("the audit signing key must be an Ed25519 key")
         return key
-    raw = base64.b64decode(text)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raw = b""
     if len(raw) != 32:
         raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be a PEM Ed25519 key or 32 raw bytes in base64")
     return Ed25519PrivateKey.from_private_bytes(raw)

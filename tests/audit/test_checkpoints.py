@@ -127,3 +127,29 @@ def test_stored_and_recomputed_nodes_give_the_rfc_tree(dev):
         for old in {1, size // 3 or 1, size}:
             keys = merkle.consistency_keys(old, size)
             assert merkle.consistency_proof(old, size, fetch_nodes(keys)) == merkle.consistency_proof(old, size, memory)
+
+
+def test_signing_key_from_the_environment(dev, settings):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                            serialization.NoEncryption())
+    settings.AUDIT_SIGNING_KEY = base64.b64encode(raw).decode()
+    signing.signing_key.cache_clear()
+    try:
+        make_model(dev, "a")
+        cp = checkpoint_create()
+        assert cp.key_id == signing.key_id(key.public_key())
+        public: Any = key.public_key()
+        public.verify(base64.b64decode(cp.as_json()["sig"]),
+                      rfc8785.dumps({k: v for k, v in cp.as_json().items() if k != "sig"}))
+        assert verify_log().ok
+        settings.AUDIT_SIGNING_KEY = "not a key"
+        signing.signing_key.cache_clear()
+        from django.core.exceptions import ImproperlyConfigured
+
+        with pytest.raises(ImproperlyConfigured, match="must be a PEM Ed25519 key or 32 raw bytes in base64"):
+            signing.current_key_id()
+    finally:
+        signing.signing_key.cache_clear()
