@@ -159,3 +159,28 @@ def test_api_request_poll_download(api, registered, django_capture_on_commit_cal
                     format="json").status_code == 202
     api.force_authenticate(None)
     assert Report.objects.count() == 2
+
+
+def test_reports_carry_the_latest_checkpoint_and_lineage_proves_what_it_cites(
+        registered, django_capture_on_commit_callbacks):
+    from audit import merkle
+    from audit.checkpoints import checkpoint_create
+    from audit.signing import public_key_pem
+    from audit.verifier import verify_checkpoint_signature, verify_inclusion
+
+    cp = checkpoint_create().as_json()
+    with django_capture_on_commit_callbacks(execute=True):
+        report = _request(registered, "lineage")
+    report.refresh_from_db()
+    assert report.status == "succeeded", report.error
+    assert report.config["checkpoint"] == cp == report.metrics["checkpoint"]
+    verify_checkpoint_signature(cp, public_key_pem(cp["key"]))
+    cited = [e for e in report.metrics["audit_entries"] if e["seq"] <= cp["size"]]
+    assert cited, "the lineage report cites entries the checkpoint covers"
+    for entry in cited:
+        proof = [bytes.fromhex(h) for h in entry["inclusion_proof"]]
+        assert entry["hash"] == AuditEntry.objects.get(seq=entry["seq"]).hash
+        assert verify_inclusion(merkle.leaf_hash(entry["hash"]), entry["seq"] - 1, cp["size"], proof,
+                                bytes.fromhex(cp["root"]))
+    later = [e for e in report.metrics["audit_entries"] if e["seq"] > cp["size"]]
+    assert all(e["inclusion_proof"] is None for e in later)  # not covered yet: said, not faked
