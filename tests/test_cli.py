@@ -100,3 +100,18 @@ def test_gate_failure_and_config_errors_have_exit_codes(live_server: Any, make_u
     monkeypatch.delenv("MODELGOV_TOKEN", raising=False)
     monkeypatch.setenv("MODELGOV_CONFIG", str(tmp_path / "none.toml"))
     assert main(["request", "show", "1"]) == USAGE
+
+
+@pytest.mark.django_db
+def test_djangos_own_commands_record_their_changes_as_cli(monkeypatch: Any) -> None:
+    import manage
+    from audit.models import AuditEntry
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-enough-password")
+    monkeypatch.setattr("sys.argv", ["manage.py", "createsuperuser", "--noinput", "--username", "ops",
+                                     "--email", "ops@example.com"])
+    manage.main()
+    entry = AuditEntry.objects.get(action="auth.user.create", object_repr="ops").as_json()
+    assert entry["actor"] == {"kind": "system", "id": None, "name": "manage.py createsuperuser"}
+    assert entry["context"]["channel"] == "cli"
+    assert entry["changes"]["is_superuser"]["new"] is True and entry["changes"]["password"]["new"] == "<redacted>"
