@@ -102,8 +102,8 @@ def test_gate_failure_and_config_errors_have_exit_codes(live_server: Any, make_u
     assert main(["request", "show", "1"]) == USAGE
 
 
-@pytest.mark.django_db
 def test_djangos_own_commands_record_their_changes_as_cli(monkeypatch: Any) -> None:
+    # A transactional test (the module's mark): run_from_argv closes every connection when it ends.
     import manage
     from audit.models import AuditEntry
 
