@@ -6,9 +6,10 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from audit import writer
-from audit.models import AuditEntry, Checkpoint
+from audit.models import ENTRY_COLUMNS, AuditEntry, Checkpoint
 from audit.verifier import entry_line
 from config.errors import InvalidInput
 
@@ -33,6 +34,16 @@ def stored_entries(first: int, last: int) -> Iterator[tuple[bytes, str]]:
     )
     for raw, digest in qs.iterator(chunk_size=BATCH):
         yield bytes(raw), digest
+
+
+def stored_rows(first: int, last: int) -> Iterator[tuple[Any, ...]]:
+    """Each entry as stored, (the hashed bytes, the hash, ts, *ENTRY_COLUMNS), in seq order."""
+    qs = (
+        AuditEntry.objects.filter(seq__gte=first, seq__lte=last)
+        .order_by("seq")
+        .values_list("canonical", "hash", "ts", *ENTRY_COLUMNS)
+    )
+    yield from qs.iterator(chunk_size=BATCH)
 
 
 def entry_lines(first: int, last: int) -> Iterator[bytes]:

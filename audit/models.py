@@ -56,6 +56,19 @@ def entry_json(canonical: bytes | memoryview, hash_hex: str) -> dict[str, Any]:
     return data
 
 
+# The plain columns an entry is stored with beside its canonical bytes, for filtering and search.
+ENTRY_COLUMNS = ("actor_kind", "actor_id", "actor_name", "action", "object_type", "object_id", "object_repr",
+                 "channel", "request_id")
+
+
+def entry_columns(entry: dict[str, Any]) -> tuple[Any, ...]:
+    """ENTRY_COLUMNS' values for an entry, from its JSON: what the writer stores, and what `audit verify`
+    expects to find stored (a column changed behind the log's back would mislead every filter)."""
+    actor, obj, context = entry["actor"], entry["object"], entry["context"]
+    return (actor["kind"], actor["id"], actor["name"][:200], entry["action"], obj["type"], obj["id"][:64],
+            obj["repr"], str(context.get("channel", "system"))[:8], str(context.get("request_id", ""))[:64])
+
+
 class AuditEntry(AppendOnlyModel):
     seq = models.BigIntegerField(primary_key=True)
     ts = models.DateTimeField()

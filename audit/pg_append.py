@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 
 from audit.merkle import STORED_LEVEL
+from audit.models import ENTRY_COLUMNS
 
-COLUMNS = ("prefix", "actor_kind", "actor_id", "actor_name", "action", "object_type", "object_id",
-           "object_repr", "channel", "request_id")
+COLUMNS = ("prefix", *ENTRY_COLUMNS)
 
 # The signature of the previous version, replaced by this one.
 OLD_SIGNATURE = "audit_append(timestamptz, " + ", ".join(["text[]"] * 10) + ")"

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from audit import checkpoints, mirror, writer
-from audit.export import stored_entries
-from audit.models import Checkpoint, VerificationRun
+from audit import chain, checkpoints, mirror, writer
+from audit.export import stored_rows
+from audit.models import ENTRY_COLUMNS, Checkpoint, VerificationRun, entry_columns
 
 
 def verify_log(
@@ -42,9 +42,11 @@ def verify_log(
                 seen.add(checkpoints.document(body))
                 checker.add_checkpoint(body, pem)
     fed = 0
-    for raw, digest in stored_entries(1, head_seq):
+    for raw, digest, ts, *columns in stored_rows(1, head_seq):
         # Exactly `feed` of the export line made from the row, quicker when the row is as written.
-        checker.feed_stored(raw, digest)
+        checker.feed_stored(bytes(raw), digest)
+        if not checker.failed:
+            _check_columns(checker, ts, tuple(columns))
         fed += 1
         if progress and fed % 10_000 == 0:
             progress(10_000)
@@ -70,6 +72,23 @@ def verify_log(
         changes={"verification": {"old": None, "new": _summary(run)}},
     )
     return run
+
+
+def _check_columns(checker: Any, ts: Any, columns: tuple[Any, ...]) -> None:
+    """The plain columns the API and the admin filter by must say what the hashed entry says: a column
+    changed in the database (an object_id, say) would hide an entry from an object's history."""
+    entry = checker.last_entry
+    try:
+        expected = entry_columns(entry)
+        same = columns == expected and chain.format_ts(ts) == entry["ts"]
+    except (KeyError, TypeError, AttributeError):
+        same, expected = False, ()
+    if not same:
+        differ = [name for name, have, want in zip(ENTRY_COLUMNS, columns, expected, strict=False) if have != want]
+        if not expected or chain.format_ts(ts) != entry.get("ts"):
+            differ.append("ts")
+        checker.fail(entry.get("seq", 0), "row.columns", "the stored columns differ from the hashed entry: "
+                     + ", ".join(differ))
 
 
 def _summary(run: VerificationRun) -> dict[str, Any]:

@@ -329,6 +329,7 @@ class LogChecker:
     def __init__(self, whole_log_to: int | None = None) -> None:
         self._whole_log_to = whole_log_to
         self.result = Result()
+        self.last_entry: dict[str, Any] = {}  # the entry last accepted, as read
         self._checkpoints: dict[int, list[dict[str, Any]]] = {}
         self._prev: str | None = None
         self._ts: str | None = None
@@ -391,7 +392,7 @@ class LogChecker:
         body = _canonical_of_scanned(e, raw)
         if body is None or hashlib.sha256(body).hexdigest() != digest:
             return False
-        self._accept(e["seq"], digest, e["ts"])
+        self._accept(e["seq"], digest, e["ts"], e)
         return True
 
     def _stored_fast(self, raw: bytes, digest: str) -> bool:
@@ -400,7 +401,7 @@ class LogChecker:
             return False
         if _canonical_of_scanned(e, raw) != raw or hashlib.sha256(raw).hexdigest() != digest:
             return False
-        self._accept(e["seq"], digest, e["ts"])
+        self._accept(e["seq"], digest, e["ts"], e)
         return True
 
     def _fields_pass(self, e: dict[str, Any]) -> bool:
@@ -468,10 +469,11 @@ class LogChecker:
             raise VerificationError("entry.json", f"cannot be canonicalised: {exc}") from exc
         if digest != e["hash"]:
             raise VerificationError("hash.mismatch", "hash is not SHA-256 of the canonical entry")
-        self._accept(seq, e["hash"], e["ts"])
+        self._accept(seq, e["hash"], e["ts"], e)
 
-    def _accept(self, seq: int, digest: str, ts: str) -> None:
+    def _accept(self, seq: int, digest: str, ts: str, entry: dict[str, Any]) -> None:
         self._seq, self._prev, self._ts = seq, digest, ts
+        self.last_entry = entry
         self.result.last_seq = seq
         self.result.entries += 1
         if self.result.first_seq == 1:
@@ -503,6 +505,11 @@ class LogChecker:
             self._fail_checkpoint(cp["size"], VerificationError("checkpoint.head", "head is not entry size's hash"))
         else:
             self.result.checkpoints_checked += 1
+
+    def fail(self, seq: int, rule: str, message: str) -> None:
+        """Fail at `seq` for a reason found outside the checker (an installation's own checks)."""
+        if not self.failed:
+            self._fail(seq, VerificationError(rule, message))
 
     def _fail(self, seq: int | None, exc: VerificationError) -> None:
         self.result.ok = False

@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit import chain, merkle
 from audit.context import current_actor, current_context
 from audit.governed import GovernedModel
-from audit.models import AuditEntry, ChainHead, MerkleNode
+from audit.models import ENTRY_COLUMNS, AuditEntry, ChainHead, MerkleNode, entry_columns
 
 _append_permit: ContextVar[bool] = ContextVar("audit_append_permit", default=False)
 _write_permit: ContextVar[bool] = ContextVar("audit_write_permit", default=False)
@@ -244,18 +244,7 @@ def _row(item: PendingEntry) -> dict[str, Any]:
     # RFC 8785 orders members by name; "prev", "seq", "ts" and "v" all sort after "object", so
     # the canonical form is this prefix followed by those four.
     prefix = chain.canonical(head_members)[:-1] + b","
-    return {
-        "prefix": prefix.decode(),
-        "actor_kind": item.actor["kind"],
-        "actor_id": item.actor["id"],
-        "actor_name": item.actor["name"][:200],
-        "action": item.action,
-        "object_type": item.obj.type,
-        "object_id": item.obj.id[:64],
-        "object_repr": item.obj.repr,
-        "channel": str(item.context.get("channel", "system"))[:8],
-        "request_id": str(item.context.get("request_id", ""))[:64],
-    }
+    return {"prefix": prefix.decode(), **dict(zip(ENTRY_COLUMNS, entry_columns(head_members), strict=True))}
 
 
 def _flush(conn: BaseDatabaseWrapper, pending: list[PendingEntry], *, commit: bool = False) -> None:

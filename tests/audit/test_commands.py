@@ -119,6 +119,20 @@ def test_a_checkpoint_whose_key_is_gone_fails_by_rule(log):
     assert not VerificationRun.objects.get().ok
 
 
+@pytest.mark.parametrize(("column", "value", "named"), [
+    ("object_id", "999999", "object_id"), ("actor_name", "someone else", "actor_name"),
+    ("action", "registry.registeredmodel.delete", "action"), ("request_id", "forged", "request_id"),
+    ("ts", "2020-01-01 00:00:00+00:00", "ts"),
+])
+def test_a_changed_filter_column_is_named_by_seq(log, column, value, named):
+    """The hashed bytes are intact, but the column every filter reads (an object's history, the admin's
+    search) no longer says what they say: that is a failure too."""
+    _sql(f"UPDATE audit_auditentry SET {column} = %s WHERE seq = 4", [value])
+    with pytest.raises(CommandError, match=rf"seq 4: rule row\.columns: the stored columns differ from the hashed "
+                                           rf"entry: {named}"):
+        _cmd("verify")
+
+
 def test_swapped_entries_are_named(log):
     a, b = AuditEntry.objects.get(seq=3), AuditEntry.objects.get(seq=4)
     _sql("UPDATE audit_auditentry SET canonical = %s, hash = %s WHERE seq = 3", [bytes(b.canonical), "f" * 64])
