@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from audit.context import CHANNELS
 from audit.models import AuditEntry, Checkpoint, VerificationRun
-from config.admin_lists import FixedValuesFilter, QuickActionCheckbox
+from config.admin_lists import FixedValuesFilter, IndexedValuesFilter, QuickActionCheckbox
 from config.admin_rows import FastChangeListAdmin
 from config.paging import EstimatedCountPaginator
 
@@ -29,19 +32,75 @@ class ReadOnlyAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
         return False
 
 
-class ObjectFilter(admin.SimpleListFilter):
+class CarriedValueFilter(admin.SimpleListFilter):
+    """A filter on a column with too many values to list (object ids, actors): the value comes in the
+    query string (from an object's "Audit history" link, or a name in the list) and is shown as chosen."""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = request.GET.get(str(self.parameter_name))
+        return [(value, value)] if value else []
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(**{str(self.parameter_name): self.value()}) if self.value() else queryset
+
+
+class ObjectFilter(CarriedValueFilter):
     """Carries ?object_type=&object_id= from an object's "Audit history" link."""
 
     title = "object"
     parameter_name = "object_id"
 
+
+class ActorFilter(CarriedValueFilter):
+    """?actor_name=: each actor's name in the list links here."""
+
+    title = "actor"
+    parameter_name = "actor_name"
+
+
+class DateRangeFilter(admin.SimpleListFilter):
+    """Entries from ?since= to ?until= (dates, both included, UTC), either one alone."""
+
+    title = "date range"
+    parameter_name = "since"
+    template = "admin/audit/date_range_filter.html"
+
+    def __init__(self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any) -> None:
+        super().__init__(request, params, model, model_admin)  # takes `since`, the parameter_name
+        if "until" in params:
+            value = params.pop("until")
+            self.used_parameters["until"] = value[-1] if isinstance(value, list) else value
+
+    def expected_parameters(self) -> list[str | None]:
+        return ["since", "until"]
+
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        value = request.GET.get(self.parameter_name)
-        return [(value, value)] if value else []
+        return [("range", "range")]  # never listed: the template shows a small form instead
+
+    def _date(self, name: str) -> dt.date | None:
+        raw = self.used_parameters.get(name)
+        raw = raw[-1] if isinstance(raw, list) else raw
+        if not raw:
+            return None
+        try:
+            return dt.date.fromisoformat(str(raw))
+        except ValueError as exc:
+            raise IncorrectLookupParameters(f"{name} must be a date, YYYY-MM-DD") from exc
+
+    def has_output(self) -> bool:
+        return True
+
+    def choices(self, changelist: Any) -> Any:
+        others = changelist.get_query_string(remove=["since", "until"])
+        yield {"since": self._date("since") or "", "until": self._date("until") or "", "clear": others,
+               "keep": parse_qsl(others.lstrip("?"))}  # the other filters, kept when the form is sent
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
-        if self.value():
-            return queryset.filter(object_id=self.value())
+        since, until = self._date("since"), self._date("until")
+        if since:
+            queryset = queryset.filter(ts__gte=dt.datetime.combine(since, dt.time(), dt.UTC))
+        if until:
+            queryset = queryset.filter(ts__lt=dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC))
         return queryset
 
 
@@ -75,8 +134,9 @@ class ActorKindFilter(FixedValuesFilter):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("seq", "ts", "actor_name", "action", "object_type", "object_repr", "channel", "short_hash")
-    list_filter = (ObjectTypeFilter, ObjectFilter, ChannelFilter, ActorKindFilter, ("ts", admin.DateFieldListFilter))
+    list_display = ("seq", "ts", "actor", "action", "object_type", "object_repr", "channel", "short_hash")
+    list_filter = (ObjectTypeFilter, ObjectFilter, ("action", IndexedValuesFilter), ActorFilter, ActorKindFilter,
+                   ChannelFilter, DateRangeFilter)
     search_fields = ("=seq", "action", "actor_name", "object_repr", "=hash", "=request_id")
     date_hierarchy = None
     # Not the canonical bytes (the entry page shows them)
@@ -87,6 +147,10 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     fields = ("seq", "ts", "actor_name", "action", "object_type", "object_id", "object_repr", "prev", "hash",
               "entry_json")
     readonly_fields = fields
+
+    @admin.display(description="actor", ordering="actor_name")
+    def actor(self, obj: AuditEntry) -> str:
+        return format_html('<a href="?{}">{}</a>', urlencode({"actor_name": obj.actor_name}), obj.actor_name)
 
     @admin.display(description="hash")
     def short_hash(self, obj: AuditEntry) -> str:
