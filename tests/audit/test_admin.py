@@ -63,3 +63,39 @@ def test_filter_by_any_date_range(auditor_client: Any, make_user: Any, monkeypat
 def test_a_bad_date_is_a_message_not_a_500(auditor_client: Any) -> None:
     resp = auditor_client.get("/admin/audit/auditentry/?since=yesterday")
     assert resp.status_code == 302 and resp["Location"].endswith("?e=1")
+
+
+def test_every_governed_objects_page_links_to_its_history_in_the_log(client: Any, make_user: Any) -> None:
+    from django.contrib.auth.models import Group
+
+    from governance import services
+    from governance.models import Policy
+    from governance.tokens import token_create
+    from tests.governance.helpers import People, full_evidence, version_for
+
+    people = People(make_user)
+    client.force_login(people.root)
+    version = version_for(people)
+    full_evidence(version)
+    request = services.promotion_request_create(version=version, target_stage="production", justification="go",
+                                                by=people.dev)
+    token, _ = token_create(user=people.dev, name="laptop")
+    report, policy = version.reports.first(), Policy.objects.get(is_active=True)
+    group = Group.objects.get(name="auditor")
+    pages = {
+        "registry.registeredmodel": (version.model.pk, f"/admin/registry/registeredmodel/{version.model.pk}/change/"),
+        "registry.modelversion": (version.pk, f"/admin/registry/modelversion/{version.pk}/change/"),
+        "governance.policy": (policy.pk, f"/admin/governance/policy/{policy.pk}/change/"),
+        "governance.promotionrequest": (request.pk, f"/admin/governance/promotionrequest/{request.pk}/review/"),
+        "governance.apitoken": (token.pk, f"/admin/governance/apitoken/{token.pk}/change/"),
+        "reports.report": (report.pk, f"/admin/reports/report/{report.pk}/change/"),
+        "auth.user": (people.dev.pk, f"/admin/auth/user/{people.dev.pk}/change/"),
+        "auth.group": (group.pk, f"/admin/auth/group/{group.pk}/change/"),
+    }
+    for object_type, (pk, url) in pages.items():
+        page = client.get(url)
+        assert page.status_code == 200, url
+        link = f"/admin/audit/auditentry/?object_type={object_type}&amp;object_id={pk}"
+        assert link in page.content.decode(), url
+        listed = client.get(link.replace("&amp;", "&")).context["cl"].result_list
+        assert listed and {(e.object_type, e.object_id) for e in listed} == {(object_type, str(pk))}, url
