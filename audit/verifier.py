@@ -3,6 +3,8 @@
 Needs only Python 3.11, `rfc8785` and `cryptography`; imports nothing of the project. Usage:
 
     python -m audit.verifier BUNDLE [--json]     # a directory, .zip or .tar.gz
+    python -m audit.verifier --proof FILE --key PEM [--key PEM] [--old-checkpoint FILE]
+                                                 # one proof from the API (see audit.verifier_proofs)
 
 Exit code 0: every entry and checkpoint verified; 1: a check failed (the first failure is named by
 seq or checkpoint size and rule); 2: the bundle could not be read.
@@ -634,11 +636,41 @@ def verify_bundle(path: str | Path) -> Result:
     return checker.finish()
 
 
+def _check_proof_file(args: argparse.Namespace) -> int:
+    # Its errors are those of the imported audit.verifier: under `python -m` this module is __main__,
+    # a second copy with classes of its own.
+    from audit.verifier_proofs import VerificationError as ProofError
+    from audit.verifier_proofs import check_proof
+
+    try:
+        doc = json.loads(Path(args.proof).read_bytes())
+        keys = [Path(k).read_bytes() for k in args.key]
+        kept = json.loads(Path(args.old_checkpoint).read_bytes()) if args.old_checkpoint else None
+    except (OSError, ValueError) as exc:
+        print(f"cannot read: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print("OK: " + check_proof(doc, keys, kept))
+    except ProofError as exc:
+        print(f"FAILED: rule {exc.rule}: {exc.message}")
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m audit.verifier", description=__doc__.split("\n")[0])
-    parser.add_argument("bundle", type=Path)
+    parser.add_argument("bundle", type=Path, nargs="?")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--proof", type=Path, help="check one proof document from the API instead of a bundle")
+    parser.add_argument("--key", action="append", default=[], help="a trusted public key (PEM) for --proof")
+    parser.add_argument("--old-checkpoint", help="with --proof of consistency: the older checkpoint you kept")
     args = parser.parse_args(argv)
+    if args.proof is not None:
+        if not args.key:
+            parser.error("--proof needs at least one --key: a proof is only as good as the key you trust")
+        return _check_proof_file(args)
+    if args.bundle is None:
+        parser.error("give a bundle, or --proof FILE --key PEM")
     try:
         result = verify_bundle(args.bundle)
     except (BundleError, OSError) as exc:
