@@ -253,3 +253,16 @@ def test_checkpoint_command_signs_and_proof_command_serves(log):
 def test_verify_of_empty_bundle_dir_path(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="nothing to export"):
         _cmd("export", str(tmp_path / "x"), "--from", "99999")
+
+
+def test_an_entry_made_on_a_whole_second_verifies(log, monkeypatch):
+    """The stored ts is compared as the database writes it; a whole second is where its text form differs."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2036, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    make_model(User.objects.get(username="dev"), "on-the-second")
+    monkeypatch.undo()
+    assert AuditEntry.objects.latest("seq").as_json()["ts"] == "2036-01-02T03:04:05.000000Z"
+    assert "OK" in _cmd("verify")
