@@ -2,7 +2,7 @@
 
 Needs only Python 3.11, `rfc8785` and `cryptography`; imports nothing of the project. Usage:
 
-    python -m audit.verifier BUNDLE [--json]     # a directory, .zip or .tar.gz
+    python -m audit.verifier BUNDLE [--json] [--key PEM ...]   # a directory, .zip or .tar.gz
     python -m audit.verifier --proof FILE --key PEM [--key PEM] [--old-checkpoint FILE]
                                                  # one proof from the API (see audit.verifier_proofs)
 
@@ -600,10 +600,29 @@ def _nested(names: list[str]) -> bool:
     return len(tops) == 1 and all("/" in n for n in names if not n.endswith("/"))
 
 
-def verify_bundle(path: str | Path) -> Result:
-    """Verify an export bundle (spec section 5) by every rule of section 6."""
+def trusted_keys(pems: list[bytes]) -> dict[str, bytes]:
+    """Public keys given by the one who checks, by key id; a file that is not an Ed25519 key is refused."""
+    keys = {}
+    for pem in pems:
+        try:
+            public = serialization.load_pem_public_key(pem)
+        except ValueError as exc:
+            raise BundleError("a trusted key is not a PEM public key") from exc
+        if not isinstance(public, Ed25519PublicKey):
+            raise BundleError("a trusted key is not an Ed25519 key")
+        keys[key_id(public)] = pem
+    return keys
+
+
+def verify_bundle(path: str | Path, trusted: dict[str, bytes] | None = None) -> Result:
+    """Verify an export bundle (spec section 5) by every rule of section 6.
+
+    With `trusted` (key id → PEM), checkpoints must be signed by those keys, whatever keys/ holds: a
+    bundle from a database rewritten and re-signed with a key of the rewriter's own then fails.
+    """
     checker = LogChecker()
-    with _open_bundle(Path(path)) as (entries, checkpoints, keys):
+    with _open_bundle(Path(path)) as (entries, checkpoints, bundle_keys):
+        keys = bundle_keys if trusted is None else trusted
         last_size = -1
         for number, line in enumerate(checkpoints or [], start=1):
             if not line.strip():
@@ -625,7 +644,8 @@ def verify_bundle(path: str | Path) -> Result:
             key = cp.get("key")
             pem = keys.get(key) if isinstance(key, str) else b""  # not a string: the shape check names it
             if pem is None:
-                checker._fail_checkpoint(size, VerificationError("checkpoint.key", f"keys/{key}.pub missing"))
+                why = f"keys/{key}.pub missing" if trusted is None else f"signed by key {key}, not a trusted one"
+                checker._fail_checkpoint(size, VerificationError("checkpoint.key", why))
                 break
             checker.add_checkpoint(cp, pem)
         for line in entries:
@@ -662,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle", type=Path, nargs="?")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--proof", type=Path, help="check one proof document from the API instead of a bundle")
-    parser.add_argument("--key", action="append", default=[], help="a trusted public key (PEM) for --proof")
+    parser.add_argument("--key", action="append", default=[],
+                        help="a public key (PEM) you trust; checkpoints signed by any other key then fail")
     parser.add_argument("--old-checkpoint", help="with --proof of consistency: the older checkpoint you kept")
     args = parser.parse_args(argv)
     if args.proof is not None:
@@ -672,7 +693,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.bundle is None:
         parser.error("give a bundle, or --proof FILE --key PEM")
     try:
-        result = verify_bundle(args.bundle)
+        trusted = trusted_keys([Path(k).read_bytes() for k in args.key]) if args.key else None
+        result = verify_bundle(args.bundle, trusted)
     except (BundleError, OSError) as exc:
         print(f"cannot read bundle: {exc}", file=sys.stderr)
         return 2

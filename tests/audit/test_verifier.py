@@ -318,3 +318,29 @@ def test_plain_rows_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verifier.LogChecker, "_feed_reference", counted)
     assert _outcome(ROWS, stored=True)[0] and _outcome(ROWS, stored=False)[0]
     assert len(calls) == 2
+
+
+def test_trusted_keys_catch_a_bundle_re_signed_by_someone_else(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
+    from audit.verifier import BundleError, trusted_keys
+
+    def pem(key: Ed25519PrivateKey) -> bytes:
+        return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    genuine = write_bundle(tmp_path / "genuine", entries, [make_checkpoint(entries, 12)])
+    assert verify_bundle(genuine, trusted_keys([pem(KEY)])).ok
+    # Whoever rewrote the log signs with a key of their own and ships it in keys/: alone, it checks out.
+    forger = Ed25519PrivateKey.generate()
+    forged_cp = make_checkpoint(entries, 12)
+    forged_cp.pop("sig")
+    forged_cp["key"] = hashlib.sha256(forger.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)).digest()[:8].hex()
+    forged_cp["sig"] = base64.b64encode(forger.sign(rfc8785.dumps(forged_cp))).decode()
+    forged = write_bundle(tmp_path / "forged", entries, [])
+    (forged / "checkpoints.jsonl").write_text(json.dumps(forged_cp) + "\n")
+    (forged / "keys" / f"{forged_cp['key']}.pub").write_bytes(pem(forger))
+    assert verify_bundle(forged).ok
+    r = verify_bundle(forged, trusted_keys([pem(KEY)]))
+    assert (r.ok, r.rule) == (False, "checkpoint.key") and "not a trusted one" in (r.message or "")
+    with pytest.raises(BundleError, match="not a PEM public key"):
+        trusted_keys([b"not a key"])
