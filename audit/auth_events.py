@@ -8,13 +8,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models import QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.http import HttpRequest
 
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
-from audit.models import UnauditedWriteError
+from audit.governed import NoBulkWritesQuerySet, refuse_link_row_save
 
 _SECRET_FIELDS = {"password"}
 _SKIP_FIELDS = {"last_login"}
@@ -126,60 +125,18 @@ def _save_in_one_transaction(model: Any) -> None:
     model.save = save
 
 
-class _AuthQuerySet(QuerySet):
-    """Users' and roles' querysets: bulk writes send no signal, so they would change rows (a user made
-    superuser, say) with no entry. They are refused; a queryset's delete() is kept, since Django deletes
-    such rows one by one with their signals, and each gets its entry."""
-
-    def _refused(self, op: str) -> UnauditedWriteError:
-        return UnauditedWriteError(f"bulk {op} on {self.model.__name__} is refused: it would change rows without "
-                                   "audit entries; save() each object, which records its entry")
-
-    def update(self, **kwargs: Any) -> int:
-        raise self._refused("update")
-
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        raise self._refused("create")
-
-    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
-        raise self._refused("update")
-
-
-def _refuse_link_row_save(self: Any, *args: Any, **kwargs: Any) -> None:
-    """A row of a many-to-many link table saved on its own (`through.objects.create`) sends no m2m signal,
-    so it would add a role or a developer with no entry; the related managers (user.groups.add), which
-    record it, never save rows one by one. (Django sends no pre_save for these tables, hence the method.)"""
-    raise UnauditedWriteError(f"{type(self).__name__} rows are written through the related manager "
-                              "(e.g. user.groups.add), which records the change")
-
-
-def _link_tables() -> list[Any]:
-    """The auto-created link tables of users, roles and governed models."""
-    from django.apps import apps
-
-    from audit.governed import GovernedModel
-
-    user_model = get_user_model()
-    tables: list[Any] = [user_model.groups.through, user_model.user_permissions.through, Group.permissions.through]
-    for model in apps.get_models():
-        if issubclass(model, GovernedModel):
-            throughs: list[Any] = [f.remote_field.through for f in model._meta.local_many_to_many]
-            tables += [t for t in throughs if t._meta.auto_created]
-    return tables
-
-
 def connect() -> None:
     user_model = get_user_model()
     for model in (user_model, Group):
         _save_in_one_transaction(model)
         manager: Any = model._default_manager  # User.objects, Group.objects
-        manager._queryset_class = _AuthQuerySet
+        manager._queryset_class = NoBulkWritesQuerySet
         pre_save.connect(_snapshot, sender=model, dispatch_uid=f"audit-pre-{model.__name__}")
         post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{model.__name__}")
         post_delete.connect(_deleted, sender=model, dispatch_uid=f"audit-del-{model.__name__}")
-    for table in _link_tables():
-        table.save = _refuse_link_row_save
-    for through in (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through):
+    links: tuple[Any, ...] = (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through)
+    for through in links:
+        through.save = refuse_link_row_save
         m2m_changed.connect(_m2m, sender=through, dispatch_uid=f"audit-m2m-{through.__name__}")
     user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
     user_logged_out.connect(_logged_out, dispatch_uid="audit-logout")

@@ -9,10 +9,7 @@ from django.db import models
 
 from audit.models import UnauditedWriteError
 
-_BULK_REFUSED = (
-    "bulk {op} on {model} is refused: it would change rows without audit entries; "
-    "use the service functions, which record one entry per object"
-)
+_BULK_REFUSED = "bulk {op} on {model} is refused: it would change rows without audit entries; {hint}"
 
 
 # Where from_db keeps a row's loaded values until its audit snapshot is first read.
@@ -31,21 +28,34 @@ def _loaded_file_fields(model: type[models.Model], field_names: Any) -> tuple[tu
     return tuple(pair for pair in fields if pair[1] in field_names) if fields else ()
 
 
-class GovernedQuerySet(models.QuerySet):
-    def update(self, **kwargs: Any) -> int:
-        raise UnauditedWriteError(_BULK_REFUSED.format(op="update", model=self.model.__name__))
+class NoBulkWritesQuerySet(models.QuerySet):
+    """Bulk writes send no signal and pass no writer: they would change rows with no entry, so they are
+    refused. (Users' and roles' querysets are these: their delete() is kept, since Django deletes such
+    rows one by one with their signals, each recorded.)"""
 
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise UnauditedWriteError(_BULK_REFUSED.format(op="delete", model=self.model.__name__))
+    bulk_hint = "save() each object, which records its entry"
+
+    def _refused(self, op: str) -> UnauditedWriteError:
+        return UnauditedWriteError(_BULK_REFUSED.format(op=op, model=self.model.__name__, hint=self.bulk_hint))
+
+    def update(self, **kwargs: Any) -> int:
+        raise self._refused("update")
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        raise UnauditedWriteError(_BULK_REFUSED.format(op="create", model=self.model.__name__))
+        raise self._refused("create")
 
     def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
-        raise UnauditedWriteError(_BULK_REFUSED.format(op="update", model=self.model.__name__))
+        raise self._refused("update")
+
+
+class GovernedQuerySet(NoBulkWritesQuerySet):
+    bulk_hint = "use the service functions, which record one entry per object"
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise self._refused("delete")
 
     def _raw_delete(self, using: Any) -> int:
-        raise UnauditedWriteError(_BULK_REFUSED.format(op="delete", model=self.model.__name__))
+        raise self._refused("delete")
 
 
 class GovernedModel(models.Model):
@@ -145,7 +155,22 @@ def _refuse_unaudited_m2m(sender: Any, instance: Any, action: str, **kwargs: Any
         )
 
 
+def refuse_link_row_save(self: Any, *args: Any, **kwargs: Any) -> None:
+    """A row of a many-to-many link table saved on its own (`through.objects.create`) sends no m2m signal,
+    so it would add a role or a developer with no entry; the related managers (user.groups.add), which
+    record it, never save rows one by one. (Django sends no pre_save for these tables, hence the method.)"""
+    raise UnauditedWriteError(f"{type(self).__name__} rows are written through the related manager "
+                              "(e.g. user.groups.add), which records the change")
+
+
 def connect() -> None:
+    from django.apps import apps
     from django.db.models.signals import m2m_changed
 
     m2m_changed.connect(_refuse_unaudited_m2m, dispatch_uid="audit-governed-m2m")
+    for model in apps.get_models():
+        if issubclass(model, GovernedModel):
+            for field in model._meta.local_many_to_many:
+                through: Any = field.remote_field.through
+                if through._meta.auto_created:
+                    through.save = refuse_link_row_save

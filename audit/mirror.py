@@ -95,10 +95,8 @@ def mirror(cps: list[Checkpoint]) -> list[str]:
     directory = settings.AUDIT_CHECKPOINT_MIRROR_DIR
     if directory:
         try:
-            path = Path(directory)
-            path.mkdir(parents=True, exist_ok=True)
             for cp in cps:
-                _to_directory(path, cp)
+                _to_directory(Path(directory), cp)  # write_once makes the directories
         except (OSError, KeyError) as exc:  # KeyError: a checkpoint's public key is gone
             failures.append(f"directory {directory}: {exc}")
     bucket = settings.AUDIT_CHECKPOINT_MIRROR_S3_BUCKET

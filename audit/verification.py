@@ -38,8 +38,9 @@ def verify_log(
         # Checkpoints kept outside the database catch what a database superuser could do:
         # truncate the log or rewrite it with every hash recomputed.
         for body, pem in mirror.mirrored_checkpoints(external_checkpoints):
-            if checkpoints.document(body) not in seen:
-                seen.add(checkpoints.document(body))
+            document = checkpoints.document(body)
+            if document not in seen:
+                seen.add(document)
                 checker.add_checkpoint(body, pem)
     fed = 0
     for raw, digest, ts, *columns in stored_rows(1, head_seq):

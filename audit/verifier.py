@@ -664,9 +664,9 @@ def _check_proof_file(args: argparse.Namespace) -> int:
 
     try:
         doc = json.loads(Path(args.proof).read_bytes())
-        keys = [Path(k).read_bytes() for k in args.key]
+        keys = trusted_keys([Path(k).read_bytes() for k in args.key])
         kept = json.loads(Path(args.old_checkpoint).read_bytes()) if args.old_checkpoint else None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, BundleError) as exc:
         print(f"cannot read: {exc}", file=sys.stderr)
         return 2
     try:

@@ -21,8 +21,8 @@ from typing import Any
 from audit.verifier import (
     VerificationError,
     _check_entry_shape,
+    _leaf,
     canonical,
-    key_id,
     verify_checkpoint_signature,
     verify_consistency,
     verify_inclusion,
@@ -69,7 +69,8 @@ def _inclusion(doc: dict[str, Any], entry: dict[str, Any] | None, keys: dict[str
     cp = _signed(doc.get("checkpoint"), keys, "checkpoint")
     if cp["size"] != size or index != seq - 1:
         raise VerificationError("proof.size", "the proof's size or index does not match its checkpoint and seq")
-    leaf = hashlib.sha256(b"\x00" + _hex32(entry_hash, "entry_hash")).digest()
+    _hex32(entry_hash, "entry_hash")
+    leaf = _leaf(str(entry_hash))
     path = doc.get("proof")
     if not isinstance(path, list):
         raise VerificationError("proof.shape", "proof must be a list of hashes")
@@ -93,20 +94,9 @@ def _consistency(doc: dict[str, Any], keys: dict[str, bytes], kept: dict[str, An
     return f"the signed tree of {size} entries extends the signed tree of {old_size}"
 
 
-def check_proof(doc: Any, key_pems: list[bytes], old_checkpoint: dict[str, Any] | None = None) -> str:
-    """Check a proof document; returns what was proven, raises VerificationError naming the rule."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    keys: dict[str, bytes] = {}
-    for pem in key_pems:
-        try:
-            public = serialization.load_pem_public_key(pem)
-        except ValueError as exc:
-            raise VerificationError("checkpoint.key", "a trusted key is not a PEM public key") from exc
-        if not isinstance(public, Ed25519PublicKey):
-            raise VerificationError("checkpoint.key", "a trusted key is not Ed25519")
-        keys[key_id(public)] = pem
+def check_proof(doc: Any, keys: dict[str, bytes], old_checkpoint: dict[str, Any] | None = None) -> str:
+    """Check a proof document against trusted keys (`audit.verifier.trusted_keys`); returns what was
+    proven, raises VerificationError naming the rule."""
     if not isinstance(doc, dict):
         raise VerificationError("proof.shape", "a proof document is a JSON object")
     if isinstance(doc.get("inclusion"), dict):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -20,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.verifier import verify_bundle
+from tests.audit.verifier_cli import run_verifier
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
@@ -238,24 +236,13 @@ def test_cli_exit_codes_and_no_django(tmp_path: Path, entries: list[dict[str, An
     good = write_bundle(tmp_path / "good", entries, [make_checkpoint(entries, 12)])
     entries[2]["action"] = "registry.modelversion.delete"
     bad = write_bundle(tmp_path / "bad", entries, [])
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        script = (
-            f"import sys; sys.path.insert(0, {str(ROOT)!r}); import runpy; sys.argv = ['verifier', *{list(args)!r}]\n"
-            "code = 0\ntry:\n runpy.run_module('audit.verifier', run_name='__main__')\n"
-            "except SystemExit as e:\n code = e.code\n"
-            "assert 'django' not in sys.modules, 'the verifier imported Django'\nsys.exit(code)"
-        )
-        return subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, env=env)
-
-    ok = run(str(good))
+    ok = run_verifier(str(good))
     assert ok.returncode == 0, ok.stderr
     assert "OK: 12 entries" in ok.stdout
-    failed = run(str(bad))
+    failed = run_verifier(str(bad))
     assert failed.returncode == 1
     assert "seq 3" in failed.stdout and "hash.mismatch" in failed.stdout
-    assert run(str(tmp_path / "missing")).returncode == 2
+    assert run_verifier(str(tmp_path / "missing")).returncode == 2
 
 
 def _plain_entries(n: int) -> list[tuple[bytes, str]]:

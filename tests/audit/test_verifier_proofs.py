@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +13,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit import signing
 from audit.checkpoints import checkpoint_create
-from audit.verifier import VerificationError
+from audit.verifier import VerificationError, trusted_keys
 from audit.verifier_proofs import check_proof
+from tests.audit.verifier_cli import run_verifier
 from tests.factories import make_model
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -43,12 +41,12 @@ def docs(api: Any, make_user: Any) -> dict[str, Any]:
 
 def _fails(doc: Any, keys: list[bytes], rule: str, kept: Any = None) -> None:
     with pytest.raises(VerificationError) as failed:
-        check_proof(doc, keys, kept)
+        check_proof(doc, trusted_keys(keys), kept)
     assert failed.value.rule == rule, failed.value.message
 
 
 def test_each_kind_of_proof_checks_out(docs: dict[str, Any]) -> None:
-    key = [docs["key"]]
+    key = trusted_keys([docs["key"]])
     assert check_proof(docs["entry"], key) == (
         f"entry 3 (hash recomputed) is in the signed tree of {docs['new']['size']} entries")
     assert check_proof(docs["inclusion"], key) == f"entry 4 is in the signed tree of {docs['old']['size']} entries"
@@ -89,21 +87,12 @@ def test_the_command_line_needs_no_django(docs: dict[str, Any], tmp_path: Path) 
     bad["inclusion"]["proof"][0] = "0" * 64
     (tmp_path / "bad.json").write_text(json.dumps(bad))
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        script = (
-            f"import sys; sys.path.insert(0, {str(ROOT)!r}); import runpy; sys.argv = ['verifier', *{list(args)!r}]\n"
-            "code = 0\ntry:\n runpy.run_module('audit.verifier', run_name='__main__')\n"
-            "except SystemExit as e:\n code = e.code\n"
-            "assert 'django' not in sys.modules, 'the verifier imported Django'\nsys.exit(code)"
-        )
-        return subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,
-                              env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
-
-    ok = run("--proof", "entry.json", "--key", "key.pem")
+    ok = run_verifier("--proof", "entry.json", "--key", "key.pem", cwd=tmp_path)
     assert ok.returncode == 0 and ok.stdout.startswith("OK: entry 3 (hash recomputed)"), ok.stdout + ok.stderr
-    ok = run("--proof", "cons.json", "--key", "key.pem", "--old-checkpoint", "old.json")
+    ok = run_verifier("--proof", "cons.json", "--key", "key.pem", "--old-checkpoint", "old.json", cwd=tmp_path)
     assert ok.returncode == 0 and "extends the signed tree" in ok.stdout, ok.stdout + ok.stderr
-    failed = run("--proof", "bad.json", "--key", "key.pem")
+    failed = run_verifier("--proof", "bad.json", "--key", "key.pem", cwd=tmp_path)
     assert failed.returncode == 1 and "FAILED: rule proof.inclusion" in failed.stdout
-    assert run("--proof", "missing.json", "--key", "key.pem").returncode == 2
-    assert run("--proof", "entry.json").returncode == 2  # no trusted key: refused by the argument parser
+    assert run_verifier("--proof", "missing.json", "--key", "key.pem", cwd=tmp_path).returncode == 2
+    # No trusted key: refused by the argument parser.
+    assert run_verifier("--proof", "entry.json", cwd=tmp_path).returncode == 2
