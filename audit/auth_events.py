@@ -8,12 +8,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
-from audit.governed import NoBulkWritesQuerySet, refuse_link_row_save
+from audit.governed import NoBulkWritesQuerySet, guard_link_table
 
 _SECRET_FIELDS = {"password"}
 _SKIP_FIELDS = {"last_login"}
@@ -53,12 +53,30 @@ def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     writer.record(action=f"auth.{sender._meta.model_name}.{verb}", obj=instance, changes=changes)
 
 
+def _links(instance: Any) -> dict[str, list[str]]:
+    """A user's roles and permissions, or a role's members and permissions, by name: deleting the user or
+    the role deletes these rows with it (Django cascades without an m2m signal), so its entry keeps them."""
+    if isinstance(instance, Group):
+        return {"members": sorted(str(u) for u in instance.user_set.all()),
+                "permissions": sorted(str(p) for p in instance.permissions.all())}
+    return {"groups": sorted(str(g) for g in instance.groups.all()),
+            "permissions": sorted(str(p) for p in instance.user_permissions.all())}
+
+
+def _deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
+    instance._audit_links = _links(instance)
+
+
 def _deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    changes = {k: {"old": "<redacted>" if k in _SECRET_FIELDS else v, "new": None}
+               for k, v in _values(instance).items()}
+    for name, names in getattr(instance, "_audit_links", {}).items():
+        if names:
+            changes[name] = {"old": names, "new": None}
     writer.record(
         action=f"auth.{sender._meta.model_name}.delete",
         obj=writer.ObjectRef(type=f"auth.{sender._meta.model_name}", id=str(instance.pk), repr=str(instance)),
-        changes={k: {"old": "<redacted>" if k in _SECRET_FIELDS else v, "new": None}
-                 for k, v in _values(instance).items()},
+        changes=changes,
     )
 
 
@@ -133,10 +151,11 @@ def connect() -> None:
         manager._queryset_class = NoBulkWritesQuerySet
         pre_save.connect(_snapshot, sender=model, dispatch_uid=f"audit-pre-{model.__name__}")
         post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{model.__name__}")
+        pre_delete.connect(_deleting, sender=model, dispatch_uid=f"audit-predel-{model.__name__}")
         post_delete.connect(_deleted, sender=model, dispatch_uid=f"audit-del-{model.__name__}")
     links: tuple[Any, ...] = (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through)
     for through in links:
-        through.save = refuse_link_row_save
+        guard_link_table(through)
         m2m_changed.connect(_m2m, sender=through, dispatch_uid=f"audit-m2m-{through.__name__}")
     user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
     user_logged_out.connect(_logged_out, dispatch_uid="audit-logout")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.db import models
+from django.db import connections, models
 
 from audit.models import UnauditedWriteError
 
@@ -163,6 +165,60 @@ def refuse_link_row_save(self: Any, *args: Any, **kwargs: Any) -> None:
                               "(e.g. user.groups.add), which records the change")
 
 
+@dataclass(frozen=True)
+class _LinkWrite:
+    """A link-table write a related manager announced (m2m_changed pre_add/pre_remove/pre_clear): only
+    that model's next write, inside that manager's own atomic block, which it leaves whatever happens."""
+
+    model: type[models.Model]
+    block: Any
+
+
+_announced: ContextVar[_LinkWrite | None] = ContextVar("audit_link_write", default=None)
+
+
+def _announce_link_write(sender: Any, action: str, using: str, **kwargs: Any) -> None:
+    if action.startswith("pre_"):
+        blocks = connections[using].atomic_blocks
+        _announced.set(_LinkWrite(sender, blocks[-1]) if blocks else None)
+
+
+class LinkQuerySet(NoBulkWritesQuerySet):
+    """Rows of a many-to-many link table (role membership, permissions, a model's developers, lineage).
+
+    Only the related managers write them: each announces its write with m2m_changed, whose receivers
+    check who may and record it. Written directly (`through.objects.bulk_create`, `.filter().delete()`)
+    they would add or remove a role with no entry, so that is refused. (`_raw_delete` stays: it is how
+    Django cascades the deletion of a user, a role or a model, whose own entry records it.)"""
+
+    bulk_hint = "use the related manager (e.g. user.groups.add), which records the change"
+
+    def _take_announced(self) -> bool:
+        write = _announced.get()
+        blocks = connections[self.db].atomic_blocks
+        if write is None or write.model is not self.model or not blocks or blocks[-1] is not write.block:
+            return False
+        _announced.set(None)
+        return True
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if not self._take_announced():
+            raise self._refused("create")
+        return models.QuerySet.bulk_create(self, objs, *args, **kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if not self._take_announced():
+            raise self._refused("delete")
+        return super().delete()
+
+
+def guard_link_table(through: Any) -> None:
+    """Make a link table writable only by its related managers (see LinkQuerySet)."""
+    through.save = refuse_link_row_save
+    for manager in (through._default_manager, through._base_manager):
+        manager._queryset_class = LinkQuerySet
+
+
 def connect() -> None:
     from django.apps import apps
     from django.db.models.signals import m2m_changed
@@ -173,4 +229,6 @@ def connect() -> None:
             for field in model._meta.local_many_to_many:
                 through: Any = field.remote_field.through
                 if through._meta.auto_created:
-                    through.save = refuse_link_row_save
+                    guard_link_table(through)
+    # Last of the m2m receivers: a write is announced only once every check before it has passed.
+    m2m_changed.connect(_announce_link_write, dispatch_uid="audit-link-write-announced")

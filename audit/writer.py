@@ -199,8 +199,11 @@ def save(
         return _record(action or _action_for(obj, "create" if creating else "update"), obj, changes, context)
 
 
-def delete(obj: GovernedModel, *, action: str | None = None) -> PendingEntry:
-    """Delete a governed object and record its last values."""
+def delete(
+    obj: GovernedModel, *, action: str | None = None, extra_changes: dict[str, Any] | None = None
+) -> PendingEntry:
+    """Delete a governed object and record its last values (and `extra_changes`: what goes with it, such
+    as its many-to-many links)."""
     with _unit():
         ref = object_ref(obj)
         before = obj.audit_values()
@@ -209,7 +212,10 @@ def delete(obj: GovernedModel, *, action: str | None = None) -> PendingEntry:
             obj.delete()
         finally:
             _write_permit.reset(token)
-        return _record(action or _action_for(obj, "delete"), ref, _diff(before, {}, obj.AUDIT_SECRETS), None)
+        changes = _diff(before, {}, obj.AUDIT_SECRETS)
+        for name, value in (extra_changes or {}).items():
+            changes[name] = chain.jsonable(value)
+        return _record(action or _action_for(obj, "delete"), ref, changes, None)
 
 
 @contextmanager

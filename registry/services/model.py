@@ -84,5 +84,6 @@ def registered_model_delete(*, model: RegisteredModel, by: Any) -> None:
     if model.versions.exists():
         raise Conflict(f"model {model.name} has registered versions and cannot be deleted; archive them instead")
     with writer.atomic(), writer.permit_governed_writes():
+        developers = sorted(model.developers.values_list("pk", flat=True))
         model.developers.clear()
-        writer.delete(model)
+        writer.delete(model, extra_changes={"developers": {"old": developers, "new": None}} if developers else None)

@@ -14,6 +14,7 @@ from audit import writer
 from audit.context import audit_context, system_actor
 from audit.models import AuditEntry, ChainHead
 from registry.models import RegisteredModel
+from registry.services.model import registered_model_set_developers
 from tests.factories import make_model
 
 pytestmark = pytest.mark.django_db
@@ -242,3 +243,118 @@ def test_link_rows_saved_on_their_own_are_refused(make_user, dev):
     assert not user.groups.filter(pk=admins.pk).exists() and not model.developers.filter(pk=user.pk).exists()
     user.groups.add(admins)  # the related manager still works, and records it
     assert AuditEntry.objects.filter(action="auth.user.groups_add").exists()
+
+
+def test_link_tables_written_directly_are_refused(make_user, dev):
+    """bulk_create, update and delete on a link table's queryset send no m2m signal: a role granted or
+    a developer removed that way would have no entry."""
+    from django.contrib.auth.models import Group, Permission, User
+
+    from audit.models import UnauditedWriteError
+
+    user = make_user("direct-links", "model developer")
+    admins = Group.objects.get(name="governance admin")
+    model = make_model(dev, "direct-links")
+    registered_model_set_developers(model=model, developers=[dev], by=dev)
+    perm = Permission.objects.exclude(group=admins).order_by("pk").first()
+    before = AuditEntry.objects.count()
+    memberships = User.groups.through
+    attempts = [
+        ("create", lambda: memberships.objects.bulk_create([memberships(user=user, group=admins)])),
+        ("create", lambda: User.user_permissions.through.objects.bulk_create(
+            [User.user_permissions.through(user=user, permission=perm)])),
+        ("create", lambda: Group.permissions.through.objects.bulk_create(
+            [Group.permissions.through(group=admins, permission=perm)])),
+        ("delete", lambda: memberships.objects.filter(user=user).delete()),
+        ("update", lambda: memberships.objects.filter(user=user).update(group=admins)),
+        ("update", lambda: memberships.objects.bulk_update(list(memberships.objects.filter(user=user)), ["group"])),
+        ("delete", lambda: memberships._base_manager.filter(user=user).delete()),
+        ("create", lambda: RegisteredModel.developers.through.objects.bulk_create(
+            [RegisteredModel.developers.through(registeredmodel=model, user=user)])),
+        ("delete", lambda: RegisteredModel.developers.through.objects.filter(registeredmodel=model).delete()),
+    ]
+    for op, attempt in attempts:
+        with pytest.raises(UnauditedWriteError, match=f"bulk {op} on .* is refused"):
+            attempt()
+    # Refused even inside a service's permit: the permit is for the related managers, which record.
+    with writer.atomic(), writer.permit_governed_writes(), pytest.raises(UnauditedWriteError):
+        RegisteredModel.developers.through.objects.filter(registeredmodel=model).delete()
+    assert sorted(user.groups.values_list("name", flat=True)) == ["model developer"]
+    assert not user.user_permissions.exists() and not admins.permissions.filter(pk=perm.pk).exists()
+    assert list(model.developers.all()) == [dev]
+    assert AuditEntry.objects.count() == before
+
+
+def test_related_managers_still_write_links_and_record_each_change(make_user):
+    from django.contrib.auth.models import Group, Permission
+
+    user = make_user("managed-links")
+    admins = Group.objects.get(name="governance admin")
+    validators = Group.objects.get(name="model validator")
+    perm = Permission.objects.exclude(group=admins).order_by("pk").first()
+    start = AuditEntry.objects.latest("seq").seq
+    user.groups.add(admins)
+    user.groups.set([validators])  # a remove and an add
+    validators.user_set.remove(user)  # from the role's side
+    user.user_permissions.add(perm)
+    user.user_permissions.clear()
+    admins.permissions.add(perm)
+    actions = list(AuditEntry.objects.filter(seq__gt=start).order_by("seq").values_list("action", flat=True))
+    assert actions == ["auth.user.groups_add", "auth.user.groups_remove", "auth.user.groups_add",
+                       "auth.group.members_remove", "auth.user.permissions_add", "auth.user.permissions_clear",
+                       "auth.group.permissions_add"]
+    assert not user.groups.exists() and not user.user_permissions.exists()
+    assert admins.permissions.filter(pk=perm.pk).exists()
+
+
+def test_an_announced_link_write_that_failed_permits_nothing_after_it(make_user):
+    """A related manager's write is permitted only inside its own atomic block: when a check after the
+    announcement fails, the block is left and a direct write later in the same thread is still refused."""
+    from django.contrib.auth.models import Group, User
+    from django.db.models.signals import m2m_changed
+
+    from audit.models import UnauditedWriteError
+
+    user = make_user("failed-announce")
+    admins = Group.objects.get(name="governance admin")
+
+    def veto(sender, action, **kwargs):
+        if action == "pre_add":
+            raise Boom()
+
+    m2m_changed.connect(veto, sender=User.groups.through)
+    try:
+        with pytest.raises(Boom), transaction.atomic():
+            user.groups.add(admins)
+    finally:
+        m2m_changed.disconnect(veto, sender=User.groups.through)
+    with pytest.raises(UnauditedWriteError):
+        User.groups.through.objects.bulk_create([User.groups.through(user=user, group=admins)])
+    assert not user.groups.exists()
+
+
+def test_deleting_a_user_a_role_or_a_model_records_the_links_that_go_with_it(make_user, dev):
+    from django.contrib.auth.models import Group, Permission
+
+    from registry.services.model import registered_model_delete
+
+    user = make_user("leaving", "model validator")
+    perm = Permission.objects.get(codename="delete_registeredmodel")
+    user.user_permissions.add(perm)
+    model = make_model(dev, "leaving-model")
+    registered_model_set_developers(model=model, developers=[dev, user], by=dev)
+    user.delete()  # Django deletes the link rows with it (the role, the permission, the developer)
+    changes = AuditEntry.objects.get(action="auth.user.delete").as_json()["changes"]
+    assert changes["groups"] == {"old": ["model validator"], "new": None}
+    assert changes["permissions"] == {"old": [str(perm)], "new": None}
+    role = Group.objects.create(name="temporary role")
+    role.permissions.add(perm)
+    dev.groups.add(role)
+    role.delete()
+    changes = AuditEntry.objects.get(action="auth.group.delete").as_json()["changes"]
+    assert changes["members"] == {"old": [str(dev)], "new": None}
+    assert changes["permissions"] == {"old": [str(perm)], "new": None}
+    registered_model_delete(model=model, by=make_user("admin", superuser=True))
+    changes = AuditEntry.objects.get(action="registry.registeredmodel.delete").as_json()["changes"]
+    assert changes["developers"] == {"old": [dev.pk], "new": None}
+    _chain_ok()
