@@ -13,7 +13,7 @@ from django.http import HttpRequest
 
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
-from audit.governed import NoBulkWritesQuerySet, guard_link_table
+from audit.governed import GovernedModel, NoBulkWritesQuerySet, guard_link_table
 
 _SECRET_FIELDS = {"password"}
 _SKIP_FIELDS = {"last_login"}
@@ -59,8 +59,12 @@ def _links(instance: Any) -> dict[str, list[str]]:
     if isinstance(instance, Group):
         return {"members": sorted(str(u) for u in instance.user_set.all()),
                 "permissions": sorted(str(p) for p in instance.permissions.all())}
-    return {"groups": sorted(str(g) for g in instance.groups.all()),
-            "permissions": sorted(str(p) for p in instance.user_permissions.all())}
+    links = {"groups": sorted(str(g) for g in instance.groups.all()),
+             "permissions": sorted(str(p) for p in instance.user_permissions.all())}
+    for rel in instance._meta.related_objects:  # e.g. the models a user develops
+        if rel.many_to_many and issubclass(rel.related_model, GovernedModel):
+            links[rel.get_accessor_name()] = sorted(str(o) for o in getattr(instance, rel.get_accessor_name()).all())
+    return links
 
 
 def _deleting(sender: Any, instance: Any, **kwargs: Any) -> None:

@@ -256,7 +256,7 @@ def test_link_tables_written_directly_are_refused(make_user, dev):
     admins = Group.objects.get(name="governance admin")
     model = make_model(dev, "direct-links")
     registered_model_set_developers(model=model, developers=[dev], by=dev)
-    perm = Permission.objects.exclude(group=admins).order_by("pk").first()
+    perm = Permission.objects.exclude(group=admins).order_by("pk")[0]
     before = AuditEntry.objects.count()
     memberships = User.groups.through
     attempts = [
@@ -291,7 +291,7 @@ def test_related_managers_still_write_links_and_record_each_change(make_user):
     user = make_user("managed-links")
     admins = Group.objects.get(name="governance admin")
     validators = Group.objects.get(name="model validator")
-    perm = Permission.objects.exclude(group=admins).order_by("pk").first()
+    perm = Permission.objects.exclude(group=admins).order_by("pk")[0]
     start = AuditEntry.objects.latest("seq").seq
     user.groups.add(admins)
     user.groups.set([validators])  # a remove and an add
@@ -347,6 +347,7 @@ def test_deleting_a_user_a_role_or_a_model_records_the_links_that_go_with_it(mak
     changes = AuditEntry.objects.get(action="auth.user.delete").as_json()["changes"]
     assert changes["groups"] == {"old": ["model validator"], "new": None}
     assert changes["permissions"] == {"old": [str(perm)], "new": None}
+    assert changes["developed_models"] == {"old": [str(model)], "new": None}
     role = Group.objects.create(name="temporary role")
     role.permissions.add(perm)
     dev.groups.add(role)
