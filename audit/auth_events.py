@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
@@ -56,6 +56,9 @@ def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
 def _links(instance: Any) -> dict[str, list[str]]:
     """A user's roles and permissions, or a role's members and permissions, by name: deleting the user or
     the role deletes these rows with it (Django cascades without an m2m signal), so its entry keeps them."""
+    if isinstance(instance, Permission):
+        return {"groups": sorted(str(g) for g in instance.group_set.all()),
+                "users": sorted(str(u) for u in instance.user_set.all())}
     if isinstance(instance, Group):
         return {"members": sorted(str(u) for u in instance.user_set.all()),
                 "permissions": sorted(str(p) for p in instance.permissions.all())}
@@ -157,6 +160,10 @@ def connect() -> None:
         post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{model.__name__}")
         pre_delete.connect(_deleting, sender=model, dispatch_uid=f"audit-predel-{model.__name__}")
         post_delete.connect(_deleted, sender=model, dispatch_uid=f"audit-del-{model.__name__}")
+    # A permission is made by migrate and grants nothing until given; deleted (a stale content type
+    # removed, say), it is taken from every role and user holding it, which its entry records.
+    pre_delete.connect(_deleting, sender=Permission, dispatch_uid="audit-predel-Permission")
+    post_delete.connect(_deleted, sender=Permission, dispatch_uid="audit-del-Permission")
     links: tuple[Any, ...] = (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through)
     for through in links:
         guard_link_table(through)

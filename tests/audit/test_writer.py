@@ -333,7 +333,7 @@ def test_an_announced_link_write_that_failed_permits_nothing_after_it(make_user)
     assert not user.groups.exists()
 
 
-def test_deleting_a_user_a_role_or_a_model_records_the_links_that_go_with_it(make_user, dev):
+def test_deleting_a_user_a_role_a_permission_or_a_model_records_the_links_that_go_with_it(make_user, dev):
     from django.contrib.auth.models import Group, Permission
 
     from registry.services.model import registered_model_delete
@@ -355,6 +355,12 @@ def test_deleting_a_user_a_role_or_a_model_records_the_links_that_go_with_it(mak
     changes = AuditEntry.objects.get(action="auth.group.delete").as_json()["changes"]
     assert changes["members"] == {"old": [str(dev)], "new": None}
     assert changes["permissions"] == {"old": [str(perm)], "new": None}
+    admins = Group.objects.get(name="governance admin")
+    held = admins.permissions.order_by("pk")[0]
+    held.delete()  # e.g. by remove_stale_contenttypes: taken from every role holding it
+    changes = AuditEntry.objects.get(action="auth.permission.delete").as_json()["changes"]
+    assert changes["codename"] == {"old": held.codename, "new": None}
+    assert "governance admin" in changes["groups"]["old"]
     registered_model_delete(model=model, by=make_user("admin", superuser=True))
     changes = AuditEntry.objects.get(action="registry.registeredmodel.delete").as_json()["changes"]
     assert changes["developers"] == {"old": [dev.pk], "new": None}
