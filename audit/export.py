@@ -80,7 +80,7 @@ def export_bundle(
     progress: Callable[[int], None] | None = None,
 ) -> ExportResult:
     head_seq, _, _ = writer.head()
-    first = from_seq or 1
+    first = 1 if from_seq is None else from_seq
     last = min(to_seq or head_seq, head_seq)
     if first < 1 or (to_seq is not None and to_seq < first):
         raise InvalidInput("the range must satisfy 1 <= --from <= --to")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import hashlib
-import io
 import json
 import re
 import sys
@@ -41,10 +41,32 @@ _BODY_MEMBERS = ENTRY_MEMBERS - {"hash"}
 _ACTOR_MEMBERS = frozenset({"kind", "id", "name"})
 _ACTOR_KINDS = ("user", "system")
 _OBJECT_MEMBERS = frozenset({"type", "id", "repr"})
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-_ACTION = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+){2,}$")
-_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+# fullmatch: "$" would also accept a trailing newline; [0-9] rather than \d, which is any Unicode digit.
+_HEX64 = re.compile(r"[0-9a-f]{64}").fullmatch
+_ANY_HEX64 = re.compile(r"[0-9a-fA-F]{64}").fullmatch  # checkpoint root and head: "hex", case not fixed
+_TS_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z").fullmatch
+_ACTION = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+").fullmatch  # app.subject.verb
+_KEY_ID = re.compile(r"[0-9a-f]{16}").fullmatch
+_SAFE_INT = 2**53 - 1  # RFC 8785 refuses integers beyond this; the C encoder would write them
+
+
+def _ts_ok(ts: str) -> bool:
+    """YYYY-MM-DDTHH:MM:SS.ffffffZ naming a real instant (no month 13, no second 99)."""
+    if _TS_SHAPE(ts) is None:
+        return False
+    try:
+        dt.datetime.fromisoformat(ts[:19])
+    except ValueError:
+        return False
+    return True
+
+
+def _integer(value: Any) -> Any:
+    """An integer as JSON may write it: `1` or `1.0` are the same number, and RFC 8785 writes both as
+    `1` (spec section 5: any serialisation, verifiers re-canonicalise). Anything else is returned as it is."""
+    if type(value) is float and value.is_integer() and abs(value) <= _SAFE_INT:
+        return int(value)
+    return value
 
 
 class VerificationError(Exception):
@@ -67,14 +89,21 @@ class Result:
     checkpoints_checked: int = 0
     failed_seq: int | None = None
     failed_checkpoint_size: int | None = None
+    failed_line: int | None = None  # the line of entries.jsonl, where no seq can be named
     rule: str | None = None
     message: str | None = None
     notices: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         if not self.ok:
-            where = (f"seq {self.failed_seq}" if self.failed_seq is not None
-                     else f"checkpoint size {self.failed_checkpoint_size}")
+            if self.failed_seq is not None:
+                where = f"seq {self.failed_seq}"
+            elif self.failed_line is not None:
+                where = f"entries.jsonl line {self.failed_line}"
+            elif self.failed_checkpoint_size is not None:
+                where = f"checkpoint size {self.failed_checkpoint_size}"
+            else:
+                where = "a checkpoint"
             return f"FAILED at {where}: rule {self.rule}: {self.message}"
         span = f"seq {self.first_seq}..{self.last_seq}" if self.entries else "no entries"
         return f"OK: {self.entries} entries ({span}), {self.checkpoints_checked} checkpoint(s) verified"
@@ -163,17 +192,19 @@ def verify_checkpoint_signature(cp: dict[str, Any], public_key_pem: bytes) -> No
     """Shape, key id and Ed25519 signature of a checkpoint (spec section 4); raises VerificationError."""
     if not isinstance(cp, dict) or set(cp) != CHECKPOINT_MEMBERS:
         raise VerificationError("checkpoint.members", "a checkpoint has exactly v, log, size, root, head, ts, key, sig")
-    if type(cp["v"]) is not int or cp["v"] != 1:
+    if type(_integer(cp["v"])) is not int or cp["v"] != 1:
         raise VerificationError("checkpoint.v", "v must be the integer 1")
-    if type(cp["size"]) is not int or cp["size"] < 0:
+    if type(_integer(cp["size"])) is not int or cp["size"] < 0:
         raise VerificationError("checkpoint.size", "size must be a non-negative integer")
     for name in ("root", "head"):
-        if not isinstance(cp[name], str) or not _HEX64.match(cp[name]):
-            raise VerificationError(f"checkpoint.{name}", f"{name} must be 64 lower-case hex digits")
-    if not isinstance(cp["ts"], str) or not _TS.match(cp["ts"]):
-        raise VerificationError("checkpoint.ts", "ts must be YYYY-MM-DDTHH:MM:SS.ffffffZ")
-    if not isinstance(cp["log"], str) or not isinstance(cp["key"], str) or not _KEY_ID.match(cp["key"]):
-        raise VerificationError("checkpoint.key", "log must be a string and key 16 lower-case hex digits")
+        if not isinstance(cp[name], str) or not _ANY_HEX64(cp[name]):
+            raise VerificationError(f"checkpoint.{name}", f"{name} must be 64 hex digits")
+    if not isinstance(cp["ts"], str) or not _ts_ok(cp["ts"]):
+        raise VerificationError("checkpoint.ts", "ts must be YYYY-MM-DDTHH:MM:SS.ffffffZ, a real UTC time")
+    if not isinstance(cp["log"], str):
+        raise VerificationError("checkpoint.log", "log must be a string")
+    if not isinstance(cp["key"], str) or not _KEY_ID(cp["key"]):
+        raise VerificationError("checkpoint.key", "key must be 16 lower-case hex digits")
     if not public_key_pem:
         raise VerificationError("checkpoint.key", f"no public key with id {cp['key']}")
     try:
@@ -186,6 +217,9 @@ def verify_checkpoint_signature(cp: dict[str, Any], public_key_pem: bytes) -> No
         raise VerificationError("checkpoint.key", "the key id does not match the public key")
     try:
         signature = base64.b64decode(cp["sig"], validate=True) if isinstance(cp["sig"], str) else b""
+        if base64.b64encode(signature).decode() != cp["sig"]:
+            # Standard base64 has one spelling per value; other padding bits would make a second one.
+            raise ValueError("not standard base64")
         unsigned = {k: v for k, v in cp.items() if k != "sig"}
         public_key.verify(signature, rfc8785.dumps(unsigned))
     except (InvalidSignature, ValueError) as exc:
@@ -193,7 +227,6 @@ def verify_checkpoint_signature(cp: dict[str, Any], public_key_pem: bytes) -> No
 
 
 _seen = threading.local()  # per thread, so concurrent verifications never share the flag
-_SAFE_INT = 2**53 - 1  # RFC 8785 refuses integers beyond this; the C encoder would write them
 
 
 def _float(text: str) -> float:
@@ -209,9 +242,23 @@ def _int(text: str) -> int:
     return value
 
 
-# One decoder for every line: the C scanner calls back into Python only for numbers.
-_DECODER = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_float)
-_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # the scanner without decode()'s wrapping
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """RFC 8785 takes I-JSON, where a name appears once in an object: with two "action" members, one
+    reader would see the first and another the last."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        names = [name for name, _ in pairs]
+        raise ValueError(f"duplicate member {next(n for n in names if names.count(n) > 1)!r}")
+    return obj
+
+
+# The reference decoder: the C scanner calls back into Python for numbers and for each object's members,
+# to refuse a repeated one. The fast paths scan without that call, and rescan a line with it unless its
+# length proves it repeats nothing (see LogChecker._feed_fast).
+_DECODER = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_float,
+                            object_pairs_hook=_unique_members)
+_SCAN_UNIQUE = _DECODER.scan_once  # type: ignore[attr-defined]  # the scanner without decode()'s wrapping
+_SCAN = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_float).scan_once  # type: ignore[attr-defined]
 _ASTRAL = re.compile(rb"[\xf0-\xff]")  # the lead byte of a 4-byte UTF-8 sequence: a character beyond U+FFFF
 
 
@@ -227,8 +274,8 @@ def _plain_text(raw: bytes) -> bool:
 
 
 def entry_line(hashed: bytes, digest: str) -> bytes:
-    """An entry's line in entries.jsonl: the canonical bytes that were hashed, with "hash" appended
-    (it sorts after every other member, so the line stays canonical)."""
+    """An entry's line in entries.jsonl: the canonical bytes that were hashed, with "hash" appended as
+    the last member (any serialisation will do, spec section 5; this one keeps the hashed bytes whole)."""
     return hashed[:-1] + b',"hash":"' + digest.encode() + b'"}'
 
 
@@ -269,17 +316,18 @@ def _check_entry_shape(e: Any) -> None:
     if set(e) != ENTRY_MEMBERS:
         missing, extra = sorted(ENTRY_MEMBERS - set(e)), sorted(set(e) - ENTRY_MEMBERS)
         raise VerificationError("entry.members", f"missing {missing}, unexpected {extra}")
+    e["v"], e["seq"] = _integer(e["v"]), _integer(e["seq"])
     if type(e["v"]) is not int or e["v"] != 1:
         raise VerificationError("entry.v", "v must be the integer 1")
     if type(e["seq"]) is not int:
         raise VerificationError("entry.seq", "seq must be an integer")
-    if not isinstance(e["ts"], str) or not _TS.match(e["ts"]):
-        raise VerificationError("entry.ts", "ts must be YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    if not isinstance(e["ts"], str) or not _ts_ok(e["ts"]):
+        raise VerificationError("entry.ts", "ts must be YYYY-MM-DDTHH:MM:SS.ffffffZ, a real UTC time")
     actor = e["actor"]
     if (not isinstance(actor, dict) or set(actor) != {"kind", "id", "name"} or actor["kind"] not in ("user", "system")
             or not (actor["id"] is None or isinstance(actor["id"], str)) or not isinstance(actor["name"], str)):
         raise VerificationError("entry.actor", "actor must be {kind: user|system, id: string|null, name: string}")
-    if not isinstance(e["action"], str) or not _ACTION.match(e["action"]):
+    if not isinstance(e["action"], str) or not _ACTION(e["action"]):
         raise VerificationError("entry.action", "action must be dotted lower case app.subject.verb")
     obj = e["object"]
     if not isinstance(obj, dict) or set(obj) != {"type", "id", "repr"} or not all(
@@ -292,7 +340,7 @@ def _check_entry_shape(e: Any) -> None:
     if not isinstance(channel, str) or channel not in CHANNELS:
         raise VerificationError("entry.context", "context must be an object with a known channel")
     for name in ("prev", "hash"):
-        if not isinstance(e[name], str) or not _HEX64.match(e[name]):
+        if not isinstance(e[name], str) or not _HEX64(e[name]):
             raise VerificationError(f"entry.{name}", f"{name} must be 64 lower-case hex digits")
 
 
@@ -303,12 +351,13 @@ def _reference_canonical(value: Any) -> bytes | None:
         return None
 
 
-def _scan_object(raw: bytes, *, trailing_space: bool) -> dict[str, Any] | None:
-    """One JSON object filling `raw` (and trailing white space if allowed), or None to leave it to the reference."""
+def _scan_object(raw: bytes, *, trailing_space: bool, unique: bool = False) -> dict[str, Any] | None:
+    """One JSON object filling `raw` (and trailing white space if allowed), or None to leave it to the reference.
+    With `unique`, an object repeating a member is None too."""
     _seen.exotic = False
     try:
         text = raw.decode()
-        value, end = _SCAN(text, 0)
+        value, end = (_SCAN_UNIQUE if unique else _SCAN)(text, 0)
     except (ValueError, StopIteration):
         return None
     if end != len(text) and not (trailing_space and not text[end:].strip(" \t\n\r")):
@@ -340,6 +389,8 @@ class LogChecker:
         self._leaves = 0
         self._actions: set[str] = set()  # actions already seen to be well formed
         self._max_checkpoint = 0
+        self._lines = 0  # lines fed, to name a line no seq can name
+        self._roots_unchecked: list[int] = []  # range export: checkpoints whose head alone could be checked
 
     @property
     def failed(self) -> bool:
@@ -355,6 +406,7 @@ class LogChecker:
             size = cp.get("size") if isinstance(cp, dict) and type(cp.get("size")) is int else None
             self._fail_checkpoint(size, exc)
             return
+        cp = {**cp, "v": 1, "size": _integer(cp["size"])}
         self._max_checkpoint = max(self._max_checkpoint, cp["size"])
         if cp["size"] == 0:
             self._check_checkpoint(cp, hashlib.sha256(b"").digest(), ZERO)
@@ -365,6 +417,7 @@ class LogChecker:
         """Check the next line of entries.jsonl."""
         if self.failed:
             return
+        self._lines += 1
         if self._seq is not None and type(line) is bytes and self._feed_fast(line):
             return
         self._feed_reference(line)
@@ -377,6 +430,7 @@ class LogChecker:
         """
         if self.failed:
             return
+        self._lines += 1
         if self._seq is not None and self._stored_fast(canonical_bytes, digest):
             return
         self._feed_reference(entry_line(canonical_bytes, digest))
@@ -391,8 +445,15 @@ class LogChecker:
         digest = e.pop("hash")
         if type(digest) is not str or not self._fields_pass(e):
             return False
-        body = _canonical_of_scanned(e, raw)
+        plain = not _seen.exotic and _plain_text(raw)
+        body = _fast_canonical(e) if plain else _reference_canonical(e)
         if body is None or hashlib.sha256(body).hexdigest() != digest:
+            return False
+        # The scan kept the last of a repeated member. Where plain, the canonical form is the shortest
+        # spelling of the value (integers only, no \u escapes), so a line no longer than it plus the hash
+        # member, as modelgov writes them, repeats nothing; any other line is scanned again, refusing repeats.
+        compact = plain and len(raw.rstrip(b" \t\r\n")) == len(body) + len(',"hash":""') + len(digest)
+        if not compact and _scan_object(raw, trailing_space=True, unique=True) is None:
             return False
         self._accept(e["seq"], digest, e["ts"], e)
         return True
@@ -413,7 +474,9 @@ class LogChecker:
         return (
             type(seq) is int and seq == self._seq + 1  # type: ignore[operator]
             and type(e["v"]) is int and e["v"] == 1
-            and type(ts) is str and ts >= self._ts and _TS.match(ts) is not None  # type: ignore[operator]
+            and type(ts) is str and ts >= self._ts and _TS_SHAPE(ts) is not None  # type: ignore[operator]
+            # The date and time were checked for the second of the entry before; a new one is checked now.
+            and (ts[:19] == self._ts[:19] or _ts_ok(ts))  # type: ignore[index]
             and e["prev"] == self._prev
             and type(actor) is dict and actor.keys() == _ACTOR_MEMBERS and actor["kind"] in _ACTOR_KINDS
             and (actor["id"] is None or type(actor["id"]) is str) and type(actor["name"]) is str
@@ -425,7 +488,7 @@ class LogChecker:
         )
 
     def _new_action(self, action: str) -> bool:
-        if _ACTION.match(action) is None:
+        if _ACTION(action) is None:
             return False
         if len(self._actions) < 10_000:  # a log has few distinct actions; the bound keeps memory flat
             self._actions.add(action)
@@ -483,6 +546,21 @@ class LogChecker:
             if seq in self._checkpoints:
                 for cp in self._checkpoints.pop(seq):
                     self._check_checkpoint(cp, self._root(), digest)
+            return
+        # A range export: a checkpoint's root needs entries 1..size, but its head is checkable for
+        # every size inside the range, and the one just before it pins the first prev "taken as given".
+        if self.result.entries == 1 and seq - 1 in self._checkpoints:
+            for cp in self._checkpoints.pop(seq - 1):
+                self._check_head(cp, entry["prev"])
+        if seq in self._checkpoints:
+            for cp in self._checkpoints.pop(seq):
+                self._check_head(cp, digest)
+
+    def _check_head(self, cp: dict[str, Any], head: str) -> None:
+        if cp["head"].lower() != head:
+            self._fail_checkpoint(cp["size"], VerificationError("checkpoint.head", "head is not entry size's hash"))
+        else:
+            self._roots_unchecked.append(cp["size"])
 
     def _push(self, leaf: bytes) -> None:
         # The compact range of n leaves holds one subtree per 1 bit of n, largest first; appending
@@ -501,9 +579,9 @@ class LogChecker:
         return acc
 
     def _check_checkpoint(self, cp: dict[str, Any], root: bytes, head: str) -> None:
-        if cp["root"] != root.hex():
+        if cp["root"].lower() != root.hex():
             self._fail_checkpoint(cp["size"], VerificationError("checkpoint.root", "root is not the Merkle root"))
-        elif cp["head"] != head:
+        elif cp["head"].lower() != head:
             self._fail_checkpoint(cp["size"], VerificationError("checkpoint.head", "head is not entry size's hash"))
         else:
             self.result.checkpoints_checked += 1
@@ -516,6 +594,8 @@ class LogChecker:
     def _fail(self, seq: int | None, exc: VerificationError) -> None:
         self.result.ok = False
         self.result.failed_seq = seq
+        if seq is None:
+            self.result.failed_line = self._lines
         self.result.rule, self.result.message = exc.rule, exc.message
 
     def _fail_checkpoint(self, size: int | None, exc: VerificationError) -> None:
@@ -529,11 +609,14 @@ class LogChecker:
             self._fail((r.last_seq or 0) + 1, VerificationError(
                 "seq.order", f"the log's head says {self._whole_log_to} entries but the entries end at seq "
                 f"{r.last_seq or 0} (entries deleted from the tail)"))
+        if r.ok and self._roots_unchecked:
+            r.notices.append(f"checkpoints at sizes {self._roots_unchecked}: signature and head checked; the root "
+                             "needs the entries from seq 1, which this range export does not hold")
         if r.ok and self._checkpoints:
             size = min(self._checkpoints)
             if r.first_seq not in (None, 1):
-                r.notices.append(f"checkpoints at sizes {sorted(self._checkpoints)} not checked: "
-                                 "the export does not start at seq 1")
+                r.notices.append(f"checkpoints at sizes {sorted(self._checkpoints)}: signature checked; they lie "
+                                 f"outside the exported range seq {r.first_seq}..{r.last_seq}")
             else:
                 self._fail_checkpoint(size, VerificationError(
                     "checkpoint.size", f"a checkpoint covers {size} entries but the log has {r.last_seq or 0}: "
@@ -547,8 +630,11 @@ class LogChecker:
         return r
 
 
+_NO_CHECKPOINTS = "{path} has no checkpoints.jsonl (a bundle always holds it, empty where there are no checkpoints)"
+
+
 @contextmanager
-def _open_bundle(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes] | None, dict[str, bytes]]]:
+def _open_bundle(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes], dict[str, bytes]]]:
     """Yield (entries stream, checkpoints stream, key PEMs by key id) from a directory, zip or tar.gz."""
     if path.is_dir():
         entries = path / "entries.jsonl"
@@ -556,7 +642,9 @@ def _open_bundle(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes] | None, dict
             raise BundleError(f"{path} has no entries.jsonl")
         keys = {p.stem: p.read_bytes() for p in (path / "keys").glob("*.pub")} if (path / "keys").is_dir() else {}
         cps = path / "checkpoints.jsonl"
-        with entries.open("rb") as fe, (cps.open("rb") if cps.exists() else io.BytesIO()) as fc:
+        if not cps.exists():
+            raise BundleError(_NO_CHECKPOINTS.format(path=path))
+        with entries.open("rb") as fe, cps.open("rb") as fc:
             yield fe, fc, keys
         return
     if zipfile.is_zipfile(path):
@@ -567,10 +655,10 @@ def _open_bundle(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes] | None, dict
             if "entries.jsonl" not in names:
                 raise BundleError(f"{path} has no entries.jsonl")
             keys = {Path(k).stem: zf.read(v) for k, v in names.items() if k.startswith("keys/") and k.endswith(".pub")}
-            with zf.open(names["entries.jsonl"]) as fe:
-                cp_name = names.get("checkpoints.jsonl")
-                with (zf.open(cp_name) if cp_name else io.BytesIO()) as fc:
-                    yield fe, fc, keys
+            if "checkpoints.jsonl" not in names:
+                raise BundleError(_NO_CHECKPOINTS.format(path=path))
+            with zf.open(names["entries.jsonl"]) as fe, zf.open(names["checkpoints.jsonl"]) as fc:
+                yield fe, fc, keys
         return
     try:
         tf = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below
@@ -587,10 +675,12 @@ def _open_bundle(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes] | None, dict
             if name.startswith("keys/") and name.endswith(".pub"):
                 fh = tf.extractfile(member)
                 tar_keys[Path(name).stem] = fh.read() if fh else b""
+        if "checkpoints.jsonl" not in members:
+            raise BundleError(_NO_CHECKPOINTS.format(path=path))
         tar_entries = tf.extractfile(members["entries.jsonl"])
-        tar_cps = tf.extractfile(members["checkpoints.jsonl"]) if "checkpoints.jsonl" in members else None
-        if tar_entries is None:
-            raise BundleError("entries.jsonl is not a regular file")
+        tar_cps = tf.extractfile(members["checkpoints.jsonl"])
+        if tar_entries is None or tar_cps is None:
+            raise BundleError("entries.jsonl and checkpoints.jsonl must be regular files")
         yield tar_entries, tar_cps, tar_keys
 
 
@@ -624,11 +714,9 @@ def verify_bundle(path: str | Path, trusted: dict[str, bytes] | None = None) -> 
     with _open_bundle(Path(path)) as (entries, checkpoints, bundle_keys):
         keys = bundle_keys if trusted is None else trusted
         last_size = -1
-        for number, line in enumerate(checkpoints or [], start=1):
-            if not line.strip():
-                continue
+        for number, line in enumerate(checkpoints, start=1):
             try:
-                cp = json.loads(line)
+                cp = _DECODER.decode(line.decode("utf-8"))  # a blank line, too, is not a checkpoint
             except ValueError as exc:
                 checker._fail_checkpoint(None, VerificationError("checkpoint.parse", f"line {number}: {exc}"))
                 break
@@ -636,7 +724,7 @@ def verify_bundle(path: str | Path, trusted: dict[str, bytes] | None = None) -> 
                 checker._fail_checkpoint(None, VerificationError("checkpoint.members",
                                                                  f"line {number}: a checkpoint is a JSON object"))
                 break
-            size = cp.get("size")
+            size = _integer(cp.get("size"))
             if type(size) is int and 0 <= size <= last_size:
                 checker._fail_checkpoint(size, VerificationError("checkpoint.order", "sizes must increase"))
                 break
@@ -651,8 +739,7 @@ def verify_bundle(path: str | Path, trusted: dict[str, bytes] | None = None) -> 
         for line in entries:
             if checker.failed:
                 break
-            if line.strip():
-                checker.feed(line)
+            checker.feed(line)  # "every line parses": a blank one does not
     return checker.finish()
 
 

@@ -255,6 +255,12 @@ def test_verify_of_empty_bundle_dir_path(tmp_path: Path) -> None:
         _cmd("export", str(tmp_path / "x"), "--from", "99999")
 
 
+def test_export_from_zero_is_refused_not_taken_as_one(log, tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="1 <= --from"):
+        _cmd("export", str(tmp_path / "x"), "--from", "0")
+    assert not (tmp_path / "x" / "entries.jsonl").exists()
+
+
 def test_an_entry_made_on_a_whole_second_verifies(log, monkeypatch):
     """The stored ts is compared as the database writes it; a whole second is where its text form differs."""
     import datetime as dt

@@ -152,6 +152,16 @@ def _resigned(cp: dict[str, Any], **change: Any) -> dict[str, Any]:
     return body | {"sig": base64.b64encode(KEY.sign(rfc8785.dumps(body))).decode()}
 
 
+def _noncanonical_b64(sig: str) -> str:
+    """The same signature bytes spelt with non-zero padding bits: a second spelling standard base64 never writes."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    body = sig.rstrip("=")
+    last = alphabet[alphabet.index(body[-1]) ^ 1]  # 64 bytes: the last character carries 4 unused bits
+    spelt = body[:-1] + last + "=" * (len(sig) - len(body))
+    assert spelt != sig and base64.b64decode(spelt) == base64.b64decode(sig)
+    return spelt
+
+
 @pytest.mark.parametrize(("mutate", "rule"), [
     (lambda cp: {k: v for k, v in cp.items() if k != "log"}, "checkpoint.members"),
     (lambda cp: cp | {"extra": 1}, "checkpoint.members"),
@@ -159,11 +169,18 @@ def _resigned(cp: dict[str, Any], **change: Any) -> dict[str, Any]:
     (lambda cp: _resigned(cp, v=True), "checkpoint.v"),
     (lambda cp: _resigned(cp, size=-1), "checkpoint.size"),
     (lambda cp: _resigned(cp, size="6"), "checkpoint.size"),
-    (lambda cp: _resigned(cp, root=cp["root"].upper()), "checkpoint.root"),
+    (lambda cp: _resigned(cp, root=cp["root"][:-1] + "g"), "checkpoint.root"),
+    (lambda cp: _resigned(cp, root=cp["root"] + "\n"), "checkpoint.root"),
+    (lambda cp: _resigned(cp, size=6.5), "checkpoint.size"),
+    (lambda cp: _resigned(cp, ts="2026-13-45T99:99:99.000000Z"), "checkpoint.ts"),
+    (lambda cp: _resigned(cp, ts="2026-01-02T00:00:00.000000Z\n"), "checkpoint.ts"),
+    (lambda cp: _resigned(cp, ts="\uff12\uff10\uff12\uff16-01-02T00:00:00.000000Z"), "checkpoint.ts"),
+    (lambda cp: _resigned(cp, key=cp["key"] + "\n"), "checkpoint.key"),
+    (lambda cp: cp | {"sig": _noncanonical_b64(cp["sig"])}, "checkpoint.signature"),
     (lambda cp: _resigned(cp, head="zz"), "checkpoint.head"),
     (lambda cp: _resigned(cp, ts="2026-01-02 00:00:00"), "checkpoint.ts"),
     (lambda cp: _resigned(cp, key="XYZ"), "checkpoint.key"),
-    (lambda cp: _resigned(cp, log=7), "checkpoint.key"),
+    (lambda cp: _resigned(cp, log=7), "checkpoint.log"),
 ])
 def test_every_checkpoint_shape_rule_is_named(tmp_path: Path, entries: list[dict[str, Any]], mutate: Any,
                                               rule: str) -> None:
