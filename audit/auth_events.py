@@ -13,7 +13,7 @@ from django.http import HttpRequest
 
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
-from audit.governed import GovernedModel, NoBulkWritesQuerySet, guard_link_table
+from audit.governed import GovernedModel, NoBulkWritesQuerySet, guard_link_table, guard_managers, refuse_raw_save
 
 _SECRET_FIELDS = {"password"}
 _SKIP_FIELDS = {"last_login"}
@@ -58,7 +58,7 @@ def _links(instance: Any) -> dict[str, list[str]]:
     the role deletes these rows with it (Django cascades without an m2m signal), so its entry keeps them."""
     if isinstance(instance, Permission):
         return {"groups": sorted(str(g) for g in instance.group_set.all()),
-                "users": sorted(str(u) for u in instance.user_set.all())}
+                "users": sorted(str(u) for u in get_user_model()._default_manager.filter(user_permissions=instance))}
     if isinstance(instance, Group):
         return {"members": sorted(str(u) for u in instance.user_set.all()),
                 "permissions": sorted(str(p) for p in instance.permissions.all())}
@@ -154,8 +154,8 @@ def connect() -> None:
     user_model = get_user_model()
     for model in (user_model, Group):
         _save_in_one_transaction(model)
-        manager: Any = model._default_manager  # User.objects, Group.objects
-        manager._queryset_class = NoBulkWritesQuerySet
+        guard_managers(model, NoBulkWritesQuerySet)
+        pre_save.connect(refuse_raw_save, sender=model, dispatch_uid=f"audit-raw-{model.__name__}")
         pre_save.connect(_snapshot, sender=model, dispatch_uid=f"audit-pre-{model.__name__}")
         post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{model.__name__}")
         pre_delete.connect(_deleting, sender=model, dispatch_uid=f"audit-predel-{model.__name__}")

@@ -212,20 +212,48 @@ class LinkQuerySet(NoBulkWritesQuerySet):
         return super().delete()
 
 
+def guard_managers(model: Any, queryset_class: type[models.QuerySet]) -> None:
+    """Every manager of `model` hands out `queryset_class`: its default manager, the related managers
+    Django derives from that manager's class (group.user_set, user.groups), and its base manager, which
+    is otherwise a plain Manager (`User._base_manager.update(is_staff=True)` wrote with no entry)."""
+    manager = model._default_manager
+    if type(manager) is models.Manager:
+        # The class is shared by many models; a link table has no related managers to derive from it.
+        manager._queryset_class = queryset_class  # type: ignore[attr-defined]
+    else:
+        # Related managers are made from the class (UserManager, GroupManager: the model's own), not the
+        # instance. Replacing the class instead would change the managers migrations record.
+        type(manager)._queryset_class = queryset_class
+    # By name, so that the base manager stays this one when Django rebuilds its caches.
+    model._meta.base_manager_name = manager.name
+    model._meta.__dict__.pop("base_manager", None)
+
+
 def guard_link_table(through: Any) -> None:
     """Make a link table writable only by its related managers (see LinkQuerySet)."""
     through.save = refuse_link_row_save
-    for manager in (through._default_manager, through._base_manager):
-        manager._queryset_class = LinkQuerySet
+    guard_managers(through, LinkQuerySet)
+
+
+def refuse_raw_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """`loaddata` saves rows raw (Model.save_base), past save() and with no entry: refused."""
+    from audit import writer
+
+    if raw and not writer.governed_write_permitted():
+        raise UnauditedWriteError(f"{sender.__name__} rows are not loaded from fixtures: that would change them "
+                                  "with no audit entry; create them through the services")
 
 
 def connect() -> None:
     from django.apps import apps
-    from django.db.models.signals import m2m_changed
+    from django.db.models.signals import m2m_changed, pre_save
 
     m2m_changed.connect(_refuse_unaudited_m2m, dispatch_uid="audit-governed-m2m")
     for model in apps.get_models():
         if issubclass(model, GovernedModel):
+            objects: Any = model._default_manager
+            guard_managers(model, objects._queryset_class)
+            pre_save.connect(refuse_raw_save, sender=model, dispatch_uid=f"audit-raw-{model._meta.label}")
             for field in model._meta.local_many_to_many:
                 through: Any = field.remote_field.through
                 if through._meta.auto_created:

@@ -365,3 +365,62 @@ def test_deleting_a_user_a_role_a_permission_or_a_model_records_the_links_that_g
     changes = AuditEntry.objects.get(action="registry.registeredmodel.delete").as_json()["changes"]
     assert changes["developers"] == {"old": [dev.pk], "new": None}
     _chain_ok()
+
+
+def test_every_manager_refuses_bulk_writes_not_only_objects(make_user, dev):
+    """Related managers are made from the manager's class and the base manager is a plain Manager of its
+    own: both wrote with no entry (a role's members made superusers, a revoked token revived)."""
+    from django.contrib.auth.models import Group, User
+
+    from audit.models import UnauditedWriteError
+    from governance.models import ApiToken
+    from registry.models import ModelVersion
+
+    user = make_user("managers", "auditor")
+    auditors = Group.objects.get(name="auditor")
+    model = make_model(dev, "managers")
+    before = AuditEntry.objects.count()
+    attempts = [
+        lambda: auditors.user_set.update(is_superuser=True),
+        lambda: user.groups.filter(name="auditor").update(name="renamed"),
+        lambda: User._base_manager.filter(pk=user.pk).update(is_staff=True),
+        lambda: Group._base_manager.filter(pk=auditors.pk).update(name="renamed"),
+        lambda: RegisteredModel._base_manager.filter(pk=model.pk).update(title="sneaky"),
+        lambda: RegisteredModel._base_manager.filter(pk=model.pk).delete(),
+        lambda: ModelVersion._base_manager.update(stage="production"),
+        lambda: ApiToken._base_manager.update(revoked_at=None),
+        lambda: User.groups.through._base_manager.filter(user=user).delete(),
+    ]
+    for attempt in attempts:
+        with pytest.raises(UnauditedWriteError):
+            attempt()
+    user.refresh_from_db()
+    assert not user.is_superuser and not user.is_staff
+    assert Group.objects.filter(name="auditor").exists() and user.groups.filter(name="auditor").exists()
+    assert RegisteredModel.objects.get(pk=model.pk).title == model.title
+    assert AuditEntry.objects.count() == before
+    # Django's own use of the base manager (loading related rows, saving through the writer) still works.
+    assert model.owner == dev and RegisteredModel._base_manager.get(pk=model.pk) == model
+
+
+def test_fixtures_cannot_load_governed_rows_users_or_roles(tmp_path, dev):
+    """loaddata saves raw (Model.save_base), past save() and with no entry."""
+    from django.core.management import call_command
+
+    from audit.models import UnauditedWriteError
+
+    fixtures = {
+        "model": {"model": "registry.registeredmodel", "pk": 999, "fields": {
+            "name": "smuggled", "title": "Smuggled", "owner": dev.pk, "risk_tier": "low"}},
+        "group": {"model": "auth.group", "pk": 999, "fields": {"name": "smuggled role"}},
+        "user": {"model": "auth.user", "pk": 999, "fields": {"username": "smuggled", "password": "!",
+                                                             "is_superuser": True}},
+    }
+    before = AuditEntry.objects.count()
+    for name, row in fixtures.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps([row]))
+        with pytest.raises(UnauditedWriteError, match="not loaded from fixtures"):
+            call_command("loaddata", str(path), verbosity=0)
+    assert not RegisteredModel.objects.filter(pk=999).exists()
+    assert AuditEntry.objects.count() == before
