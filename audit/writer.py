@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from audit import chain, merkle
 from audit.context import current_actor, current_context
 from audit.governed import GovernedModel
 from audit.models import ENTRY_COLUMNS, AuditEntry, ChainHead, MerkleNode, entry_columns
+from config.errors import Conflict
 
 _append_permit: ContextVar[bool] = ContextVar("audit_append_permit", default=False)
 _write_permit: ContextVar[bool] = ContextVar("audit_write_permit", default=False)
@@ -191,7 +192,10 @@ def save(
     with _unit():
         token = _write_permit.set(True)
         try:
-            obj.save()
+            if before:
+                _save_changed_fields(obj, before)
+            else:
+                obj.save()
         finally:
             _write_permit.reset(token)
         after = obj.audit_values()
@@ -202,6 +206,25 @@ def save(
         if not changes and not creating:
             return None
         return _record(action or _action_for(obj, "create" if creating else "update"), obj, changes, context)
+
+
+def _save_changed_fields(obj: GovernedModel, before: dict[str, Any]) -> None:
+    """Write only the fields this change changed (and those the log leaves out). A full row written
+    from an instance loaded before another transaction committed would put back that transaction's
+    fields: a description edited alongside an approval undid the promotion it applied, while the log
+    said it had happened."""
+    changed = list(_diff(before, obj.audit_values(), ()))
+    if not changed:
+        return
+    # Fields left out of the log (bookkeeping, bulky results) are written whenever the row is.
+    unlogged = [f.name for f in obj._meta.concrete_fields
+                if (f.name in obj.AUDIT_EXCLUDE or getattr(f, "auto_now", False)) and not f.primary_key]
+    try:
+        obj.save(update_fields=changed + [name for name in unlogged if name not in changed])
+    except DatabaseError as exc:
+        if type(exc) is not DatabaseError or "did not affect any rows" not in str(exc):
+            raise  # a database error, not Django finding the row gone
+        raise Conflict(f"{obj._meta.verbose_name} {obj} was deleted meanwhile; nothing was changed") from exc
 
 
 def delete(

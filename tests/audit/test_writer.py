@@ -424,3 +424,45 @@ def test_fixtures_cannot_load_governed_rows_users_or_roles(tmp_path, dev):
             call_command("loaddata", str(path), verbosity=0)
     assert not RegisteredModel.objects.filter(pk=999).exists()
     assert AuditEntry.objects.count() == before
+
+
+def test_a_change_from_a_stale_instance_writes_only_its_own_fields(dev):
+    """Two edits of one row from instances loaded before either committed (two API requests, say):
+    each writes what it changed, so neither undoes the other while the log says both happened."""
+    from registry.services.model import registered_model_update
+
+    model = make_model(dev, "stale", description="first")
+    first, second = RegisteredModel.objects.get(pk=model.pk), RegisteredModel.objects.get(pk=model.pk)
+    registered_model_update(model=first, by=dev, title="Retitled")
+    registered_model_update(model=second, by=dev, description="second")
+    stored = RegisteredModel.objects.get(pk=model.pk)
+    assert (stored.title, stored.description) == ("Retitled", "second")
+    entries = AuditEntry.objects.filter(action="registry.registeredmodel.update").order_by("seq")
+    assert [sorted(e.as_json()["changes"]) for e in entries] == [["title"], ["description"]]
+
+
+def test_a_change_to_a_row_deleted_meanwhile_is_a_conflict_not_a_resurrection(dev, make_user):
+    from config.errors import Conflict
+    from registry.services.model import registered_model_delete, registered_model_update
+
+    model = make_model(dev, "deleted-meanwhile")
+    stale = RegisteredModel.objects.get(pk=model.pk)
+    registered_model_delete(model=model, by=make_user("admin", superuser=True))
+    before = AuditEntry.objects.count()
+    with pytest.raises(Conflict, match="deleted meanwhile"):
+        registered_model_update(model=stale, by=dev, title="Back from the dead")
+    assert not RegisteredModel.objects.filter(pk=model.pk).exists()
+    assert AuditEntry.objects.count() == before
+
+
+def test_a_json_field_edited_in_place_is_recorded(dev):
+    """The snapshot must not share the instance's lists and dicts, or an edit in place is never seen."""
+    from registry.services.model import registered_model_update
+
+    model = make_model(dev, "in-place", tags=["a"])
+    loaded = RegisteredModel.objects.get(pk=model.pk)
+    loaded.tags.append("b")
+    registered_model_update(model=loaded, by=dev)
+    assert RegisteredModel.objects.get(pk=model.pk).tags == ["a", "b"]
+    entry = AuditEntry.objects.filter(action="registry.registeredmodel.update").latest("seq")
+    assert entry.as_json()["changes"]["tags"] == {"old": ["a"], "new": ["a", "b"]}
