@@ -40,6 +40,12 @@ def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
         return
     before = {} if created else getattr(instance, "_audit_before", {})
     after = _values(instance)
+    saved = kwargs.get("update_fields")
+    if saved is not None and not created:
+        # save(update_fields=...) writes those fields only; a change to any other stays in memory.
+        names = {f.name for f in instance._meta.concrete_fields if f.name in saved or f.attname in saved}
+        before = {k: v for k, v in before.items() if k in names}
+        after = {k: v for k, v in after.items() if k in names}
     changes = {}
     for name in sorted(set(before) | set(after)):
         if before.get(name) != after.get(name):
@@ -97,12 +103,27 @@ def _m2m_field(sender: Any, reverse: bool) -> str:
     return names[1] if reverse else names[0]
 
 
+def _linked_names(through: Any, instance: Any, model: Any) -> list[str]:
+    """The names of the objects `instance` is linked to through `through` (what a clear removes)."""
+    fks = [f for f in through._meta.fields if f.is_relation]
+    source = next(f for f in fks if f.related_model._meta.concrete_model is instance._meta.concrete_model)
+    target = next(f for f in fks if f is not source)
+    ids = through._base_manager.filter(**{source.attname: instance.pk}).values(target.attname)
+    return sorted(str(o) for o in model._default_manager.filter(pk__in=ids))
+
+
 def _m2m(sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: Any, **kwargs: Any) -> None:
+    if action == "pre_clear":
+        instance._audit_cleared = _linked_names(sender, instance, model)
+        return
     if action not in {"post_add", "post_remove", "post_clear"}:
         return
     verb = {"post_add": "add", "post_remove": "remove", "post_clear": "clear"}[action]
     field = _m2m_field(sender, reverse)
-    names = sorted(str(o) for o in model._default_manager.filter(pk__in=pk_set)) if pk_set else []
+    if action == "post_clear":
+        names = instance.__dict__.pop("_audit_cleared", [])
+    else:
+        names = sorted(str(o) for o in model._default_manager.filter(pk__in=pk_set)) if pk_set else []
     writer.record(
         action=f"auth.{instance._meta.model_name}.{field}_{verb}",
         obj=instance,

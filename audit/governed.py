@@ -170,7 +170,7 @@ def _refuse_unaudited_m2m(sender: Any, instance: Any, action: str, **kwargs: Any
     governed = isinstance(instance, GovernedModel) or (
         isinstance(related, type) and issubclass(related, GovernedModel)
     )
-    if action.startswith("pre_") and governed and not writer.governed_write_permitted():
+    if action.startswith("pre_") and governed and not writer.link_writes_permitted():
         raise UnauditedWriteError(
             f"many-to-many changes on {type(instance).__name__} go through its service, which records them"
         )

@@ -22,6 +22,7 @@ from config.errors import Conflict
 
 _append_permit: ContextVar[bool] = ContextVar("audit_append_permit", default=False)
 _write_permit: ContextVar[bool] = ContextVar("audit_write_permit", default=False)
+_link_permit: ContextVar[bool] = ContextVar("audit_link_permit", default=False)
 _buffer: ContextVar[_Buffer | None] = ContextVar("audit_buffer", default=None)
 
 
@@ -50,12 +51,16 @@ class PendingEntry:
 class _Buffer:
     depth: int
     conn: BaseDatabaseWrapper
+    savepoints_made: int  # the connection's count of savepoints ever made, when the buffer began
     pending: list[PendingEntry] = field(default_factory=list)
 
     def at_its_level(self) -> bool:
-        """Whether the current connection is this buffer's and no savepoint was opened since."""
+        """Whether the current connection is this buffer's and no savepoint was opened since: not in an
+        atomic block (savepoint_ids), nor by hand (transaction.savepoint(), which only the count shows).
+        An entry buffered after a savepoint rolled back by hand would outlive its change."""
         conn = self.conn
-        return conn is connections[DEFAULT_DB_ALIAS] and len(conn.savepoint_ids) == self.depth
+        return (conn is connections[DEFAULT_DB_ALIAS] and len(conn.savepoint_ids) == self.depth
+                and conn.savepoint_state == self.savepoints_made)
 
 
 def append_permitted() -> bool:
@@ -64,6 +69,10 @@ def append_permitted() -> bool:
 
 def governed_write_permitted() -> bool:
     return _write_permit.get()
+
+
+def link_writes_permitted() -> bool:
+    return _link_permit.get()
 
 
 def object_ref(obj: models.Model | ObjectRef) -> ObjectRef:
@@ -89,7 +98,7 @@ def atomic() -> Iterator[None]:
         if outer is not None and outer.conn is conn:
             yield
             return
-        buf = _Buffer(depth=len(conn.savepoint_ids), conn=conn)
+        buf = _Buffer(depth=len(conn.savepoint_ids), conn=conn, savepoints_made=conn.savepoint_state)
         token = _buffer.set(buf)
         try:
             yield
@@ -258,12 +267,14 @@ def permit_append() -> Iterator[None]:
 
 @contextmanager
 def permit_governed_writes() -> Iterator[None]:
-    """For writes the writer cannot see itself (many-to-many rows): the caller records them."""
-    token = _write_permit.set(True)
+    """For the writes the writer cannot see itself, many-to-many links of governed objects (through
+    their related managers): the caller records them. Saving or deleting a governed object stays the
+    writer's alone, here too."""
+    token = _link_permit.set(True)
     try:
         yield
     finally:
-        _write_permit.reset(token)
+        _link_permit.reset(token)
 
 
 def _row(item: PendingEntry) -> dict[str, Any]:

@@ -466,3 +466,62 @@ def test_a_json_field_edited_in_place_is_recorded(dev):
     assert RegisteredModel.objects.get(pk=model.pk).tags == ["a", "b"]
     entry = AuditEntry.objects.filter(action="registry.registeredmodel.update").latest("seq")
     assert entry.as_json()["changes"]["tags"] == {"old": ["a"], "new": ["a", "b"]}
+
+
+def test_a_save_of_some_fields_records_only_those(make_user):
+    from django.contrib.auth.models import User
+
+    user = make_user("partial-save")
+    user.email, user.first_name = "not-saved@example.com", "Saved"
+    user.save(update_fields=["first_name"])
+    entry = AuditEntry.objects.filter(action="auth.user.update").latest("seq")
+    assert entry.as_json()["changes"] == {"first_name": {"old": "", "new": "Saved"}}
+    assert User.objects.get(pk=user.pk).email == "partial-save@example.com"
+
+
+def test_clearing_links_records_what_was_removed(make_user):
+    from django.contrib.auth.models import Group
+
+    user = make_user("cleared", "model developer", "auditor")
+    user.groups.clear()
+    entry = AuditEntry.objects.filter(action="auth.user.groups_clear").latest("seq")
+    assert entry.as_json()["changes"] == {"groups": {"old": None, "new": {"clear": ["auditor", "model developer"]}}}
+    role = Group.objects.get(name="auditor")
+    held = sorted(str(p) for p in role.permissions.all())
+    role.permissions.clear()
+    entry = AuditEntry.objects.filter(action="auth.group.permissions_clear").latest("seq")
+    assert held and entry.as_json()["changes"]["permissions"]["new"] == {"clear": held}
+
+
+def test_a_change_rolled_back_to_a_savepoint_made_by_hand_leaves_no_entry(dev):
+    """transaction.savepoint() opens no atomic block, so an entry buffered for the end of the transaction
+    would outlive the change rolled back under it."""
+    from registry.services.model import registered_model_update
+
+    model = make_model(dev, "hand-savepoint")
+    before = AuditEntry.objects.count()
+    with writer.atomic():
+        sid = transaction.savepoint()
+        registered_model_update(model=RegisteredModel.objects.get(pk=model.pk), by=dev, title="PHANTOM")
+        transaction.savepoint_rollback(sid)
+        registered_model_update(model=RegisteredModel.objects.get(pk=model.pk), by=dev, description="kept")
+    stored = RegisteredModel.objects.get(pk=model.pk)
+    assert (stored.title, stored.description) == (model.title, "kept")
+    actions = [e.as_json()["changes"] for e in AuditEntry.objects.filter(seq__gt=before).order_by("seq")]
+    assert actions == [{"description": {"old": "", "new": "kept"}}]
+    _chain_ok()
+
+
+def test_the_link_permit_saves_and_deletes_nothing(dev):
+    """Services hold permit_governed_writes for many-to-many links, which they record; it must not let a
+    governed object be saved or deleted past the writer."""
+    from audit.models import UnauditedWriteError
+
+    model = make_model(dev, "permit-scope")
+    with writer.permit_governed_writes():
+        model.title = "sneaky"
+        with pytest.raises(UnauditedWriteError):
+            model.save()
+        with pytest.raises(UnauditedWriteError):
+            model.delete()
+    assert RegisteredModel.objects.get(pk=model.pk).title != "sneaky"
