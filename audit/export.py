@@ -88,8 +88,13 @@ def export_bundle(
         last = 0
     elif first > last:
         raise InvalidInput(f"the log has {head_seq} entries; nothing to export from seq {first}")
-    dest.mkdir(parents=True, exist_ok=True)
-    if any(dest.iterdir()):
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        occupied = any(dest.iterdir())
+    except OSError as exc:
+        # A path the operator typed (unwritable, or under a file): a message, not a traceback.
+        raise InvalidInput(f"cannot write the export to {dest}: {exc.strerror or exc}") from exc
+    if occupied:
         raise InvalidInput(f"{dest} is not empty; export into a new directory")
     count = 0
     tmp = dest / "entries.jsonl.partial"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import rfc8785
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
@@ -16,6 +18,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from config.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -29,10 +33,29 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         set_rollback()
         return Response({"detail": "a value is out of the range the database can store", "code": "invalid"},
                         status=400)
+    unfit = _unfit_input(exc)
+    if unfit:
+        # A safety net: inputs are checked where they come in (config.json_input, the serializers, the
+        # services), so reaching here means a check is missing. Still the caller's input, never a 500.
+        log.warning("unchecked input reached %s: %r", type(exc).__name__, exc, exc_info=exc)
+        set_rollback()
+        return Response({"detail": unfit, "code": "invalid"}, status=400)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=400)
     return drf_exception_handler(exc, context)
+
+
+def _unfit_input(exc: Exception) -> str | None:
+    """What is wrong with the input, for the errors that only input a check let through can cause."""
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to process"
+    if isinstance(exc, OverflowError):
+        return "a number in the input is too large"
+    if isinstance(exc, rfc8785.CanonicalizationError):
+        # e.g. a lone surrogate or an integer beyond 2**53 that reached the audit entry
+        return f"the input cannot be recorded in the audit log: {exc}"
+    return None
 
 
 ERROR_STATUSES = {

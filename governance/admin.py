@@ -16,6 +16,7 @@ from config.admin_action_form import QuickActionForm
 from config.admin_lists import QuickActionCheckbox
 from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
+from config.json_input import JSONFormField
 from config.paging import EstimatedCountPaginator
 from governance import rules, selectors, services, tokens
 from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
@@ -129,7 +130,7 @@ class PromotionRequestAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.Mode
 
 
 class PolicyForm(forms.ModelForm):
-    rules = forms.JSONField()
+    rules = JSONFormField()
 
     class Meta:
         model = Policy

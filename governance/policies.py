@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from config.errors import InvalidInput
+from config.json_input import check_json_value
 
 STAGES = ("staging", "production")
 TIERS = ("low", "medium", "high", "critical")
@@ -13,6 +14,17 @@ ROLES = ("validator", "risk_officer", "compliance_officer")
 EVIDENCE_KINDS = ("bias", "explainability", "lineage")
 EVIDENCE_REQUIREMENTS = ("present", "pass")
 OPERATORS = (">=", ">", "<=", "<")
+# Upper bounds of the durations (docs/policies.md): ten years either way. They keep every date computed
+# from a rule (approval expiry, request TTL, evidence age, re-validation) inside what timedelta and
+# datetime can represent; without them one policy edit makes approve, request and expire fail for good.
+MAX_DAYS = 3650
+MAX_HOURS = 24 * MAX_DAYS
+DURATIONS = {
+    "evidence_max_age_days": ("days", MAX_DAYS),
+    "approval_valid_hours": ("hours", MAX_HOURS),
+    "request_ttl_days": ("days", MAX_DAYS),
+    "revalidate_after_days": ("days", MAX_DAYS),
+}
 
 _BIAS_THRESHOLDS = {
     "demographic_parity_difference": 0.1, "demographic_parity_ratio": 0.8, "equalized_odds_difference": 0.1,
@@ -57,6 +69,8 @@ def default_rules() -> dict[str, Any]:
 
 def validate_rules(rules: Any) -> dict[str, Any]:
     """Refuse a rule set that is incomplete or malformed, naming what is wrong."""
+    # First: the checks below, and the audit entry, walk the value and must not meet one too deep to walk.
+    check_json_value(rules, name="rules")
     if not isinstance(rules, dict) or set(rules) != set(STAGES):
         raise InvalidInput(f"rules must have exactly the stages {', '.join(STAGES)}")
     for stage in STAGES:
@@ -87,8 +101,8 @@ def _validate_rule(rule: Any, where: str) -> None:
         for cond in metrics.values()
     ):
         raise InvalidInput(f"{where}.metrics must map names to {{operator: number}} with operator in {OPERATORS}")
-    for key in ("evidence_max_age_days", "approval_valid_hours", "request_ttl_days", "revalidate_after_days"):
-        if type(rule.get(key)) is not int or rule[key] < 1:
-            raise InvalidInput(f"{where}.{key} must be a positive integer")
+    for key, (unit, most) in DURATIONS.items():
+        if type(rule.get(key)) is not int or not 1 <= rule[key] <= most:
+            raise InvalidInput(f"{where}.{key} must be a whole number of {unit} from 1 to {most}")
     if not isinstance(rule.get("bias_thresholds", {}), dict):
         raise InvalidInput(f"{where}.bias_thresholds must be an object")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -12,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from config.admin_lists import IndexedValuesFilter, QuickActionCheckbox
 from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
+from config.json_input import JSONFormField
 from config.paging import EstimatedCountPaginator
 from registry import selectors
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
@@ -32,6 +34,8 @@ class ServiceAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
     """Saves and deletes go through the registry services, so the admin obeys the same rules."""
 
     actions = None
+    # JSON typed into the admin (a model's tags) meets the same limits as the API's, as a form error.
+    formfield_overrides = {models.JSONField: {"form_class": JSONFormField}}
 
     def history(self, obj: Any) -> str:
         return history_link(obj) if obj and obj.pk else "-"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.json_input import JSONValueField
 from governance.models import Approval, ApproverRole, Decision, Policy, PromotionRequest, TargetStage
 from registry.models import ModelVersion
 
@@ -73,13 +74,13 @@ class PolicyOut(serializers.ModelSerializer):
 class PolicyIn(serializers.Serializer):
     name = serializers.SlugField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
-    rules = serializers.JSONField(required=False)
+    rules = JSONValueField(required=False)
     activate = serializers.BooleanField(required=False, default=False)
 
 
 class PolicyEdit(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
-    rules = serializers.JSONField(required=False)
+    rules = JSONValueField(required=False)
 
 
 class TokenIn(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from config.json_input import JSONValueField
 from registry.models import (
     ArtifactFormat,
     Dataset,
@@ -14,6 +15,7 @@ from registry.models import (
     RegisteredModel,
     RiskTier,
 )
+from registry.services.common import BIGINT_MAX
 
 User = get_user_model()
 
@@ -88,12 +90,12 @@ class VersionIn(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     framework = serializers.CharField(required=False, allow_blank=True, max_length=60)
     framework_version = serializers.CharField(required=False, allow_blank=True, max_length=40)
-    hyperparameters = serializers.JSONField(required=False, binary=True)
-    metrics = serializers.JSONField(required=False, binary=True)
+    hyperparameters = JSONValueField(required=False, binary=True)
+    metrics = JSONValueField(required=False, binary=True)
     code_repository = serializers.CharField(required=False, allow_blank=True, max_length=500)
     code_commit = serializers.CharField(required=False, allow_blank=True, max_length=64)
     python_version = serializers.CharField(required=False, allow_blank=True, max_length=40)
-    packages = serializers.JSONField(required=False, binary=True)
+    packages = JSONValueField(required=False, binary=True)
     training_datasets = serializers.PrimaryKeyRelatedField(
         queryset=DatasetVersion.objects.all(), many=True, required=False
     )
@@ -139,7 +141,9 @@ class DatasetVersionIn(serializers.Serializer):
     file = serializers.FileField(required=False)
     uri = serializers.CharField(required=False, allow_blank=True, max_length=500)
     expected_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
-    row_count = serializers.IntegerField(required=False, min_value=0)
+    # The column is a signed 64-bit integer: a larger count is refused here, as PostgreSQL would, not
+    # left to SQLite's driver to raise OverflowError.
+    row_count = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
     target_column = serializers.CharField(required=False, allow_blank=True, max_length=120)
     sensitive_columns = serializers.ListField(child=serializers.CharField(max_length=120), required=False,
                                               max_length=50)

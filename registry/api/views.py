@@ -8,10 +8,11 @@ from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.json_input import JSONParser
 from config.paging import EstimatedCountPagination, rows_response
 from registry import selectors
 from registry.api import fast, filters

@@ -10,7 +10,7 @@ from django.db.models import Max
 from audit import writer
 from config.errors import Conflict, InvalidInput
 from registry.models import Dataset, DatasetVersion
-from registry.services.common import apply_edits, require_perm
+from registry.services.common import apply_edits, require_perm, validate_count
 from registry.storage import normalise_sha256, spooled, store
 from registry.tabular import inspect_csv
 
@@ -51,6 +51,7 @@ def dataset_version_create(
         raise InvalidInput("give either a file or a uri (with its sha256), not both or neither")
     parent_list = list(parents or [])
     if file is None:
+        row_count = validate_count(row_count, name="row_count")
         digest = normalise_sha256(expected_sha256)
         if digest is None:
             raise InvalidInput("a dataset registered by uri needs its sha256")
