@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
@@ -17,6 +18,14 @@ from audit.governed import GovernedModel, NoBulkWritesQuerySet, guard_link_table
 
 _SECRET_FIELDS = {"password"}
 _SKIP_FIELDS = {"last_login"}
+
+
+class PermissionQuerySet(NoBulkWritesQuerySet):
+    """Permissions are created in bulk by migrate, before anyone holds them; updated in bulk they would
+    change what roles may do with no entry."""
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        return models.QuerySet.bulk_create(self, objs, *args, **kwargs)
 
 
 def _values(instance: Any) -> dict[str, Any]:
@@ -181,8 +190,14 @@ def connect() -> None:
         post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{model.__name__}")
         pre_delete.connect(_deleting, sender=model, dispatch_uid=f"audit-predel-{model.__name__}")
         post_delete.connect(_deleted, sender=model, dispatch_uid=f"audit-del-{model.__name__}")
-    # A permission is made by migrate and grants nothing until given; deleted (a stale content type
-    # removed, say), it is taken from every role and user holding it, which its entry records.
+    # A permission is made by migrate (in bulk) and grants nothing until given. Changed, it changes what
+    # every role holding it may do; deleted (a stale content type removed, say), it is taken from every
+    # role and user holding it. Both are recorded, and changes in bulk refused.
+    _save_in_one_transaction(Permission)
+    guard_managers(Permission, PermissionQuerySet)
+    pre_save.connect(refuse_raw_save, sender=Permission, dispatch_uid="audit-raw-Permission")
+    pre_save.connect(_snapshot, sender=Permission, dispatch_uid="audit-pre-Permission")
+    post_save.connect(_saved, sender=Permission, dispatch_uid="audit-post-Permission")
     pre_delete.connect(_deleting, sender=Permission, dispatch_uid="audit-predel-Permission")
     post_delete.connect(_deleted, sender=Permission, dispatch_uid="audit-del-Permission")
     links: tuple[Any, ...] = (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through)

@@ -525,3 +525,21 @@ def test_the_link_permit_saves_and_deletes_nothing(dev):
         with pytest.raises(UnauditedWriteError):
             model.delete()
     assert RegisteredModel.objects.get(pk=model.pk).title != "sneaky"
+
+
+def test_a_permission_changed_is_recorded_and_bulk_changes_refused(make_user):
+    from django.contrib.auth.models import Group, Permission
+
+    from audit.models import UnauditedWriteError
+
+    held = Group.objects.get(name="auditor").permissions.order_by("pk")[0]
+    with pytest.raises(UnauditedWriteError, match="bulk update on Permission is refused"):
+        Permission.objects.filter(pk=held.pk).update(codename="delete_everything")
+    with pytest.raises(UnauditedWriteError):
+        Permission._base_manager.filter(pk=held.pk).update(codename="delete_everything")
+    assert Permission.objects.get(pk=held.pk).codename != "delete_everything"
+    old = held.codename
+    held.codename = "renamed_codename"
+    held.save()
+    entry = AuditEntry.objects.filter(action="auth.permission.update").latest("seq")
+    assert entry.as_json()["changes"] == {"codename": {"old": old, "new": "renamed_codename"}}
