@@ -17,6 +17,8 @@ _BULK_REFUSED = "bulk {op} on {model} is refused: it would change rows without a
 
 # Where from_db keeps a row's loaded values until its audit snapshot is first read.
 _LOADED = "_audit_loaded"
+# Where the writer leaves, for one save, the values the changed fields must still hold (see _do_update).
+EXPECTED = "_audit_expected"
 
 
 @cache
@@ -142,6 +144,13 @@ class GovernedModel(models.Model):
             for f in self._meta.concrete_fields
             if f.name not in self.AUDIT_EXCLUDE and f.attname in self.__dict__
         }
+
+    def _do_update(self, base_qs: Any, *args: Any, **kwargs: Any) -> Any:
+        # The writer's condition on the UPDATE: the changed fields still hold the values it recorded as old.
+        expected = self.__dict__.pop(EXPECTED, None)
+        if expected:
+            base_qs = base_qs.filter(**expected)
+        return super()._do_update(base_qs, *args, **kwargs)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         from audit import writer

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit import chain, merkle
 from audit.context import current_actor, current_context
-from audit.governed import GovernedModel
+from audit.governed import EXPECTED, GovernedModel
 from audit.models import ENTRY_COLUMNS, AuditEntry, ChainHead, MerkleNode, entry_columns
 from config.errors import Conflict
 
@@ -228,12 +228,21 @@ def _save_changed_fields(obj: GovernedModel, before: dict[str, Any]) -> None:
     # Fields left out of the log (bookkeeping, bulky results) are written whenever the row is.
     unlogged = [f.name for f in obj._meta.concrete_fields
                 if (f.name in obj.AUDIT_EXCLUDE or getattr(f, "auto_now", False)) and not f.primary_key]
+    # The row is updated only if each changed field still holds the value the entry gives as "old"
+    # (JSON values aside: databases compare those unreliably). Another transaction that changed one
+    # meanwhile makes this a conflict, never an entry whose "old" the row never held.
+    fields = {f.name: f for f in obj._meta.concrete_fields}
+    obj.__dict__[EXPECTED] = {fields[name].attname: before[name] for name in changed
+                              if name in before and name in fields and not isinstance(fields[name], models.JSONField)}
     try:
         obj.save(update_fields=changed + [name for name in unlogged if name not in changed])
     except DatabaseError as exc:
         if type(exc) is not DatabaseError or "did not affect any rows" not in str(exc):
-            raise  # a database error, not Django finding the row gone
-        raise Conflict(f"{obj._meta.verbose_name} {obj} was deleted meanwhile; nothing was changed") from exc
+            raise  # a database error, not Django finding no row to update
+        raise Conflict(f"{obj._meta.verbose_name} {obj} was changed or deleted meanwhile; nothing was changed: "
+                       "reload it and try again") from exc
+    finally:
+        obj.__dict__.pop(EXPECTED, None)
 
 
 def delete(

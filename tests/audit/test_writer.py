@@ -449,7 +449,7 @@ def test_a_change_to_a_row_deleted_meanwhile_is_a_conflict_not_a_resurrection(de
     stale = RegisteredModel.objects.get(pk=model.pk)
     registered_model_delete(model=model, by=make_user("admin", superuser=True))
     before = AuditEntry.objects.count()
-    with pytest.raises(Conflict, match="deleted meanwhile"):
+    with pytest.raises(Conflict, match="changed or deleted meanwhile"):
         registered_model_update(model=stale, by=dev, title="Back from the dead")
     assert not RegisteredModel.objects.filter(pk=model.pk).exists()
     assert AuditEntry.objects.count() == before
@@ -543,3 +543,21 @@ def test_a_permission_changed_is_recorded_and_bulk_changes_refused(make_user):
     held.save()
     entry = AuditEntry.objects.filter(action="auth.permission.update").latest("seq")
     assert entry.as_json()["changes"] == {"codename": {"old": old, "new": "renamed_codename"}}
+
+
+def test_the_same_field_changed_meanwhile_is_a_conflict_not_an_entry_with_a_false_old_value(dev):
+    from config.errors import Conflict
+    from registry.services.model import registered_model_update
+
+    model = make_model(dev, "same-field")
+    first, second = RegisteredModel.objects.get(pk=model.pk), RegisteredModel.objects.get(pk=model.pk)
+    registered_model_update(model=first, by=dev, title="First")
+    before = AuditEntry.objects.count()
+    with pytest.raises(Conflict, match="changed or deleted meanwhile"):
+        registered_model_update(model=second, by=dev, title="Second")  # its "old" would be the original title
+    assert RegisteredModel.objects.get(pk=model.pk).title == "First"
+    assert AuditEntry.objects.count() == before
+    fresh = RegisteredModel.objects.get(pk=model.pk)
+    registered_model_update(model=fresh, by=dev, title="Second")  # reloaded: the entry's old is "First"
+    entry = AuditEntry.objects.filter(action="registry.registeredmodel.update").latest("seq")
+    assert entry.as_json()["changes"]["title"] == {"old": "First", "new": "Second"}
