@@ -5,6 +5,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config import admin_actions
+
 api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("audit.api.urls")),
@@ -20,6 +22,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
+admin_actions.install()  # every admin, Django's own (users, roles) too
 admin.site.site_header = "modelgov — model governance"
 admin.site.site_title = "modelgov"
 admin.site.index_title = "Registry, approvals and audit log"

@@ -307,3 +307,16 @@ def test_safety_net_answers_a_view_that_lets_overflow_escape(api: Any, people: P
     resp = api.post("/api/v1/models/", {"name": "m", "title": "M"}, format="json")
     assert resp.status_code == 400 and "too large" in resp.json()["detail"]
     assert RegisteredModel.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", ["/admin/auth/group/", "/admin/governance/promotionrequest/",
+                                  "/admin/auth/user/", "/admin/governance/apitoken/"])
+def test_an_admin_action_on_ids_that_are_not_keys_is_a_message_not_a_500(client: Any, make_user: Any,
+                                                                         path: str) -> None:
+    root = make_user("root-actions", superuser=True, is_staff=True)
+    client.force_login(root)
+    before = AuditEntry.objects.count()
+    resp = client.post(path, {"action": "delete_selected", "_selected_action": ["abc"], "index": "0"}, follow=True)
+    assert resp.status_code == 200
+    assert "names no object of this list" in resp.content.decode()
+    assert AuditEntry.objects.count() == before
