@@ -320,3 +320,23 @@ def test_an_admin_action_on_ids_that_are_not_keys_is_a_message_not_a_500(client:
     assert resp.status_code == 200
     assert "names no object of this list" in resp.content.decode()
     assert AuditEntry.objects.count() == before
+
+
+def test_a_patch_naming_a_field_it_cannot_change_is_refused_not_ignored(api: Any, people: People) -> None:
+    """{"stage": "production"} answered 200 and changed nothing: a client could take it for a promotion."""
+    version = version_for(people, tier="low")
+    api.force_authenticate(people.dev)
+    before = AuditEntry.objects.count()
+    resp = api.patch(f"/api/v1/versions/{version.pk}/", {"stage": "production", "description": "d"}, format="json")
+    assert resp.status_code == 400 and "stage cannot be changed here" in resp.json()["stage"][0], resp.json()
+    resp = api.patch(f"/api/v1/models/{version.model.name}/", {"name": "renamed"}, format="json")
+    assert resp.status_code == 400 and "name" in resp.json(), resp.json()
+    api.force_authenticate(people.gov)
+    policy = Policy.objects.get()
+    resp = api.patch(f"/api/v1/policies/{policy.pk}/", {"version": 7}, format="json")
+    assert resp.status_code == 400 and "version" in resp.json(), resp.json()
+    assert ModelVersion.objects.get(pk=version.pk).stage == version.stage
+    assert ModelVersion.objects.get(pk=version.pk).description == version.description
+    assert AuditEntry.objects.count() == before
+    api.force_authenticate(people.dev)  # what may be changed still is
+    assert api.patch(f"/api/v1/versions/{version.pk}/", {"description": "d"}, format="json").status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from config.json_input import JSONValueField
+from config.strict_input import RefuseUnknownFields
 from governance.models import Approval, ApproverRole, Decision, Policy, PromotionRequest, TargetStage
 from registry.models import ModelVersion
 
@@ -78,7 +79,7 @@ class PolicyIn(serializers.Serializer):
     activate = serializers.BooleanField(required=False, default=False)
 
 
-class PolicyEdit(serializers.Serializer):
+class PolicyEdit(RefuseUnknownFields):
     description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
     rules = JSONValueField(required=False)
 

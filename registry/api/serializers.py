@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from config.json_input import JSONValueField
+from config.strict_input import RefuseUnknownFields
 from registry.models import (
     ArtifactFormat,
     Dataset,
@@ -48,7 +49,7 @@ class ModelIn(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
 
 
-class ModelEdit(ModelIn):
+class ModelEdit(RefuseUnknownFields, ModelIn):
     name = None  # type: ignore[assignment]
     title = serializers.CharField(max_length=200, required=False)
 
@@ -107,7 +108,7 @@ class VersionIn(serializers.Serializer):
     )
 
 
-class VersionEdit(serializers.Serializer):
+class VersionEdit(RefuseUnknownFields):
     description = serializers.CharField(allow_blank=True, max_length=20000)
 
 
@@ -154,7 +155,7 @@ class DatasetVersionIn(serializers.Serializer):
     allow_schema_change = serializers.BooleanField(required=False, default=False)
 
 
-class DatasetVersionEdit(serializers.Serializer):
+class DatasetVersionEdit(RefuseUnknownFields):
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     provenance = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     licence = serializers.CharField(required=False, allow_blank=True, max_length=300)

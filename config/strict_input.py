@@ -1,0 +1,23 @@
+"""Edits that name a field they cannot change are refused, not silently ignored."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+
+class RefuseUnknownFields(serializers.Serializer):
+    """DRF drops the fields a serializer does not declare: a PATCH of {"stage": "production"} answered 200
+    and changed nothing, which a client could take for a promotion. Each such field is named in a 400."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            writable = {name for name, f in self.fields.items() if not f.read_only}
+            unknown = sorted(str(name) for name in data if name not in writable)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"{name} cannot be changed here; the fields that can are: {', '.join(sorted(writable))}"]
+                     for name in unknown})
+        return super().to_internal_value(data)
