@@ -69,19 +69,20 @@ def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
 
 
 def _links(instance: Any) -> dict[str, list[str]]:
-    """A user's roles and permissions, or a role's members and permissions, by name: deleting the user or
-    the role deletes these rows with it (Django cascades without an m2m signal), so its entry keeps them."""
-    if isinstance(instance, Permission):
-        return {"groups": sorted(str(g) for g in instance.group_set.all()),
-                "users": sorted(str(u) for u in get_user_model()._default_manager.filter(user_permissions=instance))}
-    if isinstance(instance, Group):
-        return {"members": sorted(str(u) for u in instance.user_set.all()),
-                "permissions": sorted(str(p) for p in instance.permissions.all())}
-    links = {"groups": sorted(str(g) for g in instance.groups.all()),
-             "permissions": sorted(str(p) for p in instance.user_permissions.all())}
-    for rel in instance._meta.related_objects:  # e.g. the models a user develops
+    """What a user, role or permission is linked to, by name, under the names its m2m entries use (a
+    user's groups and permissions, a role's members and permissions, a permission's groups and users, the
+    models a user develops): deleting it deletes these rows with it (Django cascades without an m2m
+    signal), so its entry keeps them."""
+    mine = instance._meta.concrete_model
+    links = {}
+    for through in _auth_links():
+        source, target = (f.related_model for f in through._meta.fields if f.is_relation)
+        if mine in (source, target):
+            other = target if mine is source else source
+            links[_m2m_field(through, reverse=mine is not source)] = _linked_names(through, instance, other)
+    for rel in instance._meta.related_objects:
         if rel.many_to_many and issubclass(rel.related_model, GovernedModel):
-            links[rel.get_accessor_name()] = sorted(str(o) for o in getattr(instance, rel.get_accessor_name()).all())
+            links[rel.get_accessor_name()] = _linked_names(rel.through, instance, rel.related_model)
     return links
 
 
@@ -102,7 +103,13 @@ def _deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     )
 
 
+def _auth_links() -> tuple[Any, ...]:
+    user_model = get_user_model()
+    return user_model.groups.through, user_model.user_permissions.through, Group.permissions.through
+
+
 def _m2m_field(sender: Any, reverse: bool) -> str:
+    """The name of the link in an entry: from the owner's side (user.groups) or the other's (group members)."""
     user_model = get_user_model()
     names = {
         user_model.groups.through: ("groups", "members"),
@@ -200,8 +207,7 @@ def connect() -> None:
     post_save.connect(_saved, sender=Permission, dispatch_uid="audit-post-Permission")
     pre_delete.connect(_deleting, sender=Permission, dispatch_uid="audit-predel-Permission")
     post_delete.connect(_deleted, sender=Permission, dispatch_uid="audit-del-Permission")
-    links: tuple[Any, ...] = (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through)
-    for through in links:
+    for through in _auth_links():
         guard_link_table(through)
         m2m_changed.connect(_m2m, sender=through, dispatch_uid=f"audit-m2m-{through.__name__}")
     user_logged_in.connect(_logged_in, dispatch_uid="audit-login")

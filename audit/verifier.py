@@ -365,9 +365,12 @@ def _scan_object(raw: bytes, *, trailing_space: bool, unique: bool = False) -> d
     return value if type(value) is dict else None
 
 
-def _canonical_of_scanned(value: dict[str, Any], raw: bytes) -> bytes | None:
-    """RFC 8785 bytes of what `_scan_object` just read from `raw`; None where the reference refuses it."""
-    return _fast_canonical(value) if not _seen.exotic and _plain_text(raw) else _reference_canonical(value)
+def _canonical_of_scanned(value: dict[str, Any], raw: bytes) -> tuple[bytes | None, bool]:
+    """RFC 8785 bytes of what `_scan_object` just read from `raw` (None where the reference refuses it), and
+    whether `raw` was plain: integers only, no escape or astral character, where the C encoder's bytes are
+    RFC 8785's and the shortest spelling of the value."""
+    plain = not _seen.exotic and _plain_text(raw)
+    return (_fast_canonical(value) if plain else _reference_canonical(value)), plain
 
 
 class LogChecker:
@@ -445,8 +448,7 @@ class LogChecker:
         digest = e.pop("hash")
         if type(digest) is not str or not self._fields_pass(e):
             return False
-        plain = not _seen.exotic and _plain_text(raw)
-        body = _fast_canonical(e) if plain else _reference_canonical(e)
+        body, plain = _canonical_of_scanned(e, raw)
         if body is None or hashlib.sha256(body).hexdigest() != digest:
             return False
         # The scan kept the last of a repeated member. Where plain, the canonical form is the shortest
@@ -462,7 +464,7 @@ class LogChecker:
         e = _scan_object(raw, trailing_space=False)
         if e is None or e.keys() != _BODY_MEMBERS or not self._fields_pass(e):
             return False
-        if _canonical_of_scanned(e, raw) != raw or hashlib.sha256(raw).hexdigest() != digest:
+        if _canonical_of_scanned(e, raw)[0] != raw or hashlib.sha256(raw).hexdigest() != digest:
             return False
         self._accept(e["seq"], digest, e["ts"], e)
         return True

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
@@ -201,41 +202,54 @@ def save(
     with _unit():
         token = _write_permit.set(True)
         try:
+            saved: list[str] | None = None
             if before:
-                _save_changed_fields(obj, before)
+                saved = _save_changed_fields(obj, before)
             else:
                 obj.save()
         finally:
             _write_permit.reset(token)
         after = obj.audit_values()
-        changes = _diff(before, after, obj.AUDIT_SECRETS)
-        for name, value in (extra_changes or {}).items():
-            changes[name] = chain.jsonable(value)
+        # After a save of the changed fields only, no other field can differ from before.
+        old, new = (before, after) if saved is None else (
+            {n: before[n] for n in saved if n in before}, {n: after.get(n) for n in saved})
+        changes = _with_extra(_diff(old, new, obj.AUDIT_SECRETS), extra_changes)
         obj._audit_snapshot = after  # type: ignore[attr-defined]
         if not changes and not creating:
             return None
         return _record(action or _action_for(obj, "create" if creating else "update"), obj, changes, context)
 
 
-def _save_changed_fields(obj: GovernedModel, before: dict[str, Any]) -> None:
-    """Write only the fields this change changed (and those the log leaves out). A full row written
-    from an instance loaded before another transaction committed would put back that transaction's
-    fields: a description edited alongside an approval undid the promotion it applied, while the log
-    said it had happened."""
+def _with_extra(changes: dict[str, Any], extra_changes: dict[str, Any] | None) -> dict[str, Any]:
+    for name, value in (extra_changes or {}).items():
+        changes[name] = chain.jsonable(value)
+    return changes
+
+
+@cache
+def _unlogged_fields(model: type[models.Model]) -> tuple[str, ...]:
+    """Fields left out of the log (bookkeeping, bulky results): written whenever the row is."""
+    audit_exclude = getattr(model, "AUDIT_EXCLUDE", ())
+    return tuple(f.name for f in model._meta.concrete_fields
+                 if (f.name in audit_exclude or getattr(f, "auto_now", False)) and not f.primary_key)
+
+
+def _save_changed_fields(obj: GovernedModel, before: dict[str, Any]) -> list[str]:
+    """Write only the fields this change changed (and those the log leaves out); return the changed
+    ones. A full row written from an instance loaded before another transaction committed would put
+    back that transaction's fields: a description edited alongside an approval undid the promotion it
+    applied, while the log said it had happened."""
     changed = list(_diff(before, obj.audit_values(), ()))
     if not changed:
-        return
-    # Fields left out of the log (bookkeeping, bulky results) are written whenever the row is.
-    unlogged = [f.name for f in obj._meta.concrete_fields
-                if (f.name in obj.AUDIT_EXCLUDE or getattr(f, "auto_now", False)) and not f.primary_key]
+        return changed
     # The row is updated only if each changed field still holds the value the entry gives as "old"
     # (JSON values aside: databases compare those unreliably). Another transaction that changed one
     # meanwhile makes this a conflict, never an entry whose "old" the row never held.
-    fields = {f.name: f for f in obj._meta.concrete_fields}
-    obj.__dict__[EXPECTED] = {fields[name].attname: before[name] for name in changed
-                              if name in before and name in fields and not isinstance(fields[name], models.JSONField)}
+    fields: list[Any] = [obj._meta.get_field(name) for name in changed]
+    obj.__dict__[EXPECTED] = {f.attname: before[f.name] for f in fields
+                              if f.name in before and not isinstance(f, models.JSONField)}
     try:
-        obj.save(update_fields=changed + [name for name in unlogged if name not in changed])
+        obj.save(update_fields=changed + [name for name in _unlogged_fields(type(obj)) if name not in changed])
     except DatabaseError as exc:
         if type(exc) is not DatabaseError or "did not affect any rows" not in str(exc):
             raise  # a database error, not Django finding no row to update
@@ -243,6 +257,7 @@ def _save_changed_fields(obj: GovernedModel, before: dict[str, Any]) -> None:
                        "reload it and try again") from exc
     finally:
         obj.__dict__.pop(EXPECTED, None)
+    return changed
 
 
 def delete(
@@ -258,9 +273,7 @@ def delete(
             obj.delete()
         finally:
             _write_permit.reset(token)
-        changes = _diff(before, {}, obj.AUDIT_SECRETS)
-        for name, value in (extra_changes or {}).items():
-            changes[name] = chain.jsonable(value)
+        changes = _with_extra(_diff(before, {}, obj.AUDIT_SECRETS), extra_changes)
         return _record(action or _action_for(obj, "delete"), ref, changes, None)
 
 
