@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from config.errors import InvalidInput
+from config.errors import Conflict, InvalidInput
+from config.storages import sha256_of
 
 CHUNK = 1024 * 1024
 _HEX = set("0123456789abcdef")
@@ -77,12 +78,25 @@ def spooled(source: IO[bytes] | File, *, max_bytes: int, expected_sha256: str | 
 
 
 def store(spool: Spooled, *, prefix: str, suffix: str) -> str:
-    """Save under a name derived from the digest, so equal content is stored once."""
+    """Save under a name derived from the digest, so equal content is stored once.
+
+    A file already under that name is reused only if it holds that content: one cut short by a crash
+    (before files were written whole) or damaged on disk is restored where the storage can, and
+    otherwise refused, so that no version ever points at bytes other than its recorded digest's.
+    """
     name = f"{prefix}/{spool.sha256}{suffix}"
-    if not default_storage.exists(name):
-        with spool.path.open("rb") as fh:
-            saved = default_storage.save(name, File(fh))
-        return saved
+    with spool.path.open("rb") as fh:
+        if not default_storage.exists(name):
+            return default_storage.save(name, File(fh))
+        if sha256_of(default_storage, name) == spool.sha256:
+            return name
+        restore = getattr(default_storage, "restore", None)
+        if restore is None:
+            raise Conflict(
+                f"the stored file {name} does not hold the content its name's digest says; "
+                "nothing was registered: an operator must restore it from its backup"
+            )
+        restore(name, File(fh), spool.sha256)
     return name
 
 

@@ -122,16 +122,17 @@ STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 
-# Files: local disk under var/ by default; any S3-compatible store when a bucket is named.
+# Files: local disk under var/ by default; any S3-compatible store when a bucket is named. Either way
+# write-once (config/storages.py): whole files only, never replaced, never deleted.
 AWS_STORAGE_BUCKET_NAME = os.environ.get("S3_BUCKET", "")
 if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
     AWS_S3_REGION_NAME = os.environ.get("S3_REGION") or None
     AWS_DEFAULT_ACL = None
     AWS_S3_FILE_OVERWRITE = False
-    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+    _default_storage = {"BACKEND": "config.storages_s3.WriteOnceS3Storage"}
 else:
-    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    _default_storage = {"BACKEND": "config.storages.WriteOnceFileSystemStorage"}
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
