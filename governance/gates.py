@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from governance import policies
 from registry.models import ModelVersion
 from reports.selectors import EvidenceSummary, latest_evidence
 
@@ -63,7 +64,7 @@ def _metric_value(name: str, version: ModelVersion, evidence: dict[str, Evidence
 def evaluate(version: ModelVersion, rule: dict[str, Any]) -> list[GateResult]:
     """Every gate of a frozen policy rule, passed or not, in a stable order."""
     evidence = latest_evidence(version.pk)
-    max_age = dt.timedelta(days=int(rule.get("evidence_max_age_days", 90)))
+    max_age = policies.duration(rule, "evidence_max_age_days")
     results = [
         _evidence_gate(kind, requirement, evidence.get(kind), version, max_age)
         for kind, requirement in sorted(rule.get("evidence", {}).items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Any
 
 from config.errors import InvalidInput
@@ -25,6 +26,25 @@ DURATIONS = {
     "request_ttl_days": ("days", MAX_DAYS),
     "revalidate_after_days": ("days", MAX_DAYS),
 }
+
+_DEFAULT_DURATIONS = {"evidence_max_age_days": 90, "approval_valid_hours": 168, "request_ttl_days": 30,
+                      "revalidate_after_days": 365}
+
+
+def duration(rule: dict[str, Any], key: str) -> dt.timedelta:
+    """A duration of a frozen rule, the one reading every date computed from a rule goes through.
+
+    Rules stored before the bounds existed, or frozen onto requests then, may hold any number: one
+    beyond the bound is read as the bound (ten years means "for good" here), one below 1 as 1, so that
+    no stored rule can make approve, request, expire or re-validation fail.
+    """
+    unit, most = DURATIONS[key]
+    try:
+        amount = int(rule.get(key, _DEFAULT_DURATIONS[key]))
+    except (TypeError, ValueError, OverflowError):
+        amount = _DEFAULT_DURATIONS[key]
+    return dt.timedelta(**{unit: min(max(amount, 1), most)})
+
 
 _BIAS_THRESHOLDS = {
     "demographic_parity_difference": 0.1, "demographic_parity_ratio": 0.8, "equalized_odds_difference": 0.1,

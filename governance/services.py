@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit import writer
 from config.errors import Conflict, InvalidInput, NotFound
-from governance import gates, rules
+from governance import gates, policies, rules
 from governance.models import Approval, Policy, PromotionRequest, RequestStatus, TargetStage
 from governance.policies import default_rules, validate_rules
 from governance.roles import APPROVER_ROLES
@@ -67,7 +67,7 @@ def promotion_request_create(
 
 def _lapse_stale_approvals(request: PromotionRequest, digests: dict[str, Any], now: dt.datetime) -> None:
     """Approvals given on other evidence, or too long ago, lapse and must be given again."""
-    valid = dt.timedelta(hours=int(request.policy_rule.get("approval_valid_hours", 168)))
+    valid = policies.duration(request.policy_rule, "approval_valid_hours")
     for approval in rules.active_approvals(request):
         reason = ""
         if approval.evidence_digests != digests or approval.artifact_sha256 != request.version.artifact_sha256:
@@ -167,7 +167,7 @@ def promotion_requests_expire(*, now: dt.datetime | None = None) -> int:
     for pk in PromotionRequest.objects.filter(status=RequestStatus.PENDING).values_list("pk", flat=True):
         with writer.atomic():
             request = PromotionRequest.objects.select_for_update().get(pk=pk)
-            ttl = dt.timedelta(days=int(request.policy_rule.get("request_ttl_days", 30)))
+            ttl = policies.duration(request.policy_rule, "request_ttl_days")
             if request.status == RequestStatus.PENDING and now - request.created_at > ttl:
                 request.status, request.decided_at = RequestStatus.EXPIRED, now
                 writer.save(request, action="governance.promotionrequest.expire")
@@ -183,16 +183,17 @@ def revalidation_open_due(*, now: dt.datetime | None = None) -> list[PromotionRe
         return []
     opened = []
     for version in ModelVersion.objects.filter(stage=Stage.PRODUCTION).select_related("model"):
-        days = int(policy.rules["production"][version.model.risk_tier].get("revalidate_after_days", 365))
         since = version.stage_changed_at or version.created_at
-        if now - since < dt.timedelta(days=days):
+        due_after = policies.duration(policy.rules["production"][version.model.risk_tier], "revalidate_after_days")
+        if now - since < due_after:
             continue
         if PromotionRequest.objects.filter(version=version, is_revalidation=True,
                                            status=RequestStatus.PENDING).exists():
             continue
         opened.append(promotion_request_create(
             version=version, target_stage=TargetStage.PRODUCTION, by=None, is_revalidation=True,
-            justification=f"periodic re-validation: in production since {since:%Y-%m-%d}, due after {days} days",
+            justification=f"periodic re-validation: in production since {since:%Y-%m-%d}, "
+                          f"due after {due_after.days} days",
         ))
     return opened
 

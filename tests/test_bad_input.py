@@ -269,6 +269,33 @@ def test_d_at_the_bounds_request_approve_revalidate_and_expire_still_work(people
     assert PromotionRequest.objects.filter(status="expired").count() == 1
 
 
+def test_d_rules_stored_before_the_bounds_are_read_at_the_bound(people: People) -> None:
+    """A policy (and the rules frozen from it) saved before the bounds existed may hold 10**12 hours:
+    approve, re-validation and expiry must still work, reading it as the bound."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.utils import timezone
+
+    rules = default_rules()
+    for stage in rules.values():
+        for rule in stage.values():
+            rule.update({key: 10**12 for key, *_ in DURATIONS})
+    with connection.cursor() as cursor:  # as an older release left it: no bound checked
+        cursor.execute("UPDATE governance_policy SET rules = %s", [json.dumps(rules)])
+    version = version_for(people)
+    full_evidence(version)
+    request = services.promotion_request_create(version=version, target_stage="production", justification="go",
+                                                by=people.dev)
+    assert request.policy_rule["approval_valid_hours"] == 10**12  # frozen as stored
+    for who, role in (("val", "validator"), ("risk", "risk_officer"), ("comp", "compliance_officer")):
+        request = services.approval_record(request=request, by=getattr(people, who), role=role, decision="approve")
+    assert request.status == "approved"
+    later = timezone.now() + dt.timedelta(days=3651)
+    assert len(services.revalidation_open_due(now=later)) == 1
+    assert services.promotion_requests_expire(now=later + dt.timedelta(days=3651)) == 1
+
+
 # e. An export path that cannot be written ---------------------------------------------------------------
 
 
