@@ -351,18 +351,16 @@ def _reference_canonical(value: Any) -> bytes | None:
         return None
 
 
-def _scan_object(raw: bytes, *, trailing_space: bool, unique: bool = False) -> dict[str, Any] | None:
-    """One JSON object filling `raw` (and trailing white space if allowed), or None to leave it to the reference.
-    With `unique`, an object repeating a member is None too."""
+def _scan_object(raw: bytes, *, unique: bool = False) -> dict[str, Any] | None:
+    """One JSON object filling `raw`, or None to leave it to the reference. With `unique`, an object
+    repeating a member is None too."""
     _seen.exotic = False
     try:
         text = raw.decode()
         value, end = (_SCAN_UNIQUE if unique else _SCAN)(text, 0)
     except (ValueError, StopIteration):
         return None
-    if end != len(text) and not (trailing_space and not text[end:].strip(" \t\n\r")):
-        return None
-    return value if type(value) is dict else None
+    return value if end == len(text) and type(value) is dict else None
 
 
 def _canonical_of_scanned(value: dict[str, Any], raw: bytes) -> tuple[bytes | None, bool]:
@@ -418,7 +416,7 @@ class LogChecker:
 
     def feed(self, line: bytes | str) -> None:
         """Check the next line of entries.jsonl."""
-        if self.failed:
+        if not self.result.ok:
             return
         self._lines += 1
         if self._seq is not None and type(line) is bytes and self._feed_fast(line):
@@ -440,11 +438,11 @@ class LogChecker:
 
     # The fast paths decide nothing: they accept only an entry that the reference path would accept,
     # with the same effect, and otherwise leave it, untouched, to the reference path to name the failure.
-    def _feed_fast(self, raw: bytes) -> bool:
-        scanned = _scan_object(raw, trailing_space=True)
-        if scanned is None or scanned.keys() != ENTRY_MEMBERS:
+    def _feed_fast(self, line: bytes) -> bool:
+        raw = line.rstrip(b" \t\r\n")  # white space may follow the object
+        e = _scan_object(raw)
+        if e is None or e.keys() != ENTRY_MEMBERS:
             return False
-        e = scanned
         digest = e.pop("hash")
         if type(digest) is not str or not self._fields_pass(e):
             return False
@@ -454,14 +452,14 @@ class LogChecker:
         # The scan kept the last of a repeated member. Where plain, the canonical form is the shortest
         # spelling of the value (integers only, no \u escapes), so a line no longer than it plus the hash
         # member, as modelgov writes them, repeats nothing; any other line is scanned again, refusing repeats.
-        compact = plain and len(raw.rstrip(b" \t\r\n")) == len(body) + len(',"hash":""') + len(digest)
-        if not compact and _scan_object(raw, trailing_space=True, unique=True) is None:
+        compact = plain and len(raw) == len(body) + len(',"hash":""') + len(digest)
+        if not compact and _scan_object(raw, unique=True) is None:
             return False
         self._accept(e["seq"], digest, e["ts"], e)
         return True
 
     def _stored_fast(self, raw: bytes, digest: str) -> bool:
-        e = _scan_object(raw, trailing_space=False)
+        e = _scan_object(raw)
         if e is None or e.keys() != _BODY_MEMBERS or not self._fields_pass(e):
             return False
         if _canonical_of_scanned(e, raw)[0] != raw or hashlib.sha256(raw).hexdigest() != digest:
@@ -541,9 +539,10 @@ class LogChecker:
     def _accept(self, seq: int, digest: str, ts: str, entry: dict[str, Any]) -> None:
         self._seq, self._prev, self._ts = seq, digest, ts
         self.last_entry = entry
-        self.result.last_seq = seq
-        self.result.entries += 1
-        if self.result.first_seq == 1:
+        result = self.result
+        result.last_seq = seq
+        result.entries += 1
+        if result.first_seq == 1:
             self._push(hashlib.sha256(b"\x00" + bytes.fromhex(digest)).digest())
             if seq in self._checkpoints:
                 for cp in self._checkpoints.pop(seq):
@@ -738,10 +737,11 @@ def verify_bundle(path: str | Path, trusted: dict[str, bytes] | None = None) -> 
                 checker._fail_checkpoint(size, VerificationError("checkpoint.key", why))
                 break
             checker.add_checkpoint(cp, pem)
+        result, feed = checker.result, checker.feed
         for line in entries:
-            if checker.failed:
+            if not result.ok:
                 break
-            checker.feed(line)  # "every line parses": a blank one does not
+            feed(line)  # "every line parses": a blank one does not
     return checker.finish()
 
 

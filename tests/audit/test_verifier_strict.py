@@ -109,6 +109,22 @@ def test_canonical_lines_still_verify_on_the_fast_path(tmp_path: Path, entries: 
     assert r.ok and r.entries == 12 and r.checkpoints_checked == 1, r
 
 
+@pytest.mark.parametrize("pad", ["  ", "\t", "\r", " \r"], ids=["spaces", "tab", "cr", "space-cr"])
+def test_white_space_around_a_line_is_allowed(tmp_path: Path, entries: list[dict[str, Any]], pad: str) -> None:
+    for where, lines in (("after", [line + pad for line in _canonical_lines(entries)]),
+                         ("before", [pad + line for line in _canonical_lines(entries)])):
+        r = verify_bundle(write_bundle(tmp_path / where, lines, [make_checkpoint(entries, 12)]))
+        assert r.ok and r.entries == 12 and r.checkpoints_checked == 1, (where, r)
+
+
+@pytest.mark.parametrize("tail", ["x", "{}", ",", " 1"])
+def test_anything_else_after_the_object_fails(tmp_path: Path, entries: list[dict[str, Any]], tail: str) -> None:
+    lines = _canonical_lines(entries)
+    lines[6] += tail
+    r = verify_bundle(write_bundle(tmp_path, lines, []))
+    assert (r.ok, r.rule, r.failed_seq) == (False, "entry.parse", 7), r
+
+
 def test_every_line_must_parse_blank_ones_included(tmp_path: Path, entries: list[dict[str, Any]]) -> None:
     lines: list[Any] = [*entries[:5], "", *entries[5:]]
     r = verify_bundle(write_bundle(tmp_path, lines, []))
