@@ -475,8 +475,10 @@ class LogChecker:
             type(seq) is int and seq == self._seq + 1  # type: ignore[operator]
             and type(e["v"]) is int and e["v"] == 1
             and type(ts) is str and ts >= self._ts and _TS_SHAPE(ts) is not None  # type: ignore[operator]
-            # The date and time were checked for the second of the entry before; a new one is checked now.
-            and (ts[:19] == self._ts[:19] or _ts_ok(ts))  # type: ignore[index]
+            # The date was checked for the entry before: on the same day only the time of day is left
+            # (the shape above makes these two-digit comparisons numeric); a new day is checked whole.
+            and ((ts[:10] == self._ts[:10]  # type: ignore[index]
+                 and ts[11:13] < "24" and ts[14:16] < "60" and ts[17:19] < "60") or _ts_ok(ts))
             and e["prev"] == self._prev
             and type(actor) is dict and actor.keys() == _ACTOR_MEMBERS and actor["kind"] in _ACTOR_KINDS
             and (actor["id"] is None or type(actor["id"]) is str) and type(actor["name"]) is str

@@ -10,6 +10,7 @@ allows) are measured too: such lines are scanned a second time to refuse a repea
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import sys
@@ -28,9 +29,12 @@ from benchmarks.common import peak_rss_mb
 def make_bundle(path: Path, n: int, spaced: bool = False) -> None:
     path.mkdir(parents=True, exist_ok=True)
     prev = "0" * 64
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with (path / "entries.jsonl").open("w") as out:
         for seq in range(1, n + 1):
-            e: dict = {"v": 1, "seq": seq, "ts": "2026-01-01T00:00:00.000000Z",
+            # One entry a second, each in a second of its own as in a real log, so that every one's date is checked.
+            ts = (start + dt.timedelta(seconds=seq)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            e: dict = {"v": 1, "seq": seq, "ts": ts,
                  "actor": {"kind": "user", "id": "7", "name": "ana"}, "action": "registry.modelversion.update",
                  "object": {"type": "registry.modelversion", "id": str(seq % 1000), "repr": "m"},
                  "changes": {"description": {"old": None, "new": f"edit {seq}"}}, "context": {"channel": "api"},

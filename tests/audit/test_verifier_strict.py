@@ -49,6 +49,8 @@ def entries() -> list[dict[str, Any]]:
     ({"ts": "\uff12\uff10\uff12\uff16-01-01T00:00:05.000000Z"}, "entry.ts"),  # full-width digits are Unicode digits
     ({"ts": "2026-01-01T00:00:05.000000Z\n"}, "entry.ts"),
     ({"ts": "2026-01-01T00:00:99.000000Z"}, "entry.ts"),  # sorts after the one before, names no instant
+    ({"ts": "2026-01-01T00:60:00.000000Z"}, "entry.ts"),  # the same day as the one before, no such minute
+    ({"ts": "2026-01-01T24:00:00.000000Z"}, "entry.ts"),  # nor such hour
     ({"ts": "2026-02-30T00:00:05.000000Z"}, "entry.ts"),
     ({"action": "registry.modèle.create"}, "entry.action"),
     ({"action": "registry.modelversion.create\n"}, "entry.action"),
