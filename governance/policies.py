@@ -27,6 +27,7 @@ DURATIONS = {
     "revalidate_after_days": ("days", MAX_DAYS),
 }
 
+# The durations of the default rules, and of a rule that names none (re-validation varies by tier there).
 _DEFAULT_DURATIONS = {"evidence_max_age_days": 90, "approval_valid_hours": 168, "request_ttl_days": 30,
                       "revalidate_after_days": 365}
 
@@ -58,9 +59,7 @@ def _rule(approvals: dict[str, int], evidence: dict[str, str], auc: float, reval
         "evidence": evidence,
         "metrics": {"roc_auc": {">=": auc}},
         "bias_thresholds": dict(_BIAS_THRESHOLDS),
-        "evidence_max_age_days": 90,
-        "approval_valid_hours": 168,
-        "request_ttl_days": 30,
+        **_DEFAULT_DURATIONS,
         "revalidate_after_days": revalidate_days,
     }
 
