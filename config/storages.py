@@ -38,14 +38,10 @@ def refuse_delete(name: str) -> None:
 
 
 def sha256_of(storage: Storage, name: str) -> str:
-    with storage.open(name, "rb") as fh:
-        return _sha256(fh)
-
-
-def _sha256(fh: Any) -> str:
     digest = hashlib.sha256()
-    while block := fh.read(_CHUNK):
-        digest.update(block)
+    with storage.open(name, "rb") as fh:
+        while block := fh.read(_CHUNK):
+            digest.update(block)
     return digest.hexdigest()
 
 
@@ -61,7 +57,7 @@ class WriteOnceFileSystemStorage(FileSystemStorage):
     def _save(self, name: str, content: Any) -> str:
         full = Path(self.path(name))
         full.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._spool(full.parent, content)
+        tmp, _ = self._spool(full.parent, content)
         try:
             while True:
                 try:
@@ -74,20 +70,23 @@ class WriteOnceFileSystemStorage(FileSystemStorage):
             tmp.unlink()
         return Path(os.path.relpath(full, self.location)).as_posix()
 
-    def _spool(self, directory: Path, content: Any) -> Path:
-        """The content in a read-only temporary file beside its final place, synced to disk."""
+    def _spool(self, directory: Path, content: Any) -> tuple[Path, str]:
+        """The content in a read-only temporary file beside its final place, synced to disk, and its SHA-256."""
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".incoming-")
+        digest = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in content.chunks():
-                    out.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+                    data = chunk if isinstance(chunk, bytes) else chunk.encode()
+                    digest.update(data)
+                    out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp, self.file_permissions_mode or READ_ONLY)
         except BaseException:
             os.unlink(tmp)
             raise
-        return Path(tmp)
+        return Path(tmp), digest.hexdigest()
 
     def restore(self, name: str, content: Any, sha256: str) -> None:
         """Put back the content a digest names, where the file under that name no longer holds it (cut
@@ -96,10 +95,8 @@ class WriteOnceFileSystemStorage(FileSystemStorage):
         if sha256_of(self, name) == sha256:
             return
         full = Path(self.path(name))
-        tmp = self._spool(full.parent, content)
+        tmp, written = self._spool(full.parent, content)
         try:
-            with tmp.open("rb") as fh:
-                written = _sha256(fh)
             if written != sha256:
                 raise ValueError(f"{name}: the replacement does not hold the content its digest names")
             os.replace(tmp, full)

@@ -88,15 +88,14 @@ def store(spool: Spooled, *, prefix: str, suffix: str) -> str:
     with spool.path.open("rb") as fh:
         if not default_storage.exists(name):
             return default_storage.save(name, File(fh))
-        if sha256_of(default_storage, name) == spool.sha256:
-            return name
         restore = getattr(default_storage, "restore", None)
-        if restore is None:
+        if restore is not None:
+            restore(name, File(fh), spool.sha256)  # checks the file first, and leaves a whole one untouched
+        elif sha256_of(default_storage, name) != spool.sha256:
             raise Conflict(
                 f"the stored file {name} does not hold the content its name's digest says; "
                 "nothing was registered: an operator must restore it from its backup"
             )
-        restore(name, File(fh), spool.sha256)
     return name
 
 
