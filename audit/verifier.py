@@ -22,6 +22,7 @@ import sys
 import tarfile
 import threading
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -41,6 +42,7 @@ _BODY_MEMBERS = ENTRY_MEMBERS - {"hash"}
 _ACTOR_MEMBERS = frozenset({"kind", "id", "name"})
 _ACTOR_KINDS = ("user", "system")
 _OBJECT_MEMBERS = frozenset({"type", "id", "repr"})
+_CHANGE_MEMBERS = frozenset({"old", "new"})
 # fullmatch: "$" would also accept a trailing newline; [0-9] rather than \d, which is any Unicode digit.
 _HEX64 = re.compile(r"[0-9a-f]{64}").fullmatch
 _ANY_HEX64 = re.compile(r"[0-9a-fA-F]{64}").fullmatch  # checkpoint root and head: "hex", case not fixed
@@ -209,6 +211,8 @@ def verify_checkpoint_signature(cp: dict[str, Any], public_key_pem: bytes) -> No
         raise VerificationError("checkpoint.key", f"no public key with id {cp['key']}")
     try:
         public_key = serialization.load_pem_public_key(public_key_pem)
+    except UnsupportedAlgorithm as exc:
+        raise VerificationError("checkpoint.key", f"the public key for {cp['key']} is not Ed25519") from exc
     except ValueError as exc:
         raise VerificationError("checkpoint.key", f"the public key for {cp['key']} is not a PEM key") from exc
     if not isinstance(public_key, Ed25519PublicKey):
@@ -221,7 +225,7 @@ def verify_checkpoint_signature(cp: dict[str, Any], public_key_pem: bytes) -> No
             # Standard base64 has one spelling per value; other padding bits would make a second one.
             raise ValueError("not standard base64")
         unsigned = {k: v for k, v in cp.items() if k != "sig"}
-        public_key.verify(signature, rfc8785.dumps(unsigned))
+        public_key.verify(signature, _jcs(unsigned))
     except (InvalidSignature, ValueError) as exc:
         raise VerificationError("checkpoint.signature", "the signature does not verify") from exc
 
@@ -300,6 +304,28 @@ def _fast_canonical(value: Any) -> bytes:
     return "".join(_ENCODE(value, 0)).encode()
 
 
+def _as_doubles(value: Any) -> Any:
+    """The value with every integer beyond 2**53 - 1 read as the IEEE 754 double it denotes."""
+    if type(value) is int:
+        return value if -_SAFE_INT <= value <= _SAFE_INT else float(value)
+    if type(value) is dict:
+        return {k: _as_doubles(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_as_doubles(v) for v in value]
+    return value
+
+
+def _jcs(value: Any) -> bytes:
+    """rfc8785.dumps, for every JSON number. RFC 8785 reads each number as an IEEE 754 double, and writes
+    1.2e18 as 1200000000000000000; the reference package refuses that integer back (Python reads it as an
+    int beyond 2**53), so such integers are given to it as the doubles they are. An integer no double holds
+    exactly (2**53 + 1) becomes the nearest double, whose JCS form differs from the text: as RFC 8785 says."""
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.IntegerDomainError:
+        return rfc8785.dumps(_as_doubles(value))
+
+
 def canonical(value: Any, fast: bool = False) -> bytes:
     """RFC 8785 bytes of a parsed value.
 
@@ -307,7 +333,7 @@ def canonical(value: Any, fast: bool = False) -> bytes:
     exactly Python's sorted, compact JSON, which the C encoder writes far faster; anything else goes
     to the reference implementation. Property tests check both give identical bytes.
     """
-    return _fast_canonical(value) if fast else rfc8785.dumps(value)
+    return _fast_canonical(value) if fast else _jcs(value)
 
 
 def _check_entry_shape(e: Any) -> None:
@@ -333,8 +359,9 @@ def _check_entry_shape(e: Any) -> None:
     if not isinstance(obj, dict) or set(obj) != {"type", "id", "repr"} or not all(
             isinstance(v, str) for v in obj.values()):
         raise VerificationError("entry.object", "object must be {type, id, repr} strings")
-    if not isinstance(e["changes"], dict):
-        raise VerificationError("entry.changes", "changes must be an object")
+    if not isinstance(e["changes"], dict) or not _changes_ok(e["changes"]):
+        raise VerificationError("entry.changes", 'changes must be an object of field name -> {"old": value, '
+                                '"new": value}')
     context = e["context"]
     channel = context.get("channel") if isinstance(context, dict) else None
     if not isinstance(channel, str) or channel not in CHANNELS:
@@ -344,9 +371,18 @@ def _check_entry_shape(e: Any) -> None:
             raise VerificationError(f"entry.{name}", f"{name} must be 64 lower-case hex digits")
 
 
+def _changes_ok(changes: dict[str, Any]) -> bool:
+    """Each member of `changes` is {"old": value, "new": value} (spec section 1)."""
+    # A loop rather than all(): a generator costs a frame for every entry on the verifier's hot path.
+    for change in changes.values():  # noqa: SIM110
+        if type(change) is not dict or change.keys() != _CHANGE_MEMBERS:
+            return False
+    return True
+
+
 def _reference_canonical(value: Any) -> bytes | None:
     try:
-        return rfc8785.dumps(value)
+        return _jcs(value)
     except Exception:  # the reference path names what it cannot canonicalise
         return None
 
@@ -358,7 +394,7 @@ def _scan_object(raw: bytes, *, unique: bool = False) -> dict[str, Any] | None:
     try:
         text = raw.decode()
         value, end = (_SCAN_UNIQUE if unique else _SCAN)(text, 0)
-    except (ValueError, StopIteration):
+    except (ValueError, StopIteration, RecursionError):
         return None
     return value if end == len(text) and type(value) is dict else None
 
@@ -368,7 +404,12 @@ def _canonical_of_scanned(value: dict[str, Any], raw: bytes) -> tuple[bytes | No
     whether `raw` was plain: integers only, no escape or astral character, where the C encoder's bytes are
     RFC 8785's and the shortest spelling of the value."""
     plain = not _seen.exotic and _plain_text(raw)
-    return (_fast_canonical(value) if plain else _reference_canonical(value)), plain
+    if not plain:
+        return _reference_canonical(value), plain
+    try:
+        return _fast_canonical(value), plain
+    except RecursionError:  # nested deeper than the encoder goes: the reference path names it
+        return None, plain
 
 
 class LogChecker:
@@ -485,7 +526,7 @@ class LogChecker:
             and type(action) is str and (action in self._actions or self._new_action(action))
             and type(obj) is dict and obj.keys() == _OBJECT_MEMBERS
             and type(obj["type"]) is str and type(obj["id"]) is str and type(obj["repr"]) is str
-            and type(e["changes"]) is dict
+            and type(e["changes"]) is dict and _changes_ok(e["changes"])
             and type(context) is dict and type(context.get("channel")) is str and context["channel"] in CHANNELS
         )
 
@@ -500,8 +541,8 @@ class LogChecker:
         seq = (self._seq or 0) + 1 if self._seq is not None else None
         try:
             entry, fast = parse(line)
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._fail(seq, VerificationError("entry.parse", f"not JSON: {exc}"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            self._fail(seq, VerificationError("entry.parse", f"line {self._lines}: {_unparsable(line, exc)}"))
             return
         try:
             self._check(entry, fast)
@@ -615,15 +656,16 @@ class LogChecker:
         if r.ok and self._roots_unchecked:
             r.notices.append(f"checkpoints at sizes {self._roots_unchecked}: signature and head checked; the root "
                              "needs the entries from seq 1, which this range export does not hold")
+        beyond = [size for size in self._checkpoints if size > (r.last_seq or 0)]
+        if r.ok and beyond:
+            # Also in a range export: an export holds no checkpoint past its last entry, so one there
+            # means entries were cut off the end.
+            self._fail_checkpoint(min(beyond), VerificationError(
+                "checkpoint.size", f"a checkpoint covers {min(beyond)} entries but the entries end at seq "
+                f"{r.last_seq or 0}: entries are missing (truncated)"))
         if r.ok and self._checkpoints:
-            size = min(self._checkpoints)
-            if r.first_seq not in (None, 1):
-                r.notices.append(f"checkpoints at sizes {sorted(self._checkpoints)}: signature checked; they lie "
-                                 f"outside the exported range seq {r.first_seq}..{r.last_seq}")
-            else:
-                self._fail_checkpoint(size, VerificationError(
-                    "checkpoint.size", f"a checkpoint covers {size} entries but the log has {r.last_seq or 0}: "
-                    "entries are missing (truncated)"))
+            r.notices.append(f"checkpoints at sizes {sorted(self._checkpoints)}: signature checked; they lie "
+                             f"before the exported range seq {r.first_seq}..{r.last_seq}")
         if r.ok and r.entries and not r.checkpoints_checked:
             r.notices.append("no checkpoint covers these entries: truncation of the tail is detectable only "
                              "against a signed checkpoint")
@@ -631,6 +673,18 @@ class LogChecker:
             r.notices.append(f"entries after seq {self._max_checkpoint} (the last checkpoint) could be truncated "
                              "undetected until a later checkpoint covers them")
         return r
+
+
+def _unparsable(line: bytes | str, exc: Exception) -> str:
+    """Why a line is not one JSON value, in the reader's terms."""
+    raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
+    if not raw.strip():
+        return "a blank line (every line holds one JSON object)"
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "the line starts with a byte order mark (BOM), which JSON text must not"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    return f"not JSON: {exc}"
 
 
 _NO_CHECKPOINTS = "{path} has no checkpoints.jsonl (a bundle always holds it, empty where there are no checkpoints)"
@@ -699,6 +753,8 @@ def trusted_keys(pems: list[bytes]) -> dict[str, bytes]:
     for pem in pems:
         try:
             public = serialization.load_pem_public_key(pem)
+        except UnsupportedAlgorithm as exc:
+            raise BundleError("a trusted key is not an Ed25519 key") from exc
         except ValueError as exc:
             raise BundleError("a trusted key is not a PEM public key") from exc
         if not isinstance(public, Ed25519PublicKey):
@@ -713,15 +769,27 @@ def verify_bundle(path: str | Path, trusted: dict[str, bytes] | None = None) -> 
     With `trusted` (key id → PEM), checkpoints must be signed by those keys, whatever keys/ holds: a
     bundle from a database rewritten and re-signed with a key of the rewriter's own then fails.
     """
+    try:
+        return _verify_bundle(Path(path), trusted)
+    except RecursionError:
+        raise  # every parse catches it; one escaping is a bug to see, not a damaged archive
+    except (zipfile.BadZipFile, zlib.error, EOFError, tarfile.TarError, NotImplementedError, RuntimeError) as exc:
+        # A damaged or encrypted archive, found while streaming it: it cannot be read, which is not a
+        # failed check of what it holds.
+        raise BundleError(f"{path}: the archive is damaged or cannot be read: {exc!r}") from exc
+
+
+def _verify_bundle(path: Path, trusted: dict[str, bytes] | None) -> Result:
     checker = LogChecker()
-    with _open_bundle(Path(path)) as (entries, checkpoints, bundle_keys):
+    with _open_bundle(path) as (entries, checkpoints, bundle_keys):
         keys = bundle_keys if trusted is None else trusted
         last_size = -1
         for number, line in enumerate(checkpoints, start=1):
             try:
                 cp = _DECODER.decode(line.decode("utf-8"))  # a blank line, too, is not a checkpoint
-            except ValueError as exc:
-                checker._fail_checkpoint(None, VerificationError("checkpoint.parse", f"line {number}: {exc}"))
+            except (ValueError, RecursionError) as exc:
+                checker._fail_checkpoint(None, VerificationError("checkpoint.parse",
+                                                                 f"line {number}: {_unparsable(line, exc)}"))
                 break
             if not isinstance(cp, dict):
                 checker._fail_checkpoint(None, VerificationError("checkpoint.members",
@@ -739,11 +807,21 @@ def verify_bundle(path: str | Path, trusted: dict[str, bytes] | None = None) -> 
                 checker._fail_checkpoint(size, VerificationError("checkpoint.key", why))
                 break
             checker.add_checkpoint(cp, pem)
+            if checker.failed:
+                if checker.result.failed_checkpoint_size is None:  # no size to name it by: its line does
+                    checker.result.message = f"checkpoints.jsonl line {number}: {checker.result.message}"
+                break
         result, feed = checker.result, checker.feed
         for line in entries:
             if not result.ok:
                 break
             feed(line)  # "every line parses": a blank one does not
+        if not result.ok:
+            # An archive's checksum is checked only once a file is read to its end: a failure that damage
+            # caused is then "cannot read" (exit 2), not a verdict on entries nobody exported as read.
+            for stream in (checkpoints, entries):
+                while stream.read(1 << 20):
+                    pass
     return checker.finish()
 
 
@@ -754,10 +832,11 @@ def _check_proof_file(args: argparse.Namespace) -> int:
     from audit.verifier_proofs import check_proof
 
     try:
-        doc = json.loads(Path(args.proof).read_bytes())
+        # As for a bundle: I-JSON, so a member given twice is refused, not read as its last value.
+        doc = _DECODER.decode(Path(args.proof).read_bytes().decode("utf-8"))
         keys = trusted_keys([Path(k).read_bytes() for k in args.key])
-        kept = json.loads(Path(args.old_checkpoint).read_bytes()) if args.old_checkpoint else None
-    except (OSError, ValueError, BundleError) as exc:
+        kept = _DECODER.decode(Path(args.old_checkpoint).read_bytes().decode("utf-8")) if args.old_checkpoint else None
+    except (OSError, ValueError, RecursionError, BundleError) as exc:
         print(f"cannot read: {exc}", file=sys.stderr)
         return 2
     try:

@@ -62,7 +62,11 @@ def _inclusion(doc: dict[str, Any], entry: dict[str, Any] | None, keys: dict[str
     if entry is not None:
         _check_entry_shape(entry)
         body = {k: v for k, v in entry.items() if k != "hash"}
-        if hashlib.sha256(canonical(body)).hexdigest() != entry["hash"]:
+        try:
+            hashed = canonical(body)
+        except Exception as exc:  # NaN, a lone surrogate: what RFC 8785 cannot write, named as in a bundle
+            raise VerificationError("entry.json", f"cannot be canonicalised: {exc}") from exc
+        if hashlib.sha256(hashed).hexdigest() != entry["hash"]:
             raise VerificationError("hash.mismatch", "the entry's hash is not SHA-256 of its canonical JSON")
         if entry["seq"] != seq or entry["hash"] != entry_hash:
             raise VerificationError("proof.entry", "the proof is for another entry")

@@ -145,6 +145,7 @@ def _record(
 ) -> PendingEntry:
     """`record` for changes already made JSON values (as `_diff` makes them)."""
     _check_action(action)
+    _check_changes(changes)
     ctx = current_context()
     if context:
         ctx.update({k: chain.jsonable(v) for k, v in context.items()})
@@ -165,6 +166,16 @@ def _record(
 
 
 _ACTION = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+")
+
+
+_CHANGE_MEMBERS = frozenset({"old", "new"})
+
+
+def _check_changes(changes: dict[str, Any]) -> None:
+    # The spec's shape of `changes`, which every verifier checks: an entry without it would fail them all.
+    for name, change in changes.items():
+        if type(change) is not dict or change.keys() != _CHANGE_MEMBERS:
+            raise ValueError(f'audit change {name!r} must be {{"old": value, "new": value}}, got {change!r}')
 
 
 def _check_action(action: str) -> None:

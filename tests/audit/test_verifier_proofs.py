@@ -96,3 +96,22 @@ def test_the_command_line_needs_no_django(docs: dict[str, Any], tmp_path: Path) 
     assert run_verifier("--proof", "missing.json", "--key", "key.pem", cwd=tmp_path).returncode == 2
     # No trusted key: refused by the argument parser.
     assert run_verifier("--proof", "entry.json", cwd=tmp_path).returncode == 2
+
+
+def test_a_proof_document_that_rfc8785_cannot_write_or_that_repeats_a_member_is_refused(
+        docs: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "key.pem").write_bytes(docs["key"])
+    nan = copy.deepcopy(docs["entry"])
+    nan["entry"]["changes"] = {"score": {"old": None, "new": float("nan")}}
+    _fails(nan, [docs["key"]], "entry.json")
+    (tmp_path / "nan.json").write_text(json.dumps(nan))
+    failed = run_verifier("--proof", "nan.json", "--key", "key.pem", cwd=tmp_path)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr and "rule entry.json" in failed.stdout
+    # A forged "action" before the real one: read as its last value it would pass; it is not JSON a
+    # verifier may read either way (I-JSON), as in a bundle.
+    text = json.dumps(docs["entry"])
+    twice = text.replace('"entry": {', '"entry": {"action": "registry.registeredmodel.delete", ', 1)
+    assert twice != text
+    (tmp_path / "twice.json").write_text(twice)
+    refused = run_verifier("--proof", "twice.json", "--key", "key.pem", cwd=tmp_path)
+    assert refused.returncode == 2 and "duplicate member 'action'" in refused.stderr

@@ -561,3 +561,25 @@ def test_the_same_field_changed_meanwhile_is_a_conflict_not_an_entry_with_a_fals
     registered_model_update(model=fresh, by=dev, title="Second")  # reloaded: the entry's old is "First"
     entry = AuditEntry.objects.filter(action="registry.registeredmodel.update").latest("seq")
     assert entry.as_json()["changes"]["title"] == {"old": "First", "new": "Second"}
+
+
+def test_a_float_beyond_2_to_the_53_is_logged_and_verifies() -> None:
+    # RFC 8785 writes 1.2e18 as 1200000000000000000, which reads back as an integer beyond 2**53.
+    from audit.verification import verify_log
+
+    with audit_context(actor=system_actor("test")):
+        writer.record(action="registry.modelversion.update", obj=writer.ObjectRef("registry.modelversion", "1", "v1"),
+                      changes={"metrics": {"old": None, "new": {"training_flops": 1.2e18, "n": 2.0**53}}})
+    entry = AuditEntry.objects.order_by("-seq").first()
+    assert b"1200000000000000000" in bytes(entry.canonical)
+    run = verify_log()
+    assert run.ok, run.message
+
+
+@pytest.mark.parametrize("changes", [{"x": 5}, {"x": {"old": 1}}, {"x": {"old": 1, "new": 2, "why": 3}}])
+def test_changes_not_shaped_old_and_new_are_refused_before_anything_is_written(changes) -> None:
+    before = AuditEntry.objects.count()
+    with pytest.raises(ValueError, match="must be"):
+        writer.record(action="registry.modelversion.update",
+                      obj=writer.ObjectRef("registry.modelversion", "1", "v1"), changes=changes)
+    assert AuditEntry.objects.count() == before
