@@ -9,9 +9,12 @@ from typing import Any
 
 import rfc8785
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, IntegrityError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views import defaults
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -28,6 +31,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.rule:
             body["rule"] = exc.rule
         return Response(body, status=exc.status_code)
+    if isinstance(exc, IntegrityError):
+        # A uniqueness the service checked before writing, broken by a request that committed meanwhile (two
+        # clients creating the same name at once): a conflict, and the transaction has rolled back.
+        log.warning("integrity error answered as a conflict: %r", exc)
+        set_rollback()
+        return Response({"detail": "this conflicts with a change saved at the same moment (the same name, say); "
+                                   "nothing was changed: reload and try again", "code": "conflict"}, status=409)
     if isinstance(exc, DataError):
         # A value the database cannot hold (out of range): the caller's input, not our fault.
         set_rollback()
@@ -102,3 +112,19 @@ def datetime_out() -> Callable[[dt.datetime | None], str | None]:
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
     return out
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 (a body too large, too many fields), raised before any view runs: JSON under /api/, as
+    every other API error, instead of an HTML page with no message."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        detail = f"the request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes allowed"
+    elif isinstance(exception, TooManyFieldsSent):
+        detail = f"the request has more than the {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields allowed"
+    elif isinstance(exception, TooManyFilesSent):
+        detail = f"the request has more than the {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files allowed"
+    else:
+        detail = "the request cannot be read"
+    return JsonResponse({"detail": detail, "code": "invalid"}, status=400)

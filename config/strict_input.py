@@ -7,6 +7,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+_NAMED = 20  # the unknown fields a refusal names one by one
+
 
 class RefuseUnknownFields(serializers.Serializer):
     """DRF drops the fields a serializer does not declare: a PATCH of {"stage": "production"} answered 200
@@ -17,7 +19,10 @@ class RefuseUnknownFields(serializers.Serializer):
             writable = {name for name, f in self.fields.items() if not f.read_only}
             unknown = sorted(str(name) for name in data if name not in writable)
             if unknown:
-                raise serializers.ValidationError(
-                    {name: [f"{name} cannot be changed here; the fields that can are: {', '.join(sorted(writable))}"]
-                     for name in unknown})
+                allowed = ", ".join(sorted(writable))
+                errors: dict[str, Any] = {name: [f"{name} cannot be changed here; the fields that can are: {allowed}"]
+                                          for name in unknown[:_NAMED]}
+                if len(unknown) > _NAMED:  # a body of many thousand names would otherwise be answered in kind
+                    errors["non_field_errors"] = [f"and {len(unknown) - _NAMED} more fields that cannot be changed"]
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

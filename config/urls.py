@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
+handler400 = "config.api.bad_request"
+
 admin_actions.install()  # every admin, Django's own (users, roles) too
 admin.site.site_header = "modelgov — model governance"
 admin.site.site_title = "modelgov"

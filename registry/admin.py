@@ -92,9 +92,9 @@ class RegisteredModelAdmin(ServiceAdmin):
         developers = list(data.get("developers") or [])
         if change:
             edits = {k: data[k] for k in form.changed_data if k in model_services.EDITABLE}
-            model_services.registered_model_update(model=obj, by=request.user, **edits)
-            if "developers" in form.changed_data:
-                model_services.registered_model_set_developers(model=obj, developers=developers, by=request.user)
+            model_services.registered_model_edit(
+                model=obj, by=request.user, developers=developers if "developers" in form.changed_data else None,
+                **edits)
         else:
             fields = {k: data[k] for k in model_services.EDITABLE if k in data and k not in ("owner",)}
             created = model_services.registered_model_create(

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from config.errors import InvalidInput
+from config.json_input import check_json_value
 
 
 @dataclass(frozen=True)
@@ -47,4 +48,7 @@ def inspect_csv(path: Path, *, target_column: str, sensitive_columns: list[str])
     schema = [
         {"name": c, "type": _kind(frame[c].dtype), "nulls": int(frame[c].isna().sum())} for c in columns
     ]
+    # The schema is stored and logged: a column name with a NUL, which PostgreSQL cannot hold, is refused
+    # here by name on every database, not as an out-of-range value by one of them.
+    check_json_value(schema, name="the dataset's column names")
     return TableShape(row_count=len(frame), schema=schema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters
@@ -10,7 +11,8 @@ from django.db.models.functions import Coalesce
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -38,6 +40,8 @@ class EntryOut(serializers.Serializer):
 
 
 _ENTRY_COLUMNS = ("seq", "canonical", "hash")
+_DIGITS = re.compile(r"[0-9]+").fullmatch
+_MAX_BIGINT = 2**63 - 1
 
 
 def _entry_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +61,15 @@ class SeqCursor(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        # DRF checks the cursor's offset but hands its position to the query as it is: "p=abc", forged,
+        # would reach the database as a seq.
+        cursor = super().decode_cursor(request)
+        position = None if cursor is None or cursor.position is None else str(cursor.position)
+        if position is not None and (_DIGITS(position) is None or int(position) > _MAX_BIGINT):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
 
 
 def _first_seq_at(ts: Any) -> Subquery:
@@ -210,7 +223,8 @@ class ExportView(viewsets.ViewSet):
             value = request.query_params.get(name)
             if value in (None, ""):
                 return None
-            if not str(value).isdigit():
+            # ASCII digits: str.isdigit() also takes "²", which int() cannot read.
+            if _DIGITS(value) is None or int(value) > _MAX_BIGINT:
                 raise InvalidInput(f"{name} must be a positive integer")
             return int(value)
 
@@ -218,12 +232,15 @@ class ExportView(viewsets.ViewSet):
             from config.errors import PermissionDenied
 
             raise PermissionDenied("you may not export the audit log", rule="audit.view_auditentry")
+        from_seq, to_seq = _int("from"), _int("to")
         tmp = Path(tempfile.mkdtemp(prefix="modelgov-export-"))
-        export_bundle(tmp / "bundle", from_seq=_int("from"), to_seq=_int("to"))
-        archive = tmp / "bundle.tar.gz"
-        with tarfile.open(archive, "w:gz") as tf:
-            tf.add(tmp / "bundle", arcname=".")
-        handle = archive.open("rb")
-        shutil.rmtree(tmp)  # the open handle keeps the archive readable until the response is sent
+        try:
+            export_bundle(tmp / "bundle", from_seq=from_seq, to_seq=to_seq)
+            archive = tmp / "bundle.tar.gz"
+            with tarfile.open(archive, "w:gz") as tf:
+                tf.add(tmp / "bundle", arcname=".")
+            handle = archive.open("rb")
+        finally:
+            shutil.rmtree(tmp)  # an open handle keeps the archive readable until the response is sent
         return FileResponse(handle, as_attachment=True, filename="audit-bundle.tar.gz",
                             content_type="application/gzip")

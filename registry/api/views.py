@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.errors import NotFound
 from config.json_input import JSONParser
 from config.paging import EstimatedCountPagination, rows_response
 from registry import selectors
@@ -59,11 +60,7 @@ class ModelViewSet(
             require_perm(request.user, "registry.change_registeredmodel", doing=f"edit model {model.name}")
         data = s.ModelEdit(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        edits = dict(data.validated_data)
-        developers = edits.pop("developers", None)
-        model = model_services.registered_model_update(model=model, by=request.user, **edits)
-        if developers is not None:
-            model_services.registered_model_set_developers(model=model, developers=developers, by=request.user)
+        model = model_services.registered_model_edit(model=model, by=request.user, **data.validated_data)
         return Response(s.ModelOut(model).data)
 
     @extend_schema(responses={204: None})
@@ -122,7 +119,13 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["get"])
     def artifact(self, request: Request, pk: str) -> FileResponse:
         version: ModelVersion = self.get_object()
-        response = FileResponse(version.artifact.open("rb"), as_attachment=True,
+        artifact = version.artifact
+        if not artifact or not artifact.name or not artifact.storage.exists(artifact.name):
+            # Stored write-once and never deleted by modelgov: gone means the store lost it. The digest in
+            # the version's audit entry is what a restored copy must match.
+            raise NotFound(f"the artifact of {version} is missing from storage; restore it from a backup "
+                           f"(its SHA-256 is {version.artifact_sha256})")
+        response = FileResponse(artifact.open("rb"), as_attachment=True,
                                 filename=(version.artifact.name or "artifact").rsplit("/", 1)[-1])
         response["X-Artifact-SHA256"] = version.artifact_sha256
         return response

@@ -57,6 +57,21 @@ def registered_model_update(*, model: RegisteredModel, by: Any, **edits: Any) ->
     return model
 
 
+def registered_model_edit(
+    *, model: RegisteredModel, by: Any, developers: list[Any] | None = None, **edits: Any
+) -> RegisteredModel:
+    """Edit a model's fields and, with `developers`, its developers: all of it or nothing, allowed or refused
+    as the model stood before the edit (an owner handing the model on may set its developers with it)."""
+    if model.owner_id != by.pk:
+        require_perm(by, "registry.change_registeredmodel", doing=f"edit model {model.name}")
+    with writer.atomic():
+        if developers is not None:
+            registered_model_set_developers(model=model, developers=developers, by=by, check=False)
+        if edits:
+            registered_model_update(model=model, by=by, **edits)
+    return model
+
+
 def registered_model_set_developers(
     *, model: RegisteredModel, developers: list[Any], by: Any, check: bool = True
 ) -> RegisteredModel:
