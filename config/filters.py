@@ -20,6 +20,13 @@ class SafeIsoDateTimeField(forms.DateTimeField):
         offset = result.utcoffset()
         if offset is not None and abs(offset) > MAX_OFFSET:
             raise forms.ValidationError("the UTC offset must be within ±14:00")
+        try:
+            # 0001-01-01T00:00+01:00 is a valid date whose UTC instant is before year 1: the query could not
+            # hold it.
+            result.astimezone(dt.UTC) if offset is not None else result
+        except OverflowError as exc:
+            raise forms.ValidationError(
+                f"the time is out of range: it must fall within the years {YEARS[0]} to {YEARS[1]} in UTC") from exc
         return result
 
 
