@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,4 +26,17 @@ class RefuseUnknownFields(serializers.Serializer):
                 if len(unknown) > _NAMED:  # a body of many thousand names would otherwise be answered in kind
                     errors["non_field_errors"] = [f"and {len(unknown) - _NAMED} more fields that cannot be changed"]
                 raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+_DIGITS = re.compile(r"[0-9]+").fullmatch
+
+
+class IdField(serializers.PrimaryKeyRelatedField):
+    """A reference by id, given as an integer (or its ASCII digits, from a form). DRF hands anything else to
+    the database, which reads 1.5 as 1: a request naming version 1.5 would act on version 1."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if type(data) is not int and not (isinstance(data, str) and _DIGITS(data)):
+            self.fail("incorrect_type", data_type=type(data).__name__)
         return super().to_internal_value(data)

@@ -186,3 +186,20 @@ def test_a_time_whose_utc_instant_falls_outside_the_years_1_to_9999_is_named(
         assert resp.status_code == 400, resp.content
         assert "within the years 1 to 9999" in str(resp.json()), resp.json()
     assert api.get(url, {name: "0001-01-01T00:00:00-01:00"}).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("given", [1.5, 1.0, True, "1.5", " 1", "\u0661", [1], None])
+def test_an_id_that_is_not_an_integer_is_refused_not_rounded(api: Any, people: People, given: Any) -> None:
+    from reports.models import Report
+
+    version = make_version(make_model(people.dev, "pd"), people.dev)
+    assert version.pk == 1
+    api.force_authenticate(people.dev)
+    before = AuditEntry.objects.count()
+    resp = api.post("/api/v1/reports/", {"version": given, "kind": "lineage"}, format="json")
+    assert resp.status_code == 400 and "version" in resp.json(), resp.content
+    assert not Report.objects.exists() and AuditEntry.objects.count() == before
+    resp = api.post("/api/v1/models/pd/versions/", {"artifact": SimpleUploadedFile("m.skops", b"x"),
+                                                    "parent": "1.5"}, format="multipart")
+    assert resp.status_code == 400 and "parent" in resp.json(), resp.content

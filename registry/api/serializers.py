@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from config.json_input import JSONValueField
-from config.strict_input import RefuseUnknownFields
+from config.strict_input import IdField, RefuseUnknownFields
 from registry.models import (
     ArtifactFormat,
     Dataset,
@@ -97,13 +97,13 @@ class VersionIn(serializers.Serializer):
     code_commit = serializers.CharField(required=False, allow_blank=True, max_length=64)
     python_version = serializers.CharField(required=False, allow_blank=True, max_length=40)
     packages = JSONValueField(required=False, binary=True)
-    training_datasets = serializers.PrimaryKeyRelatedField(
+    training_datasets = IdField(
         queryset=DatasetVersion.objects.all(), many=True, required=False
     )
-    evaluation_datasets = serializers.PrimaryKeyRelatedField(
+    evaluation_datasets = IdField(
         queryset=DatasetVersion.objects.all(), many=True, required=False
     )
-    parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
+    parent = IdField(  # type: ignore[assignment]
         queryset=ModelVersion.objects.all(), required=False
     )
 
@@ -151,7 +151,7 @@ class DatasetVersionIn(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     provenance = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     licence = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    parents = serializers.PrimaryKeyRelatedField(queryset=DatasetVersion.objects.all(), many=True, required=False)
+    parents = IdField(queryset=DatasetVersion.objects.all(), many=True, required=False)
     allow_schema_change = serializers.BooleanField(required=False, default=False)
 
 

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.errors import Conflict, NotFound, PermissionDenied
+from config.strict_input import IdField
 from registry.models import DatasetVersion, ModelVersion
 from reports import services
 from reports.models import Report, ReportKind, ReportStatus
@@ -29,9 +30,9 @@ class ReportOut(serializers.ModelSerializer):
 
 
 class ReportIn(serializers.Serializer):
-    version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    version = IdField(queryset=ModelVersion.objects.select_related("model"))
     kind = serializers.ChoiceField(choices=ReportKind.choices)
-    evaluation_dataset = serializers.PrimaryKeyRelatedField(queryset=DatasetVersion.objects.all(), required=False)
+    evaluation_dataset = IdField(queryset=DatasetVersion.objects.all(), required=False)
 
 
 def policy_bias_thresholds(version: ModelVersion) -> dict[str, Any]:
