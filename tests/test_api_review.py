@@ -203,3 +203,10 @@ def test_an_id_that_is_not_an_integer_is_refused_not_rounded(api: Any, people: P
     resp = api.post("/api/v1/models/pd/versions/", {"artifact": SimpleUploadedFile("m.skops", b"x"),
                                                     "parent": "1.5"}, format="multipart")
     assert resp.status_code == 400 and "parent" in resp.json(), resp.content
+
+
+@pytest.mark.django_db
+def test_the_api_docs_page_answers_other_methods_with_405(client: Any) -> None:
+    assert client.get("/api/docs/").status_code == 200
+    for method in ("options", "post", "delete"):
+        assert getattr(client, method)("/api/docs/", HTTP_ACCEPT="text/html").status_code == 405, method
