@@ -102,8 +102,10 @@ def compute_explanation(
     Ze, Zb = Z[explain_idx], Z[background_idx]
     family = _family(estimator)
     if family == "tree":
-        explainer = shap.TreeExplainer(estimator)
-        values = explainer.shap_values(Ze)
+        # Interventional: the background sample is what a feature's absence is measured against, as for the
+        # other explainers, so the sample and its digest named in the report are the ones used.
+        explainer = shap.TreeExplainer(estimator, data=Zb, feature_perturbation="interventional")
+        values = explainer.shap_values(Ze, check_additivity=False)  # checked below, and reported
         base = explainer.expected_value
     elif family == "linear":
         explainer = shap.LinearExplainer(estimator, Zb)
@@ -133,7 +135,8 @@ def compute_explanation(
     order = np.argsort(-importance, kind="stable")
     stability = _stability(agg, rng, n_stability)
     explained = X.iloc[explain_idx].reset_index(drop=True)
-    local = _local_cases(agg, cols, explained, predictions[explain_idx], rng, n_local, descriptions or {})
+    local = _local_cases(agg, cols, explained, predictions[explain_idx], rng, n_local, descriptions or {},
+                         rows=explain_idx)
     background_bytes = np.ascontiguousarray(Zb).tobytes()
     metrics = clean({
         "kind": "explainability",
@@ -156,7 +159,10 @@ def compute_explanation(
         "stability": stability,
         "local": local,
     })
-    arrays = ExplanationArrays(features=cols, shap_values=agg, values=explained, base_value=base_value, local=local)
+    # The feature values in the order of `features` (the transformer puts some columns first): a chart of
+    # feature i must colour and place its points by that feature's values, not by column i of the data.
+    arrays = ExplanationArrays(features=cols, shap_values=agg, values=explained.reindex(columns=cols),
+                               base_value=base_value, local=local)
     return metrics, arrays
 
 
@@ -174,7 +180,14 @@ def _stability(agg: np.ndarray, rng: np.random.Generator, n: int) -> dict[str, A
 
 
 def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, predictions: np.ndarray,
-                 rng: np.random.Generator, n_local: int, descriptions: dict[str, str]) -> list[dict[str, Any]]:
+                 rng: np.random.Generator, n_local: int, descriptions: dict[str, str], *,
+                 rows: np.ndarray) -> list[dict[str, Any]]:
+    """Sampled cases, adverse ones first, each with its top reasons.
+
+    The reasons of an adverse outcome are the features that lowered the score most (the reasons for the
+    decision, as an adverse action notice gives them); those of a favourable one, the features that raised it
+    most. A feature that worked the other way is never given as a reason. `row` is the case's row in the
+    evaluation data (0-based, header not counted)."""
     adverse = np.flatnonzero(predictions == 0)
     favourable = np.flatnonzero(predictions != 0)
     take_adverse = min(len(adverse), max(1, n_local // 2 + n_local % 2))
@@ -184,7 +197,9 @@ def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, pred
     cases = []
     for i in sorted(int(p) for p in picks):
         contrib = agg[i]
-        top = np.argsort(-np.abs(contrib), kind="stable")[:3]
+        adverse_case = bool(predictions[i] == 0)
+        toward = -contrib if adverse_case else contrib  # how much each feature pushed toward this outcome
+        top = [j for j in np.argsort(-toward, kind="stable")[:3] if toward[j] > 0]
         reasons = []
         for j in top:
             value = explained.iloc[i][cols[j]]
@@ -192,6 +207,6 @@ def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, pred
             label = descriptions.get(cols[j], cols[j])
             reasons.append({"feature": cols[j], "value": str(value), "shap": num(contrib[j]),
                             "text": f"{label} = {value} {direction} the score for a favourable outcome"})
-        cases.append({"row": i, "prediction": int(predictions[i]), "adverse": bool(predictions[i] == 0),
+        cases.append({"row": int(rows[i]), "prediction": int(predictions[i]), "adverse": adverse_case,
                       "contributions": {cols[j]: num(contrib[j]) for j in range(len(cols))}, "reasons": reasons})
     return cases

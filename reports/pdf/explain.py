@@ -36,8 +36,12 @@ def render_explain(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
     m = metrics["method"]
     story = cover(cover_info, f"Explainability report — {cover_info.model_name} v{cover_info.version}")
     story += [Paragraph("1. Intended use", H2), para(cover_info.intended_use or "not stated"),
-              para(cover_info.extra.get("decision", "The model's score supports a credit decision; a score of 1 is "
-                                                    "the favourable outcome.")),
+              # The decision is the one the model's owner states in its intended use; what this report takes
+              # as favourable is said here, for any model, rather than assuming a credit decision.
+              para(cover_info.extra.get("decision", "The decision the model supports is the one its intended use "
+                                                    "states. This report explains the model's score for class 1, "
+                                                    "the favourable outcome; a prediction of 0 is the adverse "
+                                                    "outcome, whose reasons are given below.")),
               Paragraph("2. Method", H2),
               table([["Setting", "Value"], ["Explainer", m["explainer"]], ["Estimator", m["estimator"]],
                      ["Output explained", m["output_explained"]], ["Background sample", m["background_size"]],

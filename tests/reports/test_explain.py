@@ -23,7 +23,10 @@ def test_tree_model_matches_shap_directly(german):
     pre, est = scorer[:-1], scorer[-1]
     rng = np.random.default_rng(5)
     idx = np.sort(rng.choice(len(X), size=120, replace=False))
-    direct = shap.TreeExplainer(est).shap_values(pre.transform(X.iloc[idx]))
+    background = np.sort(rng.choice(len(X), size=min(100, len(X)), replace=False))
+    # Against the background sample the report names: interventional, the sample is what absence means.
+    direct = shap.TreeExplainer(est, data=pre.transform(X.iloc[background]),
+                                feature_perturbation="interventional").shap_values(pre.transform(X.iloc[idx]))
     names = list(pre.get_feature_names_out())
     for item in metrics["global_importance"]:
         cols = [i for i, n in enumerate(names) if n.split("__", 1)[1] == item["feature"]
@@ -32,8 +35,17 @@ def test_tree_model_matches_shap_directly(german):
         assert item["mean_abs_shap"] == pytest.approx(expected, abs=1e-5), item
     assert metrics["stability"]["mean_spearman"] > 0.8
     adverse = [c for c in metrics["local"] if c["adverse"]]
-    assert adverse and all(len(c["reasons"]) == 3 for c in metrics["local"])
-    assert "score for a favourable outcome" in adverse[0]["reasons"][0]["text"]
+    assert adverse and all(1 <= len(c["reasons"]) <= 3 for c in metrics["local"])
+    assert "lowered the score for a favourable outcome" in adverse[0]["reasons"][0]["text"]
+    # An outcome's reasons are what pushed toward it, strongest first, and each case names its data row.
+    for case in metrics["local"]:
+        toward = [-r["shap"] if case["adverse"] else r["shap"] for r in case["reasons"]]
+        assert all(t > 0 for t in toward) and toward == sorted(toward, reverse=True), case
+        contributions = case["contributions"]
+        assert case["row"] in idx
+        assert {r["feature"]: r["shap"] for r in case["reasons"]} == {
+            f: v for f, v in sorted(contributions.items(), key=lambda kv: -(-kv[1] if case["adverse"] else kv[1]))[
+                :len(case["reasons"])]}
 
 
 def test_linear_and_permutation_fallback():
@@ -49,3 +61,17 @@ def test_linear_and_permutation_fallback():
     again, _ = compute_explanation(model=KNeighborsClassifier().fit(X, y), X=X, seed=1, n_explain=30,
                                    background_size=30)
     assert again == knn  # seeded: identical
+
+
+def test_chart_values_follow_the_feature_order(german):
+    # The transformer puts the categorical columns first: feature i's dependence plot and beeswarm colours
+    # were drawn from column i of the data, another feature (checking_account showed saving_accounts).
+    model, test = german["v2"], german["test"]
+    X = test[credit.features_of(model)]
+    _, arrays = compute_explanation(model=model, X=X, seed=5, n_explain=60)
+    assert arrays.features != list(X.columns)  # the case this guards
+    assert list(arrays.values.columns) == arrays.features
+    idx = np.sort(np.random.default_rng(5).choice(len(X), size=60, replace=False))
+    for i, name in enumerate(arrays.features):
+        pd.testing.assert_series_equal(arrays.values.iloc[:, i], X.iloc[idx][name].reset_index(drop=True),
+                                       check_names=False)
