@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 from typing import Any
 
 from config.errors import InvalidInput
@@ -51,6 +52,41 @@ _BIAS_THRESHOLDS = {
     "demographic_parity_difference": 0.1, "demographic_parity_ratio": 0.8, "equalized_odds_difference": 0.1,
     "equalized_odds_ratio": 0.8, "equal_opportunity_difference": 0.1, "impact_ratio": 0.8,
 }
+
+
+# What the bias report (reports/bias.py) compares each threshold with lies between 0 and 1: a difference
+# between groups' rates must not exceed its threshold, the lowest group's rate over the highest must reach
+# its ratio. A ratio of 0 would pass a model that never selects some group, the very case it is there for.
+def _threshold_refusal(key: str, value: Any) -> str | None:
+    """What bias threshold `key` must be, if `value` is not that; None if it is."""
+    ratio = key.endswith("_ratio")
+    # type(), not isinstance(): true and false are ints to Python, and no threshold.
+    if type(value) in (int, float) and math.isfinite(value) and (0 < value <= 1 if ratio else 0 <= value <= 1):
+        return None
+    return f"must be a number {'greater than 0 and at most 1' if ratio else 'from 0 to 1'}"
+
+
+def bias_thresholds(rule: dict[str, Any]) -> dict[str, float]:
+    """The bias thresholds of a rule, the one reading every bias report's thresholds should go through.
+
+    Rules stored before thresholds were checked may hold anything; none may make a report fail. A name
+    that is no threshold is left out; a value that is not a number (text, true, null, a list) is read as
+    that threshold's default; a number outside 0 to 1 as the nearer of 0 and 1. No ratio or difference
+    lies outside 0 to 1, so that gives every model the verdict the stored number gave it, except that a
+    threshold no model could meet becomes one that only perfect parity meets.
+    """
+    stored = rule.get("bias_thresholds")
+    if not isinstance(stored, dict):
+        return {}
+    read: dict[str, float] = {}
+    for key, value in stored.items():
+        if key not in _BIAS_THRESHOLDS:
+            continue
+        if type(value) in (int, float) and not math.isnan(value):
+            read[key] = min(max(float(value), 0.0), 1.0)
+        else:
+            read[key] = _BIAS_THRESHOLDS[key]
+    return read
 
 
 def _rule(approvals: dict[str, int], evidence: dict[str, str], auc: float, revalidate_days: int) -> dict[str, Any]:
@@ -123,5 +159,14 @@ def _validate_rule(rule: Any, where: str) -> None:
     for key, (unit, most) in DURATIONS.items():
         if type(rule.get(key)) is not int or not 1 <= rule[key] <= most:
             raise InvalidInput(f"{where}.{key} must be a whole number of {unit} from 1 to {most}")
-    if not isinstance(rule.get("bias_thresholds", {}), dict):
+    thresholds = rule.get("bias_thresholds", {})
+    if not isinstance(thresholds, dict):
         raise InvalidInput(f"{where}.bias_thresholds must be an object")
+    for key, value in thresholds.items():
+        if key not in _BIAS_THRESHOLDS:
+            name = str(key) if len(str(key)) <= 40 else str(key)[:40] + "..."
+            raise InvalidInput(f"{where}.bias_thresholds.{name} is not a bias threshold; the thresholds are "
+                               f"{', '.join(_BIAS_THRESHOLDS)}")
+        refusal = _threshold_refusal(key, value)
+        if refusal:
+            raise InvalidInput(f"{where}.bias_thresholds.{key} {refusal}")

@@ -9,7 +9,7 @@ from typing import Any
 import rfc8785
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import writer
@@ -22,8 +22,13 @@ from registry.models import ModelVersion, Stage
 from registry.services.version import model_version_set_stage
 
 
+def active_policy_or_none() -> Policy | None:
+    """The policy in force, if any: the database holds at most one (constraint policy_one_active)."""
+    return Policy.objects.filter(is_active=True).first()
+
+
 def active_policy() -> Policy:
-    policy = Policy.objects.filter(is_active=True).order_by("-updated_at").first()
+    policy = active_policy_or_none()
     if policy is None:
         raise NotFound("no active policy: a governance admin must activate one")
     return policy
@@ -178,7 +183,7 @@ def promotion_requests_expire(*, now: dt.datetime | None = None) -> int:
 def revalidation_open_due(*, now: dt.datetime | None = None) -> list[PromotionRequest]:
     """Open a re-validation request for each production version whose approval has run its course."""
     now = now or timezone.now()
-    policy = Policy.objects.filter(is_active=True).first()
+    policy = active_policy_or_none()
     if policy is None:
         return []
     opened = []
@@ -224,7 +229,7 @@ def policy_create(*, by: Any | None, name: str, rules_: dict[str, Any] | None = 
     with writer.atomic():
         writer.save(policy, action="governance.policy.create")
         if activate:
-            policy_activate(policy=policy, by=by)
+            policy = policy_activate(policy=policy, by=by)
     return policy
 
 
@@ -244,14 +249,27 @@ def policy_update(*, policy: Policy, by: Any, rules_: dict[str, Any] | None = No
 
 
 def policy_activate(*, policy: Policy, by: Any | None) -> Policy:
+    """Put `policy` in force and take the one in force out of it, in one transaction; returns the policy
+    as saved (the one passed in may have been loaded before another activation committed)."""
     if by is not None:
         rules.require_policy_admin(by)
     with writer.atomic():
+        # Every policy row, in one order, before reading which is active: two activations then take turns,
+        # and the second sees the policy the first activated. Locking only the active ones let each miss
+        # the other's newly active policy, and both stayed in force.
+        list(Policy.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
         for other in Policy.objects.select_for_update().filter(is_active=True).exclude(pk=policy.pk):
             other.is_active = False
             writer.save(other, action="governance.policy.deactivate")
+        policy = Policy.objects.get(pk=policy.pk)
         policy.is_active = True
-        writer.save(policy, action="governance.policy.activate")
+        try:
+            writer.save(policy, action="governance.policy.activate")
+        except IntegrityError as exc:
+            # Two policies created and put in force at once with no policy before them share no row to lock;
+            # the constraint (policy_one_active) refuses the second.
+            raise Conflict("another policy was put in force at the same moment; nothing was changed: "
+                           "try again") from exc
     return policy
 
 

@@ -26,6 +26,11 @@ class Policy(GovernedModel):
     class Meta:
         verbose_name_plural = "policies"
         ordering = ["name"]
+        constraints = [
+            # One policy in force at most, whatever writes the rows: every request freezes "the" policy.
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True),
+                                    name="policy_one_active"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"

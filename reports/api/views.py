@@ -37,12 +37,14 @@ class ReportIn(serializers.Serializer):
 
 def policy_bias_thresholds(version: ModelVersion) -> dict[str, Any]:
     """Thresholds of the policy in force for the version's tier (production rule): the gate's own."""
-    from governance.models import Policy
+    from governance.policies import bias_thresholds
+    from governance.services import active_policy_or_none
 
-    policy = Policy.objects.filter(is_active=True).first()
+    policy = active_policy_or_none()
     if policy is None:
         return {}
-    return dict(policy.rules["production"][version.model.risk_tier].get("bias_thresholds", {}))
+    # Through the one reader of stored thresholds: a rule saved before thresholds were checked cannot fail a report.
+    return dict(bias_thresholds(policy.rules["production"][version.model.risk_tier]))
 
 
 class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -577,7 +577,7 @@ def test_a_float_beyond_2_to_the_53_is_logged_and_verifies() -> None:
 
 
 @pytest.mark.parametrize("changes", [{"x": 5}, {"x": {"old": 1}}, {"x": {"old": 1, "new": 2, "why": 3}}])
-def test_changes_not_shaped_old_and_new_are_refused_before_anything_is_written(changes) -> None:
+def test_changes_not_shaped_old_and_new_are_refused_before_anything_is_written(changes: dict[str, object]) -> None:
     before = AuditEntry.objects.count()
     with pytest.raises(ValueError, match="must be"):
         writer.record(action="registry.modelversion.update",
