@@ -99,7 +99,7 @@ class DateRangeFilter(admin.SimpleListFilter):
         since, until = self._date("since"), self._date("until")
         if since:
             queryset = queryset.filter(ts__gte=dt.datetime.combine(since, dt.time(), dt.UTC))
-        if until:
+        if until and until < dt.date.max:  # up to 9999-12-31 is every entry: no day after it to stop before
             queryset = queryset.filter(ts__lt=dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC))
         return queryset
 
@@ -161,7 +161,8 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         return format_html("<pre>{}</pre>", json.dumps(obj.as_json(), indent=2, ensure_ascii=False))
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> Any:
-        if search_term.startswith("=") or not search_term.isdigit():
+        # ASCII digits: str.isdigit() also takes "²", which int() cannot read.
+        if search_term.startswith("=") or not (search_term.isascii() and search_term.isdigit()):
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(seq=int(search_term)), False
 

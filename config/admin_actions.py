@@ -9,6 +9,8 @@ from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from config.form_ids import out_of_range
+
 _original = admin.ModelAdmin.response_action
 
 
@@ -19,6 +21,8 @@ def _response_action(self: admin.ModelAdmin, request: HttpRequest, queryset: Any
     try:
         for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
             pk.to_python(value)
+            if out_of_range(pk, value):  # 2**63: SQLite cannot even compare it
+                raise ValidationError("out of range")
     except ValidationError:
         self.message_user(request, "The selection names no object of this list; select the items again.",
                           messages.ERROR)

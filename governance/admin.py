@@ -7,11 +7,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+import governance.accounts_admin  # noqa: F401  (registers the admin of user accounts and roles)
 from config.admin_action_form import QuickActionForm
 from config.admin_lists import QuickActionCheckbox
 from config.admin_rows import FastChangeListAdmin
@@ -80,11 +82,17 @@ class PromotionRequestAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.Mode
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not (object_id.isascii() and object_id.isdigit()):
+            raise Http404(f"no promotion request {object_id!r}")  # the review page's URL takes a number
         return HttpResponseRedirect(reverse("admin:governance_request_review", args=[object_id]))
 
     def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The approval page: version, evidence with digests and verdicts, gates, frozen policy, decide."""
         obj = get_object_or_404(selectors.request_list(), pk=pk)
+        # The admin's own views check this; a view of one's own does not get it for free. Deciding is the
+        # service's to allow (roles and separation of duties).
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
         if request.method == "POST":
             decision = "reject" if "_reject" in request.POST else "approve"
             try:

@@ -8,7 +8,7 @@ from config.errors import Conflict, PermissionDenied
 from governance.models import Approval, ApproverRole, PromotionRequest
 from governance.roles import APPROVER_ROLES, GOVERNANCE_ADMIN
 from registry.models import ModelVersion
-from registry.rules import require_model_developer
+from registry.rules import is_model_developer, require_model_developer
 
 
 def holds_role(user: Any, group_name: str) -> bool:
@@ -49,6 +49,11 @@ def require_may_decide(user: Any, request: PromotionRequest, role: str) -> None:
     if request.version.created_by_id == user.pk:
         raise PermissionDenied("the creator of the version can never approve or reject it",
                                rule="sod.creator_cannot_decide")
+    if is_model_developer(user, request.version.model):
+        # Validation is independent of development (SR 11-7): whoever may change the model, its owner and the
+        # developers assigned to it, does not decide on its promotion, whoever registered this version.
+        raise PermissionDenied(f"the owner and the developers of model {request.version.model.name} can never "
+                               "approve or reject its promotion", rule="sod.developer_cannot_decide")
     if any(a.approver_id == user.pk for a in active_approvals(request)):
         raise PermissionDenied("one person fills at most one approval slot on a request",
                                rule="sod.one_slot_per_person")
@@ -60,6 +65,24 @@ def require_slot_open(request: PromotionRequest, role: str) -> None:
         raise Conflict(f"the policy asks for no {role} approval on this request", rule="slot.not_required")
     if sum(1 for a in active_approvals(request) if a.role == role) >= needed:
         raise Conflict(f"every {role} slot on this request is already filled", rule="slot.filled")
+
+
+def may_administer_account(actor: Any, account: Any) -> bool:
+    """Whether `actor` may change `account` at all (None: accounts in general): a superuser's account, its
+    password included, only a superuser may change."""
+    return bool(account is None or actor.is_superuser or not account.is_superuser)
+
+
+def account_fields_closed_to(actor: Any, account: Any) -> tuple[str, ...]:
+    """The fields of a user account `actor` may not set. Only a superuser makes superusers or grants permissions
+    one by one (beside the roles); nobody but a superuser changes their own roles or account status, so no one
+    grants themselves an approver role to fill a slot."""
+    if actor.is_superuser:
+        return ()
+    closed: tuple[str, ...] = ("is_superuser", "user_permissions")
+    if account is not None and account.pk == actor.pk:
+        closed += ("groups", "is_staff", "is_active")
+    return closed
 
 
 def require_policy_admin(user: Any) -> None:

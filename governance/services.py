@@ -21,6 +21,20 @@ from governance.roles import APPROVER_ROLES
 from registry.models import ModelVersion, Stage
 from registry.services.version import model_version_set_stage
 
+TEXT_MAX = 10_000  # a justification's or comment's length, in every channel (the API's serializers say the same)
+
+
+def _text(value: Any, name: str) -> str:
+    """A justification or comment as stored: text without NUL (PostgreSQL cannot hold it; SQLite would), at most
+    TEXT_MAX characters, stripped. Checked here so the admin, the API, bulk actions and the shell all agree."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text")
+    if "\x00" in value:
+        raise InvalidInput(f"{name} holds a NUL character, which cannot be stored")
+    if len(value) > TEXT_MAX:
+        raise InvalidInput(f"{name} is longer than {TEXT_MAX} characters")
+    return value.strip()
+
 
 def active_policy_or_none() -> Policy | None:
     """The policy in force, if any: the database holds at most one (constraint policy_one_active)."""
@@ -45,7 +59,8 @@ def promotion_request_create(
 ) -> PromotionRequest:
     if target_stage not in TargetStage.values:
         raise InvalidInput(f"target_stage must be one of {', '.join(TargetStage.values)}")
-    if not justification or not justification.strip():
+    justification = _text(justification, "justification")
+    if not justification:
         raise InvalidInput("a justification is required")
     if by is not None:
         rules.require_may_request(by, version)
@@ -61,7 +76,7 @@ def promotion_request_create(
         policy = active_policy()
         rule, digest = _freeze(policy, target_stage, locked.model.risk_tier)
         request = PromotionRequest(
-            version=locked, target_stage=target_stage, justification=justification.strip(), requested_by=by,
+            version=locked, target_stage=target_stage, justification=justification, requested_by=by,
             is_revalidation=is_revalidation, policy_name=policy.name, policy_version=policy.version,
             policy_rule=rule, policy_sha256=digest,
         )
@@ -98,7 +113,8 @@ def approval_record(
     """Approve or reject in a role; the last approval applies the promotion in the same transaction."""
     if decision not in ("approve", "reject"):
         raise InvalidInput("decision must be approve or reject")
-    if decision == "reject" and not comment.strip():
+    comment = _text(comment, "comment")
+    if decision == "reject" and not comment:
         raise InvalidInput("a rejection needs a comment saying why")
     with writer.atomic():
         # The row lock makes two approvals racing for the last slot promote exactly once.
@@ -112,7 +128,7 @@ def approval_record(
         if decision == "approve":
             rules.require_slot_open(request, role)
         approval = Approval(
-            request=request, approver=by, role=role, decision=decision, comment=comment.strip(),
+            request=request, approver=by, role=role, decision=decision, comment=comment,
             artifact_sha256=request.version.artifact_sha256, evidence_digests=digests,
         )
         writer.save(approval, action=f"governance.approval.{decision}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from config.json_input import JSONValueField
-from config.strict_input import RefuseUnknownFields
+from config.strict_input import IdField, RefuseUnknownFields
 from governance.models import Approval, ApproverRole, Decision, Policy, PromotionRequest, TargetStage
 from registry.models import ModelVersion
 
@@ -49,7 +49,7 @@ class RequestDetailOut(RequestOut):
 
 
 class RequestIn(serializers.Serializer):
-    version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    version = IdField(queryset=ModelVersion.objects.select_related("model"))
     target_stage = serializers.ChoiceField(choices=TargetStage.choices)
     justification = serializers.CharField(max_length=10000)
 

@@ -1,0 +1,55 @@
+"""Ids posted to a form beyond what a database integer holds are an invalid choice, not a 500.
+
+Django's choice fields hand a posted id to the database as it is; on SQLite one beyond 64 bits fails with an
+OverflowError while the query runs (a role's permissions, a user's groups, a model's developers posted with
+2**63). Installed once for every form, Django's own admin pages included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+
+BIGINT = 2**63 - 1
+
+
+def out_of_range(field: models.Field[Any, Any], value: Any) -> bool:
+    """Whether `value`, for an integer key `field`, is a number no database integer holds."""
+    if not isinstance(field, models.IntegerField):
+        return False
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return False  # not a number at all: the field's own check names it
+    return not -BIGINT - 1 <= number <= BIGINT
+
+
+def _key_field(field: Any) -> Any:
+    meta = field.queryset.model._meta
+    return meta.get_field(field.to_field_name) if field.to_field_name else meta.pk
+
+
+_to_python = forms.ModelChoiceField.to_python
+_check_values = forms.ModelMultipleChoiceField._check_values  # type: ignore[attr-defined]
+
+
+def _safe_to_python(self: Any, value: Any) -> Any:
+    if value not in self.empty_values and out_of_range(_key_field(self), value):
+        raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value})
+    return _to_python(self, value)
+
+
+def _safe_check_values(self: Any, value: Any) -> Any:
+    key = _key_field(self)
+    for pk in value if isinstance(value, list | tuple) else ():
+        if out_of_range(key, pk):
+            raise ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk})
+    return _check_values(self, value)
+
+
+def install() -> None:
+    forms.ModelChoiceField.to_python = _safe_to_python  # type: ignore[method-assign]
+    forms.ModelMultipleChoiceField._check_values = _safe_check_values  # type: ignore[attr-defined]
