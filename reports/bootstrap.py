@@ -6,6 +6,11 @@ minute for three attributes on 50,000 rows. The rates in the bias report are rat
 counts, so the same resamples (same seeds, same pandas draw) are counted here with bincount, and
 the same numpy quantiles taken. The divisions are of the same integers, so the intervals are the
 same floats; tests/reports/test_bootstrap.py compares them with MetricFrame's own.
+
+A rate whose denominator is zero in a resample (TPR of a resample without positives) is undefined
+there, not 0: it is left out of that metric's quantiles, and how many resamples defined it is
+returned beside the interval so the report can say so. ROC AUC is likewise undefined on a resample
+holding one class only.
 """
 
 from __future__ import annotations
@@ -36,9 +41,8 @@ def resamples(n_rows: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0 and
-    the confusion matrix's nan_to_num in fairlearn's rates)."""
-    out = np.zeros(numerator.shape, dtype=float)
+    """numerator / denominator, NaN (undefined) where the denominator is 0."""
+    out = np.full(numerator.shape, np.nan, dtype=float)
     np.divide(numerator, denominator, out=out, where=denominator != 0)
     return out
 
@@ -47,37 +51,53 @@ def _rates(counts: np.ndarray) -> np.ndarray:
     """Per row of (tn, fp, fn, tp) counts: selection rate, TPR, FPR, precision, accuracy."""
     tn, fp, fn, tp = (counts[..., i].astype(float) for i in range(4))
     n = tn + fp + fn + tp
-    return np.stack([(fp + tp) / n, _ratio(tp, tp + fn), _ratio(fp, fp + tn), _ratio(tp, tp + fp),
-                     (tp + tn) / n], axis=-1)
+    return np.stack([_ratio(fp + tp, n), _ratio(tp, tp + fn), _ratio(fp, fp + tn), _ratio(tp, tp + fp),
+                     _ratio(tp + tn, n)], axis=-1)
 
 
-def group_intervals(*, y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series, n_boot: int, seed: int,
-                    quantiles: Sequence[float]) -> list[pd.DataFrame]:
-    """MetricFrame(...).by_group_ci for GROUP_METRICS: one frame (groups x metrics) per quantile.
+def _quantiles(samples: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """Quantiles over the resamples (axis 0) that define each value; NaN where none does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # defined in no resample: no interval
+        return np.nanquantile(samples, q=list(quantiles), axis=0)
+
+
+def group_bootstrap(*, y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series, n_boot: int, seed: int,
+                    quantiles: Sequence[float]) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """MetricFrame(...).by_group_ci for GROUP_METRICS, one frame (groups x metrics) per quantile, and
+    the number of resamples in which each group's metric was defined.
 
     A group absent from a resample is missing from that resample's result (NaN after fairlearn
-    aligns the resamples) and is left out of its quantiles, as nanquantile does there."""
+    aligns the resamples) and is left out of its quantiles, as nanquantile does there; so is a
+    rate whose denominator is zero in that resample."""
     labels, codes = np.unique(np.asarray(groups, dtype=object), return_inverse=True)
     cells = codes * 4 + np.asarray(y_true, dtype=np.int64) * 2 + np.asarray(y_pred, dtype=np.int64)
     samples = []
     for rows in resamples(len(cells), n_boot, seed):
         counts = np.bincount(cells[rows], minlength=4 * len(labels)).reshape(len(labels), 4)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rates = _rates(counts)
-        rates[counts.sum(axis=1) == 0] = np.nan
-        samples.append(rates)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a group missing from every resample: no interval
-        result = np.nanquantile(np.stack(samples), q=list(quantiles), axis=0)
-    return [pd.DataFrame(result[i], index=pd.Index(labels), columns=list(GROUP_METRICS))
-            for i in range(len(quantiles))]
+        samples.append(_rates(counts))
+    stacked = np.stack(samples)
+    result = _quantiles(stacked, quantiles)
+    index = pd.Index(labels)
+    defined = pd.DataFrame((~np.isnan(stacked)).sum(axis=0), index=index, columns=list(GROUP_METRICS))
+    return [pd.DataFrame(result[i], index=index, columns=list(GROUP_METRICS)) for i in range(len(quantiles))], defined
 
 
-def overall_intervals(*, y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None, n_boot: int,
-                      seed: int, quantiles: Sequence[float]) -> dict[str, list[float]]:
-    """MetricFrame(...).overall_ci for accuracy, precision, recall and, given scores, ROC AUC.
+def group_intervals(*, y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series, n_boot: int, seed: int,
+                    quantiles: Sequence[float]) -> list[pd.DataFrame]:
+    """The quantile frames of group_bootstrap alone."""
+    return group_bootstrap(y_true=y_true, y_pred=y_pred, groups=groups, n_boot=n_boot, seed=seed,
+                           quantiles=quantiles)[0]
 
-    ROC AUC is not a ratio of counts, so scikit-learn computes it on each resample as fairlearn does."""
+
+def overall_bootstrap(*, y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None, n_boot: int,
+                      seed: int, quantiles: Sequence[float]) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """MetricFrame(...).overall_ci for accuracy, precision, recall and, given scores, ROC AUC, and the
+    number of resamples in which each was defined.
+
+    ROC AUC is not a ratio of counts, so scikit-learn computes it on each resample as fairlearn does;
+    a resample holding one class only has no AUC and is left out of its quantiles (fairlearn's
+    overall_ci would give NaN for the whole interval)."""
     yt, yp = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     cells = yt * 2 + yp
     samples, auc = [], []
@@ -86,9 +106,21 @@ def overall_intervals(*, y_true: np.ndarray, y_pred: np.ndarray, y_score: np.nda
         samples.append([(tp + tn) / (tn + fp + fn + tp), _ratio(np.array(tp), np.array(tp + fp)),
                         _ratio(np.array(tp), np.array(tp + fn))])
         if y_score is not None:
-            auc.append(roc_auc_score(yt[rows], np.asarray(y_score)[rows]))
-    bounds = np.quantile(np.asarray(samples, dtype=float), q=list(quantiles), axis=0)
+            both = len(np.unique(yt[rows])) == 2
+            auc.append(roc_auc_score(yt[rows], np.asarray(y_score)[rows]) if both else np.nan)
+    stacked = np.asarray(samples, dtype=float).reshape(-1, len(OVERALL_METRICS))
+    bounds = _quantiles(stacked, quantiles)
     out = {m: [float(b) for b in bounds[:, i]] for i, m in enumerate(OVERALL_METRICS)}
+    defined = {m: int((~np.isnan(stacked[:, i])).sum()) for i, m in enumerate(OVERALL_METRICS)}
     if y_score is not None:
-        out["roc_auc"] = [float(b) for b in np.quantile(np.asarray(auc, dtype=float), q=list(quantiles))]
-    return out
+        aucs = np.asarray(auc, dtype=float)
+        out["roc_auc"] = [float(b) for b in _quantiles(aucs, quantiles)]
+        defined["roc_auc"] = int((~np.isnan(aucs)).sum())
+    return out, defined
+
+
+def overall_intervals(*, y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None, n_boot: int,
+                      seed: int, quantiles: Sequence[float]) -> dict[str, list[float]]:
+    """The intervals of overall_bootstrap alone."""
+    return overall_bootstrap(y_true=y_true, y_pred=y_pred, y_score=y_score, n_boot=n_boot, seed=seed,
+                             quantiles=quantiles)[0]

@@ -26,29 +26,57 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def _threshold_lines(groups: list[dict[str, Any]], thresholds: dict[str, float]) -> dict[str, tuple[float, str]]:
+    """Where each panel's threshold lies, from the groups the checks count: large enough, rate defined.
+
+    Selection rate: the impact ratio times the highest rate (a group left of it fails the four-fifths
+    rule). TPR: the highest less the allowed difference; FPR: the lowest plus it (a group beyond the
+    line is further from another than the equal opportunity / equalized odds thresholds allow)."""
+    counted = [g for g in groups if not g["too_small"]]
+    lines: dict[str, tuple[float, str]] = {}
+    rates = {m: [g[m]["value"] for g in counted if g[m]["value"] is not None] for m in ("selection_rate", "tpr", "fpr")}
+    if len(rates["selection_rate"]) >= 2 and max(rates["selection_rate"]) > 0:
+        ratio = thresholds.get("impact_ratio", 0.8)
+        lines["selection_rate"] = (ratio * max(rates["selection_rate"]), f"{ratio:g} x highest counted")
+    if len(rates["tpr"]) >= 2:
+        allowed = min(thresholds.get("equal_opportunity_difference", 0.1),
+                      thresholds.get("equalized_odds_difference", 0.1))
+        lines["tpr"] = (max(rates["tpr"]) - allowed, f"highest counted - {allowed:g}")
+    if len(rates["fpr"]) >= 2:
+        allowed = thresholds.get("equalized_odds_difference", 0.1)
+        lines["fpr"] = (min(rates["fpr"]) + allowed, f"lowest counted + {allowed:g}")
+    return lines
+
+
 def group_rates(attribute: dict[str, Any], thresholds: dict[str, float]) -> bytes:
-    """Selection rate, TPR and FPR per group with 95% bootstrap intervals and the four-fifths line."""
-    groups = [g for g in attribute["groups"]]
+    """Selection rate, TPR and FPR per group with 95% bootstrap intervals and each panel's threshold line.
+
+    The lines are drawn from the groups large enough to count, as the checks are; an undefined rate
+    has no bar and is marked n/a."""
+    groups = attribute["groups"]
     labels = [g["group"] + (" *" if g["too_small"] else "") for g in groups]
+    lines = _threshold_lines(groups, thresholds)
     fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.4), sharey=True)
     for ax, metric, title in zip(axes, ("selection_rate", "tpr", "fpr"),
                                  ("Selection rate", "True positive rate", "False positive rate"), strict=True):
-        values = np.array([g[metric]["value"] or 0.0 for g in groups])
-        lo = np.array([g[metric]["ci"][0] if g[metric]["ci"][0] is not None else v for g, v in zip(groups, values,
-                                                                                                   strict=True)])
-        hi = np.array([g[metric]["ci"][1] if g[metric]["ci"][1] is not None else v for g, v in zip(groups, values,
-                                                                                                   strict=True)])
         y = np.arange(len(groups))
-        ax.barh(y, values, color="#4a7ab5", xerr=[np.clip(values - lo, 0, None), np.clip(hi - values, 0, None)],
-                capsize=2)
-        if metric == "selection_rate" and len(values):
-            ax.axvline(values.max() * thresholds.get("impact_ratio", 0.8), color="#c0392b", ls="--", lw=1,
-                       label="four-fifths of highest")
+        shown = [i for i, g in enumerate(groups) if g[metric]["value"] is not None]
+        values = np.array([groups[i][metric]["value"] for i in shown], dtype=float)
+        lo = np.array([groups[i][metric]["ci"][0] for i in shown], dtype=float)
+        hi = np.array([groups[i][metric]["ci"][1] for i in shown], dtype=float)
+        lo, hi = np.where(np.isnan(lo), values, lo), np.where(np.isnan(hi), values, hi)
+        ax.barh(y[shown], values, color="#4a7ab5",
+                xerr=[np.clip(values - lo, 0, None), np.clip(hi - values, 0, None)], capsize=2)
+        for i in sorted(set(range(len(groups))) - set(shown)):
+            ax.text(0.02, i, "n/a (undefined)", va="center", fontsize=6, color="#555")
+        if metric in lines:
+            x, label = lines[metric]
+            ax.axvline(x, color="#c0392b", ls="--", lw=1, label=label)
             ax.legend(loc="lower right", fontsize=6, frameon=False)
         ax.set_yticks(y, labels)
         ax.set_xlim(0, 1)
         ax.set_title(title)
-    fig.suptitle(f"{attribute['attribute']} (* too small to conclude)", fontsize=8)
+    fig.suptitle(f"{attribute['attribute']} (* too small to conclude; lines from the groups that count)", fontsize=8)
     fig.tight_layout()
     return _png(fig)
 

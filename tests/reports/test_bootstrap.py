@@ -1,4 +1,7 @@
-"""The bootstrap intervals counted in numpy are exactly fairlearn MetricFrame's own, resample for resample."""
+"""The bootstrap intervals counted in numpy are exactly fairlearn MetricFrame's own, resample for resample.
+
+The reference metrics give NaN where a rate is undefined (its denominator is zero), as the report
+does: an undefined rate is left out of the quantiles, never counted as 0."""
 
 from __future__ import annotations
 
@@ -13,11 +16,23 @@ from reports.bootstrap import group_intervals, overall_intervals
 
 
 def _precision(t, p):
-    return float(precision_score(t, p, zero_division=0))
+    return float(precision_score(t, p, zero_division=np.nan))
 
 
 def _recall(t, p):
-    return float(recall_score(t, p, zero_division=0))
+    return float(recall_score(t, p, zero_division=np.nan))
+
+
+def _tpr(t, p):
+    return float(true_positive_rate(t, p)) if (np.asarray(t) == 1).any() else np.nan
+
+
+def _fpr(t, p):
+    return float(false_positive_rate(t, p)) if (np.asarray(t) == 0).any() else np.nan
+
+
+def _num(value):
+    return None if np.isnan(value) else round(float(value), 6) + 0.0
 
 
 def _data(seed: int, n: int = 400):
@@ -49,7 +64,7 @@ def test_group_intervals_equal_metricframe(seed):
     assert groups.value_counts()["unknown"] > 0
     n_boot = 25
     frame = MetricFrame(
-        metrics={"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
+        metrics={"selection_rate": selection_rate, "tpr": _tpr, "fpr": _fpr,
                  "precision": _precision, "accuracy": accuracy_score},
         y_true=y_true, y_pred=y_pred, sensitive_features=groups, n_boot=n_boot, ci_quantiles=CI, random_state=seed)
     ours = group_intervals(y_true=y_true, y_pred=y_pred, groups=groups, n_boot=n_boot, seed=seed, quantiles=CI)
@@ -89,14 +104,13 @@ def test_report_intervals_are_metricframes():
     report = compute_bias(y_true=y_true, y_pred=y_pred, y_score=score, sensitive=sens, thresholds=BiasThresholds(),
                           seed=5, n_boot=20, min_group_size=5)
     frame = MetricFrame(
-        metrics={"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
+        metrics={"selection_rate": selection_rate, "tpr": _tpr, "fpr": _fpr,
                  "precision": _precision, "accuracy": accuracy_score},
         y_true=y_true, y_pred=y_pred, sensitive_features=groups, n_boot=20, ci_quantiles=CI, random_state=5)
     lo, hi = frame.by_group_ci
     for row in report["attributes"][0]["groups"]:
         for metric in lo.columns:
-            assert row[metric]["ci"] == [round(float(lo.loc[row["group"], metric]), 6) + 0.0,
-                                         round(float(hi.loc[row["group"], metric]), 6) + 0.0]
+            assert row[metric]["ci"] == [_num(lo.loc[row["group"], metric]), _num(hi.loc[row["group"], metric])]
     const = np.zeros(len(y_true), dtype=int)
     auc = MetricFrame(metrics={"roc_auc": roc_auc_score}, y_true=y_true, y_pred=score, sensitive_features=const,
                       n_boot=20, ci_quantiles=CI, random_state=5)
