@@ -130,13 +130,17 @@ def _lineage() -> dict:
         "promotion_requests": [{"id": 1, "target_stage": "production", "status": "approved", "seq": 10,
                                 "hash": digest}],
         "approvals": [{"request": 1, "who": who, "role": role, "decision": "approve", "when": entry["ts"],
-                       "comment": "", "digests": {"bias": digest}, "seq": 11 + i, "hash": digest}
+                       "comment": "", "artifact_sha256": digest, "lapse_reason": "", "seq": 11 + i, "hash": digest,
+                       "evidence_digests": {k: {"report_id": n, "pdf_sha256": digest, "json_sha256": digest,
+                                                "verdict": "pass"}
+                                            for n, k in enumerate(("bias", "explainability"), 1)}}
                       for i, (who, role) in enumerate((("val", "model validator"), ("risk", "risk officer")))],
         "stage_changes": [{"seq": 13, "hash": digest, "ts": entry["ts"], "old": "staging", "new": "production",
                            "request": 1}],
-        "audit_entries": [{"seq": s, "action": "registry.modelversion.update", **entry, "inclusion_proof": None}
+        "audit_entries": [{"seq": s, "action": "registry.modelversion.update", **entry, "inclusion_proof": None,
+                           "object": {"type": "registry.modelversion", "id": "2", "repr": "synthetic v2"}}
                           for s in range(1, 14)],
-        "chain_verification": {"ok": True, "entries_checked": 13, "last_seq": 13, "rule": None, "failed_seq": None},
+        "chain_verification": {"ok": True, "head_seq": 13, "rule": None, "failed_seq": None},
         "checkpoint": None,
     }
 

@@ -11,7 +11,7 @@ import rfc8785
 
 from audit import proofs
 from audit.verification import verify_log
-from reports import charts, lineage, loading
+from reports import charts, lineage, loading, services
 from reports.bias import BiasThresholds, compute_bias
 from reports.explain import compute_explanation
 from reports.models import Report, ReportKind
@@ -22,11 +22,12 @@ from reports.pdf.lineage import render_lineage
 
 
 def _cover(report: Report, metrics: dict[str, Any], extra: dict[str, str] | None = None) -> CoverInfo:
-    v = report.version
-    m = v.model
+    # A report requested before subjects were frozen shows the model as it is when computed.
+    subject = report.config.get("subject") or services.report_subject(report.version)
     return CoverInfo(
-        model_name=m.name, model_title=m.title, version=v.version, stage=v.stage, risk_tier=m.risk_tier,
-        eu_ai_act_category=m.eu_ai_act_category, owner=m.owner.get_username(), intended_use=m.intended_use,
+        model_name=subject["model_name"], model_title=subject["model_title"], version=subject["version"],
+        stage=subject["stage"], risk_tier=subject["risk_tier"], eu_ai_act_category=subject["eu_ai_act_category"],
+        owner=subject["owner"], intended_use=subject["intended_use"],
         report_kind=report.get_kind_display(), report_id=report.pk, generated_at=report.created_at,
         input_digests={k.replace("_sha256", ""): v for k, v in sorted(report.inputs.items())},
         metrics_sha256=hashlib.sha256(rfc8785.dumps(metrics)).hexdigest(),
@@ -82,19 +83,18 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
 
 def _lineage(report: Report, up_to: int, signoffs: list[dict[str, Any]],
              progress: Callable[[int], None]) -> tuple[dict[str, Any], bytes]:
-    metrics = lineage.build_lineage(report.version, up_to_seq=up_to, exclude_report=report.pk)
+    metrics = lineage.build_lineage(report.version, up_to_seq=up_to)
     progress(40)
     run = verify_log()
-    metrics["chain_verification"] = {"ok": run.ok, "entries_checked": run.entries_checked,
-                                     "last_seq": run.last_seq, "rule": run.rule, "failed_seq": run.failed_seq}
+    # The run checks the log as it stands now, which grows with every attempt (the run itself is logged):
+    # its entry count would make a retry's bytes differ. The report binds what is the same on every
+    # attempt: whether the whole chain verified (so every entry up to the frozen head did), and where it broke.
+    metrics["chain_verification"] = {"ok": run.ok, "head_seq": up_to, "rule": run.rule, "failed_seq": run.failed_seq}
     cp = report.config.get("checkpoint")
     metrics["checkpoint"] = cp
     for entry in metrics["audit_entries"]:
-        entry["inclusion_proof"] = (proofs.inclusion(seq=entry["seq"], size=cp["size"])["proof"]
+        # The whole proof document, as `python -m audit.verifier --proof` takes it, so each is checkable as is.
+        entry["inclusion_proof"] = (proofs.inclusion(seq=entry["seq"], size=cp["size"])
                                     if cp and entry["seq"] <= cp["size"] else None)
-    # The verification's own figures change with every run; the PDF states them but the digest-bound
-    # numbers keep only whether the chain verified up to the frozen head.
-    metrics["chain_verification"]["entries_checked"] = min(run.entries_checked, up_to)
-    metrics["chain_verification"]["last_seq"] = min(run.last_seq, up_to)
     progress(70)
     return metrics, render_lineage(_cover(report, metrics), metrics, {}, signoffs)

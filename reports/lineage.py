@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from audit.models import AuditEntry
 from registry.models import DatasetVersion, ModelVersion
-from registry.selectors import version_lineage
-from reports.models import Report, ReportStatus
+from reports.models import Report
+
+DECISIONS = ("governance.approval.approve", "governance.approval.reject")
+STAGE_CHANGE = "registry.modelversion.stage_change"
 
 
-def _entries(object_type: str, up_to: int) -> list[dict[str, Any]]:
-    rows = AuditEntry.objects.filter(object_type=object_type, seq__lte=up_to).order_by("seq")
-    return [{**json.loads(bytes(e.canonical)), "hash": e.hash} for e in rows.only("canonical", "hash")]
+def _parsed(rows: Any) -> list[dict[str, Any]]:
+    return [{**json.loads(bytes(e.canonical)), "hash": e.hash} for e in rows.only("canonical", "hash").order_by("seq")]
+
+
+def _history(object_type: str, ids: Iterable[Any], up_to: int) -> list[dict[str, Any]]:
+    """Every entry about these objects up to `up_to`, oldest first (served by the object index)."""
+    keys = sorted({str(i) for i in ids})
+    if not keys:
+        return []
+    return _parsed(AuditEntry.objects.filter(object_type=object_type, object_id__in=keys, seq__lte=up_to))
+
+
+def _by_action(actions: Iterable[str], up_to: int) -> list[dict[str, Any]]:
+    return _parsed(AuditEntry.objects.filter(action__in=list(actions), seq__lte=up_to))
 
 
 def _new(entry: dict[str, Any], field: str) -> Any:
@@ -21,38 +35,87 @@ def _new(entry: dict[str, Any], field: str) -> Any:
     return change.get("new") if isinstance(change, dict) else None
 
 
-def _dataset(role: str, d: DatasetVersion) -> dict[str, Any]:
+def _states(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each object's fields as its entries left them: what the log says it was at the last entry read."""
+    states: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        state = states.setdefault(e["object"]["id"], {})
+        state.update({k: v["new"] for k, v in e["changes"].items() if isinstance(v, dict) and "new" in v})
+    return states
+
+
+def _dataset(role: str, d: DatasetVersion, state: dict[str, Any]) -> dict[str, Any]:
+    # Provenance and licence can be edited later; the report shows them as they stood at the frozen head.
     return {"role": role, "name": d.dataset.name, "version": d.version, "sha256": d.sha256, "rows": d.row_count,
-            "schema": d.schema, "provenance": d.provenance, "licence": d.licence}
+            "schema": d.schema, "provenance": state.get("provenance", d.provenance),
+            "licence": state.get("licence", d.licence)}
 
 
-def build_lineage(version: ModelVersion, *, up_to_seq: int, exclude_report: int | None = None) -> dict[str, Any]:
+def _datasets(version: ModelVersion, up_to: int) -> list[dict[str, Any]]:
+    roles = [("training", d) for d in version.training_datasets.select_related("dataset").order_by("id")]
+    roles += [("evaluation", d) for d in version.evaluation_datasets.select_related("dataset").order_by("id")]
+    states = _states(_history("registry.datasetversion", (d.pk for _, d in roles), up_to))
+    return [_dataset(role, d, states.get(str(d.pk), {})) for role, d in roles]
+
+
+def _parents(version: ModelVersion, up_to: int) -> list[dict[str, Any]]:
+    chain: list[ModelVersion] = []
+    seen = {version.pk}
+    current = version.parent
+    while current is not None and current.pk not in seen:
+        seen.add(current.pk)
+        chain.append(current)
+        current = ModelVersion.objects.select_related("model", "parent").get(pk=current.pk).parent
+    states = _states(_history("registry.modelversion", (p.pk for p in chain), up_to))
+    return [{"id": p.pk, "model": p.model.name, "version": p.version,
+             "stage": states.get(str(p.pk), {}).get("stage", p.stage), "artifact_sha256": p.artifact_sha256}
+            for p in chain]
+
+
+def _requests(version: ModelVersion, up_to: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The version's promotion requests as of `up_to`, and every entry about them."""
+    created = [e for e in _by_action(["governance.promotionrequest.create"], up_to)
+               if _new(e, "version") == version.pk]
+    history = _history("governance.promotionrequest", (e["object"]["id"] for e in created), up_to)
+    states = _states(history)
+    requests = [{"id": int(e["object"]["id"]), "target_stage": _new(e, "target_stage"),
+                 "status": states[e["object"]["id"]].get("status"), "seq": e["seq"], "hash": e["hash"]}
+                for e in created]
+    return requests, history
+
+
+def _approvals(request_ids: set[int], up_to: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each decision on those requests with everything it was bound to, and every entry about the approvals."""
+    decided = [e for e in _by_action(DECISIONS, up_to) if _new(e, "request") in request_ids]
+    history = _history("governance.approval", (e["object"]["id"] for e in decided), up_to)
+    states = _states(history)
+    approvals = [{"request": _new(e, "request"), "who": e["actor"]["name"], "role": _new(e, "role"),
+                  "decision": _new(e, "decision"), "when": e["ts"], "comment": _new(e, "comment") or "",
+                  "artifact_sha256": _new(e, "artifact_sha256"), "evidence_digests": _new(e, "evidence_digests") or {},
+                  "lapse_reason": states[e["object"]["id"]].get("lapse_reason") or "", "seq": e["seq"],
+                  "hash": e["hash"]} for e in decided]
+    return approvals, history
+
+
+def _reports(version: ModelVersion, up_to: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The version's reports that had succeeded by `up_to`, and every entry about its reports."""
+    history = _history("reports.report", Report.objects.filter(version=version).values_list("pk", flat=True), up_to)
+    states = _states(history)
+    reports = [{"id": int(pk), "kind": s.get("kind"), "verdict": s.get("verdict"), "pdf_sha256": s.get("pdf_sha256"),
+                "json_sha256": s.get("json_sha256")}
+               for pk, s in states.items() if s.get("status") == "succeeded"]
+    return sorted(reports, key=lambda r: r["id"]), history
+
+
+def build_lineage(version: ModelVersion, *, up_to_seq: int) -> dict[str, Any]:
     """Everything the lineage report shows, read from the log up to `up_to_seq` so a re-run is identical."""
-    up = version_lineage(version)
-    datasets = [_dataset("training", d) for d in version.training_datasets.select_related("dataset")]
-    datasets += [_dataset("evaluation", d) for d in version.evaluation_datasets.select_related("dataset")]
-    reports = [
-        {"id": r.pk, "kind": r.kind, "verdict": r.verdict, "pdf_sha256": r.pdf_sha256, "json_sha256": r.json_sha256}
-        for r in Report.objects.filter(version=version, status=ReportStatus.SUCCEEDED).exclude(pk=exclude_report or 0)
-        .order_by("id")
-    ]
-    requests = [e for e in _entries("governance.promotionrequest", up_to_seq)
-                if e["action"] == "governance.promotionrequest.create" and _new(e, "version") == version.pk]
-    request_ids = {int(e["object"]["id"]) for e in requests}
-    status = {int(e["object"]["id"]): _new(e, "status") for e in _entries("governance.promotionrequest", up_to_seq)
-              if int(e["object"]["id"]) in request_ids and _new(e, "status")}
-    approvals = [e for e in _entries("governance.approval", up_to_seq)
-                 if e["action"] in ("governance.approval.approve", "governance.approval.reject")
-                 and _new(e, "request") in request_ids]
-    stage = [e for e in _entries("registry.modelversion", up_to_seq)
-             if e["action"] == "registry.modelversion.stage_change" and e["object"]["id"] == str(version.pk)]
-    own = AuditEntry.objects.filter(object_type="registry.modelversion", object_id=str(version.pk),
-                                    seq__lte=up_to_seq).order_by("seq")
-    audit_entries = [{"seq": e.seq, "ts": e.as_json()["ts"], "action": e.action, "hash": e.hash} for e in own]
-    audit_entries += [{"seq": e["seq"], "ts": e["ts"], "action": e["action"], "hash": e["hash"]}
-                      for e in requests + approvals]
+    own = _history("registry.modelversion", [version.pk], up_to_seq)
+    reports, report_entries = _reports(version, up_to_seq)
+    requests, request_entries = _requests(version, up_to_seq)
+    approvals, approval_entries = _approvals({r["id"] for r in requests}, up_to_seq)
+    extract = own + report_entries + request_entries + approval_entries
     return {
-        "datasets": datasets,
+        "datasets": _datasets(version, up_to_seq),
         "model_version": {
             "id": version.pk, "version": version.version, "artifact_sha256": version.artifact_sha256,
             "artifact_size": version.artifact_size, "artifact_format": version.artifact_format,
@@ -61,23 +124,22 @@ def build_lineage(version: ModelVersion, *, up_to_seq: int, exclude_report: int 
             "python_version": version.python_version, "packages": version.packages,
             "hyperparameters": version.hyperparameters,
         },
-        "parents": up["parents"],
+        "parents": _parents(version, up_to_seq),
         "reports": reports,
-        "promotion_requests": [{"id": int(e["object"]["id"]), "target_stage": _new(e, "target_stage"),
-                                "status": status.get(int(e["object"]["id"])), "seq": e["seq"], "hash": e["hash"]}
-                               for e in requests],
-        "approvals": [{"request": _new(e, "request"), "who": e["actor"]["name"], "role": _new(e, "role"),
-                       "decision": _new(e, "decision"), "when": e["ts"], "comment": _new(e, "comment") or "",
-                       "digests": {k: v.get("json_sha256", "") for k, v in (_new(e, "evidence_digests") or {}).items()},
-                       "seq": e["seq"], "hash": e["hash"]} for e in approvals],
+        "promotion_requests": requests,
+        "approvals": approvals,
         "stage_changes": [{"seq": e["seq"], "hash": e["hash"], "ts": e["ts"],
                            "old": e["changes"]["stage"]["old"], "new": e["changes"]["stage"]["new"],
-                           "request": _new(e, "promotion_request")} for e in stage if "stage" in e["changes"]],
-        "audit_entries": sorted(audit_entries, key=lambda e: e["seq"]),
+                           "request": _new(e, "promotion_request")}
+                          for e in own if e["action"] == STAGE_CHANGE and "stage" in e["changes"]],
+        "audit_entries": [{"seq": e["seq"], "ts": e["ts"], "action": e["action"], "object": e["object"],
+                           "hash": e["hash"]} for e in sorted(extract, key=lambda e: e["seq"])],
     }
 
 
 def signoffs(version: ModelVersion, *, up_to_seq: int) -> list[dict[str, Any]]:
-    """Approvals recorded so far for the version, as the report's sign-off block lists them."""
+    """Approvals recorded up to `up_to_seq` for the version, as the report's sign-off block lists them."""
+    requests, _ = _requests(version, up_to_seq)
+    approvals, _ = _approvals({r["id"] for r in requests}, up_to_seq)
     return [{"who": a["who"], "role": a["role"], "when": a["when"], "decision": a["decision"],
-             "comment": a["comment"]} for a in build_lineage(version, up_to_seq=up_to_seq)["approvals"]]
+             "comment": a["comment"]} for a in approvals]

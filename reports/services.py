@@ -42,6 +42,16 @@ def canonical_json(data: dict[str, Any]) -> bytes:
     return rfc8785.dumps(data)
 
 
+def report_subject(version: ModelVersion) -> dict[str, Any]:
+    """What a report's cover says about the model and the version. Frozen with the request: the stage, title
+    or owner may change before a retry or a deferred dispatch computes the report, and the bytes must not."""
+    v = ModelVersion.objects.select_related("model__owner").get(pk=version.pk)
+    m = v.model
+    return {"model_name": m.name, "model_title": m.title, "version": v.version, "stage": v.stage,
+            "risk_tier": m.risk_tier, "eu_ai_act_category": m.eu_ai_act_category, "owner": m.owner.get_username(),
+            "intended_use": m.intended_use}
+
+
 def report_request(
     *, version: ModelVersion, kind: str, by: Any | None, evaluation_dataset: DatasetVersion | None = None,
     config: dict[str, Any] | None = None,
@@ -61,6 +71,7 @@ def report_request(
     merged["audit_head"] = {"seq": head[0], "hash": head[1]}
     merged["checkpoint"] = cp.as_json() if cp else None
     merged["software"] = software_versions()
+    merged["subject"] = report_subject(version)
     inputs = {"artifact_sha256": version.artifact_sha256}
     if evaluation_dataset is not None:
         inputs["evaluation_dataset_sha256"] = evaluation_dataset.sha256

@@ -1,10 +1,12 @@
 """The lineage report PDF (spec: reports.md, 'Lineage report'), with the lineage drawn as a diagram.
 
-Metrics shape (built by reports.lineage): {"datasets": [{role, name, version, sha256, rows, schema, provenance,
-licence}], "model_version": {...}, "parents": [...], "reports": [{id, kind, verdict, pdf_sha256, json_sha256}],
-"promotion_requests": [{id, target_stage, status, seq, hash}], "approvals": [{request, who, role, decision, when,
-comment, digests, seq, hash}], "stage_changes": [{seq, hash, ts, old, new, request}], "audit_entries": [{seq, ts,
-action, hash, inclusion_proof}], "chain_verification": {...}, "checkpoint": {...} | None}
+Metrics shape (built by reports.lineage and reports.builders): {"datasets": [{role, name, version, sha256, rows,
+schema, provenance, licence}], "model_version": {...}, "parents": [{id, model, version, stage, artifact_sha256}],
+"reports": [{id, kind, verdict, pdf_sha256, json_sha256}], "promotion_requests": [{id, target_stage, status, seq,
+hash}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256, evidence_digests: {kind:
+{report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes": [{seq, hash, ts, old, new,
+request}], "audit_entries": [{seq, ts, action, object: {type, id, repr}, hash, inclusion_proof: a proof document
+| None}], "chain_verification": {ok, head_seq, rule, failed_seq}, "checkpoint": {...} | None}
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 from reportlab.graphics.shapes import Drawing, Line, Polygon, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.platypus import KeepTogether, Paragraph
 
-from reports.pdf.document import H2, CoverInfo, build, closing, cover, para, table
+from reports.pdf.document import H2, SMALL, CoverInfo, build, closing, cover, para, table
 
 MAPPING = [
     ["Diagram, Dataset versions", "EU AI Act Annex IV 2(d) (data provenance); Art. 10 data governance"],
@@ -30,10 +34,48 @@ LIMITATIONS = [
     "extend that assurance past this report.",
 ]
 
+TITLES = ["Datasets", "Model", "Evidence", "Requests", "Approvals", "Stage changes"]
+BOX_WIDTH, GAP, PAD = 27 * mm, 3.6 * mm, 2.5
+MIN_BOX, BOX_GAP, TITLE_HEIGHT = 10 * mm, 3 * mm, 8 * mm
+# A part of the diagram is one drawing, which never splits: each stays well inside an A4 frame (267 mm).
+PART_HEIGHT = 200 * mm
+# Labels shrink through these sizes to fit three lines; at the smallest the box grows to hold every line.
+FONT_SIZES = (6.5, 5.5, 4.8)
 
-def _box(d: Drawing, x: float, y: float, w: float, label: str, colour: str) -> None:
-    d.add(Rect(x, y, w, 10 * mm, fillColor=colors.HexColor(colour), strokeColor=colors.grey, strokeWidth=0.5))
-    d.add(String(x + 2, y + 4 * mm, label[:34], fontName="DejaVu", fontSize=6.5))
+
+def _wrap(label: str, size: float, width: float) -> list[str]:
+    """The label broken into lines no wider than `width`: at spaces, and inside a word too long for a line."""
+    lines: list[str] = []
+    for line in simpleSplit(label, "DejaVu", size, width):
+        while stringWidth(line, "DejaVu", size) > width:
+            cut = 1
+            while stringWidth(line[:cut + 1], "DejaVu", size) <= width:
+                cut += 1
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines or [""]
+
+
+def _fit(label: str) -> tuple[float, list[str], float]:
+    """Font size, lines and box height that show the whole label inside its box."""
+    for size in FONT_SIZES:
+        lines = _wrap(label, size, BOX_WIDTH - 2 * PAD)
+        if len(lines) <= 3:
+            break
+    return size, lines, max(MIN_BOX, len(lines) * size * 1.2 + 2 * PAD)
+
+
+def _box(d: Drawing, x: float, top: float, label: str, colour: str) -> float:
+    size, lines, height = _fit(label)
+    d.add(Rect(x, top - height, BOX_WIDTH, height, fillColor=colors.HexColor(colour), strokeColor=colors.grey,
+               strokeWidth=0.5))
+    block = len(lines) * size * 1.2
+    y = top - (height - block) / 2 - size
+    for line in lines:
+        d.add(String(x + PAD, y, line, fontName="DejaVu", fontSize=size))
+        y -= size * 1.2
+    return height
 
 
 def _arrow(d: Drawing, x1: float, y1: float, x2: float, y2: float) -> None:
@@ -41,8 +83,8 @@ def _arrow(d: Drawing, x1: float, y1: float, x2: float, y2: float) -> None:
     d.add(Polygon([x2, y2, x2 - 4, y2 + 2, x2 - 4, y2 - 2], fillColor=colors.grey, strokeColor=colors.grey))
 
 
-def diagram(m: dict[str, Any]) -> Drawing:
-    columns = [
+def _columns(m: dict[str, Any]) -> list[tuple[list[str], str]]:
+    return [
         ([f"{d['role']}: {d['name']}@{d['version']}" for d in m["datasets"]], "#dfeaf7"),
         ([f"parent v{p['version']}" for p in m["parents"]] + [f"v{m['model_version']['version']} (this)"], "#fde9c9"),
         ([f"{r['kind']} #{r['id']}: {r['verdict']}" for r in m["reports"]], "#e3f4e1"),
@@ -50,18 +92,78 @@ def diagram(m: dict[str, Any]) -> Drawing:
         ([f"{a['who']} ({a['role']}): {a['decision']}" for a in m["approvals"]], "#fff7c2"),
         ([f"{s['old']} -> {s['new']}" for s in m["stage_changes"]], "#f6d5d5"),
     ]
-    height = max(1, max(len(c[0]) for c in columns)) * 13 * mm + 12 * mm
-    d = Drawing(180 * mm, height)
-    titles = ["Datasets", "Model", "Evidence", "Requests", "Approvals", "Stage changes"]
-    width, gap = 27 * mm, 3.6 * mm
-    for i, ((labels, colour), title) in enumerate(zip(columns, titles, strict=True)):
-        x = i * (width + gap)
-        d.add(String(x, height - 5 * mm, title, fontName="DejaVu-Bold", fontSize=7))
-        for j, label in enumerate(labels or ["none"]):
-            _box(d, x, height - 18 * mm - j * 13 * mm, width, label, colour if labels else "#eeeeee")
-        if i:
-            _arrow(d, x - gap, height - 13 * mm, x, height - 13 * mm)
-    return d
+
+
+def _parts(labels: list[str]) -> list[list[str]]:
+    """A column's boxes in runs that each fit one part of the diagram, in order."""
+    parts: list[list[str]] = [[]]
+    used = 0.0
+    for label in labels:
+        height = _fit(label)[2] + BOX_GAP
+        if parts[-1] and used + height > PART_HEIGHT - TITLE_HEIGHT:
+            parts.append([])
+            used = 0.0
+        parts[-1].append(label)
+        used += height
+    return parts
+
+
+def diagram(m: dict[str, Any]) -> list[Drawing]:
+    """The lineage as one drawing per part: a column with more boxes than a page holds continues in the next part,
+    so any number of reports, requests or approvals fits."""
+    columns = [(_parts(labels or ["none"]), colour if labels else "#eeeeee") for labels, colour in _columns(m)]
+    count = max(len(parts) for parts, _ in columns)
+    drawings = []
+    for n in range(count):
+        shown = [(parts[n] if n < len(parts) else [], colour) for parts, colour in columns]
+        height = TITLE_HEIGHT + max(sum(_fit(label)[2] + BOX_GAP for label in labels) for labels, _ in shown)
+        d = Drawing(6 * BOX_WIDTH + 5 * GAP, height)
+        for i, ((labels, colour), title) in enumerate(zip(shown, TITLES, strict=True)):
+            x = i * (BOX_WIDTH + GAP)
+            if labels:
+                d.add(String(x, height - 5 * mm, title if n == 0 else f"{title} (continued)",
+                             fontName="DejaVu-Bold", fontSize=7 if n == 0 else 6))
+            top = height - TITLE_HEIGHT
+            for label in labels:
+                top -= _box(d, x, top, label, colour) + BOX_GAP
+            if i and n == 0:
+                _arrow(d, x - GAP, height - TITLE_HEIGHT - MIN_BOX / 2, x, height - TITLE_HEIGHT - MIN_BOX / 2)
+        drawings.append(d)
+    return drawings
+
+
+def _diagram_story(m: dict[str, Any]) -> list[Any]:
+    drawings = diagram(m)
+    if len(drawings) == 1:
+        return drawings
+    story: list[Any] = []
+    for n, d in enumerate(drawings, 1):
+        caption = para(f"Diagram part {n} of {len(drawings)}" + (": each column continues in order from the part "
+                                                                  "before." if n > 1 else "."), SMALL)
+        story.append(KeepTogether([caption, d]))
+    return story
+
+
+def _bound_to(m: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = [["Approval (seq)", "Bound to", "Report", "PDF SHA-256", "JSON SHA-256"]]
+    for a in m["approvals"]:
+        rows.append([a["seq"], "model artifact", "—", a["artifact_sha256"], "—"])
+        for kind, ev in sorted(a["evidence_digests"].items()):
+            rows.append([a["seq"], f"{kind} report", f"#{ev.get('report_id')}" + (f" ({ev['verdict']})" if
+                        ev.get("verdict") else ""), ev.get("pdf_sha256", ""), ev.get("json_sha256", "")])
+    return rows
+
+
+def _verification(m: dict[str, Any]) -> str:
+    cv = m["chain_verification"]
+    if cv["ok"]:
+        return (f"Verification of the whole chain at generation: OK. Every entry from seq 1 to the audit head frozen "
+                f"for this report (seq {cv['head_seq']}) verified, and so did every entry appended after it until the "
+                "report was computed (their number depends on when that was, so it is not stated here; the run is "
+                "itself recorded in the log as audit.log.verify).")
+    where = (" (after the frozen head)" if cv["failed_seq"] is not None and cv["failed_seq"] > cv["head_seq"] else "")
+    return (f"Verification of the whole chain at generation: FAILED, rule {cv['rule']} at seq {cv['failed_seq']}"
+            f"{where}; the audit head frozen for this report is seq {cv['head_seq']}.")
 
 
 def render_lineage(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[str, bytes],
@@ -69,7 +171,7 @@ def render_lineage(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
     m = metrics
     mv = m["model_version"]
     story = cover(cover_info, f"Lineage report — {cover_info.model_name} v{cover_info.version}")
-    story += [Paragraph("1. Lineage diagram", H2), diagram(m), Paragraph("2. Dataset versions", H2),
+    story += [Paragraph("1. Lineage diagram", H2), *_diagram_story(m), Paragraph("2. Dataset versions", H2),
               table([["Role", "Dataset", "SHA-256", "Rows", "Provenance", "Licence"]] + [
                   [d["role"], f"{d['name']}@{d['version']}", d["sha256"], d["rows"], d["provenance"], d["licence"]]
                   for d in m["datasets"]], [16 * mm, 28 * mm, 50 * mm, 12 * mm, 38 * mm, 26 * mm])]
@@ -88,25 +190,31 @@ def render_lineage(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
               Paragraph("5. Evidence", H2), table([["Report", "Verdict", "PDF SHA-256", "JSON SHA-256"]] + [
                   [f"{r['kind']} #{r['id']}", r["verdict"], r["pdf_sha256"], r["json_sha256"]] for r in m["reports"]],
                   [30 * mm, 15 * mm, 62 * mm, 62 * mm]),
-              Paragraph("6. Approvals", H2), table([["Request", "Who", "Role", "When", "Decision", "Comment",
-                                                     "Bound to digests"]] + [
-                  [a["request"], a["who"], a["role"], a["when"], a["decision"], a["comment"],
-                   "; ".join(f"{k}: {v}" for k, v in sorted(a["digests"].items()))] for a in m["approvals"]],
-                  [14 * mm, 18 * mm, 22 * mm, 28 * mm, 15 * mm, 30 * mm, 43 * mm]),
+              Paragraph("6. Approvals", H2),
+              table([["Seq", "Request", "Who", "Role", "When", "Decision", "Comment"]] + [
+                  [a["seq"], a["request"], a["who"], a["role"], a["when"],
+                   a["decision"] + (f" (lapsed: {a['lapse_reason']})" if a["lapse_reason"] else ""), a["comment"]]
+                  for a in m["approvals"]], [12 * mm, 15 * mm, 25 * mm, 27 * mm, 32 * mm, 24 * mm, 35 * mm]),
+              KeepTogether([para("What each approval was bound to: the model artifact and every evidence report "
+                                 "it saw, by digest."),
+                            table(_bound_to(m), [17 * mm, 24 * mm, 19 * mm, 55 * mm, 55 * mm])]),
               Paragraph("7. Stage history", H2), table([["Seq", "When", "From", "To", "Request", "Entry hash"]] + [
                   [s["seq"], s["ts"], s["old"], s["new"], s["request"], s["hash"]] for s in m["stage_changes"]],
                   [12 * mm, 35 * mm, 18 * mm, 18 * mm, 15 * mm, 72 * mm]),
-              Paragraph("8. Audit extract", H2)]
-    cv = m["chain_verification"]
-    story.append(para(f"Verification of the whole chain at generation: {'OK' if cv['ok'] else 'FAILED'}, "
-                      f"{cv['entries_checked']} entries up to seq {cv['last_seq']}"
-                      + (f"; failure: {cv['rule']} at seq {cv['failed_seq']}" if not cv["ok"] else "") + "."))
+              Paragraph("8. Audit extract", H2),
+              para("Every audit entry about this model version, its reports, its promotion requests and their "
+                   "approvals, up to the audit head frozen for this report."),
+              para(_verification(m))]
     cp = m.get("checkpoint")
-    story.append(para(f"Inclusion proofs against checkpoint size {cp['size']}, root {cp['root']}." if cp else
-                      "No checkpoint covers these entries yet: no inclusion proofs."))
-    story.append(table([["Seq", "When", "Action", "Entry hash", "Inclusion proof (audit path)"]] + [
-        [e["seq"], e["ts"], e["action"], e["hash"], " ".join(h[:16] + "…" for h in e["inclusion_proof"] or []) or "—"]
-        for e in m["audit_entries"]], [12 * mm, 32 * mm, 38 * mm, 45 * mm, 43 * mm]))
+    story.append(para(
+        f"Inclusion proofs against checkpoint size {cp['size']}, root {cp['root']}. Proof hashes are shortened to "
+        "16 hex digits here; each full proof is in this report's JSON twin (audit_entries[].inclusion_proof), a "
+        "document the standalone verifier checks as is: python -m audit.verifier --proof FILE --key PEM."
+        if cp else "No checkpoint covers these entries yet: no inclusion proofs."))
+    story.append(table([["Seq", "When", "Action", "Object", "Entry hash", "Inclusion proof (audit path)"]] + [
+        [e["seq"], e["ts"], e["action"], e["object"]["repr"], e["hash"],
+         " ".join(h[:16] + "…" for h in (e["inclusion_proof"] or {}).get("proof", [])) or "—"]
+        for e in m["audit_entries"]], [11 * mm, 26 * mm, 32 * mm, 28 * mm, 38 * mm, 35 * mm]))
     story += closing(MAPPING, LIMITATIONS, signoffs)
     return build(story, title=f"Lineage report {cover_info.report_id}", report_id=cover_info.report_id,
                  metrics_sha256=cover_info.metrics_sha256)

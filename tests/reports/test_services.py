@@ -178,7 +178,7 @@ def test_reports_carry_the_latest_checkpoint_and_lineage_proves_what_it_cites(
     cited = [e for e in report.metrics["audit_entries"] if e["seq"] <= cp["size"]]
     assert cited, "the lineage report cites entries the checkpoint covers"
     for entry in cited:
-        proof = [bytes.fromhex(h) for h in entry["inclusion_proof"]]
+        proof = [bytes.fromhex(h) for h in entry["inclusion_proof"]["proof"]]
         assert entry["hash"] == AuditEntry.objects.get(seq=entry["seq"]).hash
         assert verify_inclusion(merkle.leaf_hash(entry["hash"]), entry["seq"] - 1, cp["size"], proof,
                                 bytes.fromhex(cp["root"]))
