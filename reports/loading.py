@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,11 @@ def features_and_labels(model: Any, frame: pd.DataFrame, dataset: DatasetVersion
     return frame[wanted], y.astype(int).to_numpy()
 
 
+# An age column by its name: "age" as a word of it ("age", "Age", "applicant_age", "age_years"), not inside
+# another word ("usage", "mileage", "percentage", "stage"), whose numbers bucketed as ages would be nonsense.
+_AGE = re.compile(r"(?<![a-z])age(?![a-z])").search
+
+
 def sensitive_frame(frame: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFrame:
     columns = list(dataset.sensitive_columns or [])
     if not columns:
@@ -122,7 +128,7 @@ def sensitive_frame(frame: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFram
         raise ReportInputError(f"sensitive column(s) missing from the data: {', '.join(missing)}")
     out = {}
     for c in columns:
-        if pd.api.types.is_numeric_dtype(frame[c]) and "age" in c.lower():
+        if pd.api.types.is_numeric_dtype(frame[c]) and _AGE(c.lower()):
             out[f"{c} group"] = age_group(frame[c])
         elif pd.api.types.is_numeric_dtype(frame[c]) and frame[c].nunique() > 10:
             raise ReportInputError(f"sensitive column {c!r} is numeric with many values; bucket it first")

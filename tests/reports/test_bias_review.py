@@ -222,3 +222,15 @@ def test_real_categories_named_like_missing_values_stay_groups() -> None:
     assert groups[:4] == ["none", "NA", "?", "n/a"]
     assert groups[4:9] == ["unknown"] * 5
     assert groups[9] == "christian"
+
+
+def test_only_a_column_named_for_age_is_bucketed_as_ages() -> None:
+    from types import SimpleNamespace
+
+    from reports.loading import sensitive_frame
+
+    frame = pd.DataFrame({"usage": [1, 2, 3, 1] * 10, "applicant_age": list(range(20, 60)), "Age": [30, 18] * 20,
+                          "stage": [0, 1] * 20})
+    out = sensitive_frame(frame, SimpleNamespace(sensitive_columns=["usage", "applicant_age", "Age", "stage"]))
+    assert list(out.columns) == ["usage", "applicant_age group", "Age group", "stage"]
+    assert set(out["usage"]) == {"1", "2", "3"}
