@@ -571,7 +571,7 @@ def test_a_float_beyond_2_to_the_53_is_logged_and_verifies() -> None:
         writer.record(action="registry.modelversion.update", obj=writer.ObjectRef("registry.modelversion", "1", "v1"),
                       changes={"metrics": {"old": None, "new": {"training_flops": 1.2e18, "n": 2.0**53}}})
     entry = AuditEntry.objects.order_by("-seq").first()
-    assert b"1200000000000000000" in bytes(entry.canonical)
+    assert entry is not None and b"1200000000000000000" in bytes(entry.canonical)
     run = verify_log()
     assert run.ok, run.message
 
