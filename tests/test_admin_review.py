@@ -164,3 +164,19 @@ def test_a_form_naming_an_id_beyond_64_bits_is_a_form_error(client: Any, world: 
     resp = client.post(f"/admin/registry/registeredmodel/{world.version.model.pk}/change/",
                        {"developers": [str(10**30)], "title": "t", "owner": str(world.dev.pk)})
     assert resp.status_code == 200
+
+
+def test_commands_name_a_missing_dataset_and_an_unusable_export_root(world: Any, tmp_path: Any) -> None:
+    from django.core.management import CommandError, call_command
+
+    from reports.models import Report
+
+    with pytest.raises(CommandError, match="no dataset version #999999"):
+        call_command("reports", "generate", str(world.version.pk), "--dataset", "999999", "--as", "dev")
+    assert not Report.objects.filter(version=world.version, status="queued").exists()
+    in_the_way = tmp_path / "file"
+    in_the_way.write_text("x")
+    before = AuditEntry.objects.count()
+    with pytest.raises(CommandError, match="cannot use"):
+        call_command("demo", "--export-root", str(in_the_way))
+    assert AuditEntry.objects.count() == before

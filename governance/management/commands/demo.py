@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -19,7 +19,10 @@ class Command(BaseCommand):
         from demo.run import password, run
 
         root = opts["export_root"] or Path(settings.VAR_DIR) / "demo"
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, no permission: said plainly, before anything is written
+            raise CommandError(f"cannot use {root} for the demo's exports: {exc.strerror or exc}") from exc
         out = run(lambda text: self.stdout.write(text), root)
         w = self.stdout.write
         w("")

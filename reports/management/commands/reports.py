@@ -49,6 +49,8 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError(f"no model version #{version}")
         evaluation = DatasetVersion.objects.filter(pk=dataset).first() if dataset else None
+        if dataset and evaluation is None:
+            raise CommandError(f"no dataset version #{dataset}")
         for k in kind or ["bias", "explainability", "lineage"]:
             report = services.report_request(version=target, kind=k, by=user, evaluation_dataset=evaluation,
                                              config={"bias_thresholds": policy_bias_thresholds(target)})
