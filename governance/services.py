@@ -240,6 +240,7 @@ def policy_create(*, by: Any | None, name: str, rules_: dict[str, Any] | None = 
         rules.require_policy_admin(by)
     if Policy.objects.filter(name=name).exists():
         raise Conflict(f"a policy named {name!r} already exists")
+    description = _text(description, "description")
     policy = Policy(name=name, description=description, rules=validate_rules(rules_ or default_rules()),
                     updated_by=by)
     with writer.atomic():
@@ -252,12 +253,16 @@ def policy_create(*, by: Any | None, name: str, rules_: dict[str, Any] | None = 
 def policy_update(*, policy: Policy, by: Any, rules_: dict[str, Any] | None = None,
                   description: str | None = None) -> Policy:
     rules.require_policy_admin(by)
+    new_rules = validate_rules(rules_) if rules_ is not None else None
+    new_description = _text(description, "description") if description is not None else None
     with writer.atomic():
         policy = Policy.objects.select_for_update().get(pk=policy.pk)
-        if rules_ is not None:
-            policy.rules = validate_rules(rules_)
-        if description is not None:
-            policy.description = description
+        if new_rules in (None, policy.rules) and new_description in (None, policy.description):
+            return policy  # nothing changes: no new version, no entry
+        if new_rules is not None:
+            policy.rules = new_rules
+        if new_description is not None:
+            policy.description = new_description
         policy.version += 1
         policy.updated_by = by
         writer.save(policy, action="governance.policy.update")

@@ -180,3 +180,21 @@ def test_commands_name_a_missing_dataset_and_an_unusable_export_root(world: Any,
     with pytest.raises(CommandError, match="cannot use"):
         call_command("demo", "--export-root", str(in_the_way))
     assert AuditEntry.objects.count() == before
+
+
+def test_a_policy_saved_unchanged_keeps_its_version_and_a_long_description_is_refused(world: Any) -> None:
+    from config.errors import InvalidInput
+    from governance.models import Policy
+
+    policy = Policy.objects.get(is_active=True)
+    version, before = policy.version, AuditEntry.objects.count()
+    services.policy_update(policy=policy, by=world.gov, rules_=policy.rules, description=policy.description)
+    policy.refresh_from_db()
+    assert policy.version == version and AuditEntry.objects.count() == before
+    with pytest.raises(InvalidInput, match="longer than"):
+        services.policy_update(policy=policy, by=world.gov, description="x" * 10_001)
+    with pytest.raises(InvalidInput, match="longer than"):
+        services.policy_create(by=world.gov, name="long", description="x" * 10_001)
+    services.policy_update(policy=policy, by=world.gov, description="changed")
+    policy.refresh_from_db()
+    assert policy.version == version + 1 and AuditEntry.objects.count() == before + 1
