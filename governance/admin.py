@@ -16,6 +16,7 @@ from django.urls import path, reverse
 import governance.accounts_admin  # noqa: F401  (registers the admin of user accounts and roles)
 from config.admin_action_form import QuickActionForm
 from config.admin_lists import QuickActionCheckbox
+from config.admin_refusals import ServiceFormAdmin, ServiceRefused
 from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
 from config.json_input import JSONFormField
@@ -146,7 +147,7 @@ class PolicyForm(forms.ModelForm):
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
+class PolicyAdmin(ServiceFormAdmin):
     form = PolicyForm
     list_display = ("name", "version", "is_active", "updated_by", "updated_at")
     actions = ["activate_selected"]
@@ -169,14 +170,7 @@ class PolicyAdmin(admin.ModelAdmin):
                 obj.pk = created.pk
                 obj._state.adding = False
         except DomainError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
-            raise _Refused from exc
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except _Refused:
-            return HttpResponseRedirect(request.get_full_path())
+            raise ServiceRefused(exc) from exc
 
     @admin.action(description="Make the selected policy the one in force")
     def activate_selected(self, request: HttpRequest, queryset: Any) -> None:
@@ -185,10 +179,6 @@ class PolicyAdmin(admin.ModelAdmin):
                 services.policy_activate(policy=policy, by=request.user)
             except DomainError as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
-
-
-class _Refused(Exception):
-    pass
 
 
 @admin.register(ApiToken)

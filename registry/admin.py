@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from config.admin_lists import IndexedValuesFilter, QuickActionCheckbox
+from config.admin_refusals import ServiceFormAdmin, ServiceRefused
 from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
 from config.json_input import JSONFormField
@@ -30,7 +31,7 @@ def history_link(obj: Any) -> str:
     )
 
 
-class ServiceAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
+class ServiceAdmin(FastChangeListAdmin, QuickActionCheckbox, ServiceFormAdmin):
     """Saves and deletes go through the registry services, so the admin obeys the same rules."""
 
     actions = None
@@ -44,26 +45,13 @@ class ServiceAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
         try:
             self.save_through_service(request, obj, form, change)
         except DomainError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
-            raise _Abort from exc
+            raise ServiceRefused(exc) from exc
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Many-to-many fields are set by the services, never by the form."""
 
     def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         raise NotImplementedError
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except _Abort:
-            from django.http import HttpResponseRedirect
-
-            return HttpResponseRedirect(request.get_full_path())
-
-
-class _Abort(Exception):
-    """A service refused the change; the admin shows its message and keeps the form."""
 
 
 @admin.register(RegisteredModel)

@@ -198,3 +198,16 @@ def test_a_policy_saved_unchanged_keeps_its_version_and_a_long_description_is_re
     services.policy_update(policy=policy, by=world.gov, description="changed")
     policy.refresh_from_db()
     assert policy.version == version + 1 and AuditEntry.objects.count() == before + 1
+
+
+def test_a_change_the_service_refuses_comes_back_as_typed_with_the_reason(client: Any, world: Any) -> None:
+    from registry.models import RegisteredModel
+
+    client.force_login(world.root)
+    resp = client.post("/admin/registry/registeredmodel/add/",
+                       {"name": "fresh", "title": "A long title typed by hand", "owner": str(world.dev.pk),
+                        "risk_tier": "high", "eu_ai_act_category": "high", "tags": '{"a": 1}'})
+    form = resp.context["adminform"].form
+    assert resp.status_code == 200 and any(e.startswith("Refused: ") for e in form.non_field_errors()), form.errors
+    assert form["title"].value() == "A long title typed by hand"
+    assert not RegisteredModel.objects.filter(name="fresh").exists()

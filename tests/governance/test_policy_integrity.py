@@ -258,9 +258,12 @@ def test_the_service_and_the_admin_refuse_a_bad_bias_threshold(client: Any, peop
     with pytest.raises(InvalidInput, match=re.escape(message)):
         services.policy_create(by=people.gov, name="p2", rules_=rules)
     client.force_login(people.gov)
-    resp = client.post(f"/admin/governance/policy/{policy.pk}/change/",
-                       {"description": "d", "rules": json.dumps(rules)}, follow=True)
-    assert [str(m) for m in resp.context["messages"]] == [message]
+    typed = json.dumps(rules)
+    resp = client.post(f"/admin/governance/policy/{policy.pk}/change/", {"description": "d", "rules": typed})
+    # The form comes back as it was sent, with the refusal as its error: the typed rules are not lost.
+    form = resp.context["adminform"].form
+    assert resp.status_code == 200 and form.non_field_errors() == [f"Refused: {message}"]
+    assert json.loads(form["rules"].value()) == rules
     assert list(Policy.objects.values_list("name", "version")) == [("default", 1)]
 
 
