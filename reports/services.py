@@ -38,6 +38,15 @@ def software_versions() -> dict[str, str]:
     return out
 
 
+def _software_differs(recorded: Any) -> str:
+    """What differs between the versions recorded with a report request and this process's (empty: nothing)."""
+    if not isinstance(recorded, dict):
+        return ""  # a request from before versions were recorded
+    here = software_versions()
+    return ", ".join(f"{name} {recorded.get(name)} recorded, {here.get(name)} here"
+                     for name in sorted(set(recorded) | set(here)) if recorded.get(name) != here.get(name))
+
+
 def canonical_json(data: dict[str, Any]) -> bytes:
     return rfc8785.dumps(data)
 
@@ -120,6 +129,13 @@ def report_compute(*, report_id: int) -> Report:
         report.status, report.started_at, report.attempts = ReportStatus.RUNNING, timezone.now(), report.attempts + 1
         report.error = ""
         writer.save(report, action="reports.report.start")
+    differs = _software_differs(report.config.get("software"))
+    if differs:
+        # The cover states the versions recorded at the request; a worker running others would make a report
+        # whose cover names software it was not made with.
+        return _finish_failed(report, "this worker's software differs from the versions recorded when the report "
+                                      f"was requested ({differs}): run workers with the same packages as the web "
+                                      "processes, then request the report again")
     try:
         metrics, pdf = _compute(report)
     except ReportInputError as exc:

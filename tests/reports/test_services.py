@@ -184,3 +184,15 @@ def test_reports_carry_the_latest_checkpoint_and_lineage_proves_what_it_cites(
                                 bytes.fromhex(cp["root"]))
     later = [e for e in report.metrics["audit_entries"] if e["seq"] > cp["size"]]
     assert all(e["inclusion_proof"] is None for e in later)  # not covered yet: said, not faked
+
+
+def test_a_worker_with_other_software_than_recorded_fails_the_report_saying_what_differs(registered, monkeypatch):
+    report = _request(registered, "lineage")  # queued: its task runs on commit, which this test never reaches
+    assert report.status == "queued" and report.config["software"]["shap"]
+    real = services.software_versions()
+    monkeypatch.setattr(services, "software_versions", lambda: {**real, "shap": "0.0.1"})
+    done = services.report_compute(report_id=report.pk)
+    assert done.status == "failed" and not done.pdf
+    assert f"shap {real['shap']} recorded, 0.0.1 here" in done.error
+    monkeypatch.setattr(services, "software_versions", lambda: real)
+    assert services.report_compute(report_id=report.pk).status == "succeeded"  # a worker put right completes it
