@@ -16,6 +16,7 @@ from audit.context import CHANNELS
 from audit.models import AuditEntry, Checkpoint, VerificationRun
 from config.admin_lists import FixedValuesFilter, IndexedValuesFilter, QuickActionCheckbox
 from config.admin_rows import FastChangeListAdmin
+from config.ids import ascii_digits
 from config.paging import EstimatedCountPaginator
 
 
@@ -161,8 +162,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         return format_html("<pre>{}</pre>", json.dumps(obj.as_json(), indent=2, ensure_ascii=False))
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> Any:
-        # ASCII digits: str.isdigit() also takes "²", which int() cannot read.
-        if search_term.startswith("=") or not (search_term.isascii() and search_term.isdigit()):
+        if search_term.startswith("=") or not ascii_digits(search_term):
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(seq=int(search_term)), False
 

@@ -137,15 +137,16 @@ def record(
     context: dict[str, Any] | None = None,
 ) -> PendingEntry:
     """Record an event; it is appended with the transaction it belongs to, or at once."""
-    return _record(action, obj, {k: chain.jsonable(v) for k, v in (changes or {}).items()}, context)
+    jsonable = {k: chain.jsonable(v) for k, v in (changes or {}).items()}
+    _check_changes(jsonable)
+    return _record(action, obj, jsonable, context)
 
 
 def _record(
     action: str, obj: models.Model | ObjectRef, changes: dict[str, Any], context: dict[str, Any] | None
 ) -> PendingEntry:
-    """`record` for changes already made JSON values (as `_diff` makes them)."""
+    """`record` for changes already made JSON values and shaped {old, new} (as `_diff` makes them)."""
     _check_action(action)
-    _check_changes(changes)
     ctx = current_context()
     if context:
         ctx.update({k: chain.jsonable(v) for k, v in context.items()})
@@ -232,8 +233,9 @@ def save(
 
 
 def _with_extra(changes: dict[str, Any], extra_changes: dict[str, Any] | None) -> dict[str, Any]:
-    for name, value in (extra_changes or {}).items():
-        changes[name] = chain.jsonable(value)
+    extra = {name: chain.jsonable(value) for name, value in (extra_changes or {}).items()}
+    _check_changes(extra)
+    changes.update(extra)
     return changes
 
 

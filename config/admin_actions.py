@@ -9,7 +9,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from config.form_ids import out_of_range
+from config.ids import out_of_range
 
 _original = admin.ModelAdmin.response_action
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
+
+from config.ids import ascii_digits
 
 _NAMED = 20  # the unknown fields a refusal names one by one
 
@@ -29,14 +30,12 @@ class RefuseUnknownFields(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-_DIGITS = re.compile(r"[0-9]+").fullmatch
-
 
 class IdField(serializers.PrimaryKeyRelatedField):
     """A reference by id, given as an integer (or its ASCII digits, from a form). DRF hands anything else to
     the database, which reads 1.5 as 1: a request naming version 1.5 would act on version 1."""
 
     def to_internal_value(self, data: Any) -> Any:
-        if type(data) is not int and not (isinstance(data, str) and _DIGITS(data)):
+        if type(data) is not int and not (isinstance(data, str) and ascii_digits(data)):
             self.fail("incorrect_type", data_type=type(data).__name__)
         return super().to_internal_value(data)

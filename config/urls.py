@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import admin_actions, form_ids
+from config import admin_actions, ids
 
 api_v1 = [
     path("", include("registry.api.urls")),
@@ -27,7 +27,7 @@ urlpatterns = [
 handler400 = "config.api.bad_request"
 
 admin_actions.install()  # every admin, Django's own (users, roles) too
-form_ids.install()
+ids.install()
 admin.site.site_header = "modelgov — model governance"
 admin.site.site_title = "modelgov"
 admin.site.index_title = "Registry, approvals and audit log"

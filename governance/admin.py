@@ -19,6 +19,7 @@ from config.admin_lists import QuickActionCheckbox
 from config.admin_refusals import ServiceFormAdmin, ServiceRefused
 from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
+from config.ids import ascii_digits
 from config.json_input import JSONFormField
 from config.paging import EstimatedCountPaginator
 from governance import rules, selectors, services, tokens
@@ -83,7 +84,7 @@ class PromotionRequestAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.Mode
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        if not (object_id.isascii() and object_id.isdigit()):
+        if not ascii_digits(object_id):
             raise Http404(f"no promotion request {object_id!r}")  # the review page's URL takes a number
         return HttpResponseRedirect(reverse("admin:governance_request_review", args=[object_id]))
 

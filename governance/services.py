@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit import writer
 from config.errors import Conflict, InvalidInput, NotFound
+from config.json_input import check_json_value
 from governance import gates, policies, rules
 from governance.models import Approval, Policy, PromotionRequest, RequestStatus, TargetStage
 from governance.policies import default_rules, validate_rules
@@ -29,8 +30,7 @@ def _text(value: Any, name: str) -> str:
     TEXT_MAX characters, stripped. Checked here so the admin, the API, bulk actions and the shell all agree."""
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be text")
-    if "\x00" in value:
-        raise InvalidInput(f"{name} holds a NUL character, which cannot be stored")
+    check_json_value(value, name=name)  # the one check of NUL and lone surrogates
     if len(value) > TEXT_MAX:
         raise InvalidInput(f"{name} is longer than {TEXT_MAX} characters")
     return value.strip()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import django_filters
@@ -20,6 +19,7 @@ from audit import proofs
 from audit.models import AuditEntry, Checkpoint, SigningKey, VerificationRun, entry_json
 from config.errors import InvalidInput
 from config.filters import SafeIsoDateTimeFilter
+from config.ids import BIGINT, ascii_digits
 from config.paging import rows_response
 
 
@@ -40,8 +40,6 @@ class EntryOut(serializers.Serializer):
 
 
 _ENTRY_COLUMNS = ("seq", "canonical", "hash")
-_DIGITS = re.compile(r"[0-9]+").fullmatch
-_MAX_BIGINT = 2**63 - 1
 
 
 def _entry_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +65,7 @@ class SeqCursor(CursorPagination):
         # would reach the database as a seq.
         cursor = super().decode_cursor(request)
         position = None if cursor is None or cursor.position is None else str(cursor.position)
-        if position is not None and (_DIGITS(position) is None or int(position) > _MAX_BIGINT):
+        if position is not None and (not ascii_digits(position) or int(position) > BIGINT):
             raise NotFound(self.invalid_cursor_message)
         return cursor
 
@@ -223,8 +221,7 @@ class ExportView(viewsets.ViewSet):
             value = request.query_params.get(name)
             if value in (None, ""):
                 return None
-            # ASCII digits: str.isdigit() also takes "²", which int() cannot read.
-            if _DIGITS(value) is None or int(value) > _MAX_BIGINT:
+            if not ascii_digits(value) or int(value) > BIGINT:
                 raise InvalidInput(f"{name} must be a positive integer")
             return int(value)
 

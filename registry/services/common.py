@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from config.errors import InvalidInput, PermissionDenied
+from config.ids import BIGINT as BIGINT_MAX
 from config.json_input import check_json_value
-
-# Counts and sizes are stored in signed 64-bit columns; SQLite's driver raises OverflowError past this.
-BIGINT_MAX = 2**63 - 1
 
 
 def require_perm(user: Any, perm: str, *, doing: str) -> None:

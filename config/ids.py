@@ -1,4 +1,4 @@
-"""Ids posted to a form beyond what a database integer holds are an invalid choice, not a 500.
+"""Ids as clients write them: ASCII digits, within what a database integer holds.
 
 Django's choice fields hand a posted id to the database as it is; on SQLite one beyond 64 bits fails with an
 OverflowError while the query runs (a role's permissions, a user's groups, a model's developers posted with
@@ -7,13 +7,22 @@ OverflowError while the query runs (a role's permissions, a user's groups, a mod
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 
-BIGINT = 2**63 - 1
+BIGINT = 2**63 - 1  # counts, sizes and keys are signed 64-bit columns; SQLite's driver overflows past this
+
+_ASCII_DIGITS = re.compile(r"[0-9]+").fullmatch
+
+
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is a number in ASCII digits: str.isdigit() also takes "²", which int() cannot read, and
+    int() reads an Arabic-Indic one as 1."""
+    return _ASCII_DIGITS(text) is not None
 
 
 def out_of_range(field: models.Field[Any, Any], value: Any) -> bool:
