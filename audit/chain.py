@@ -12,7 +12,6 @@ from typing import Any
 
 import rfc8785
 
-ZERO_HASH = "0" * 64
 FORMAT_VERSION = 1
 REDACTED = "<redacted>"
 # I-JSON: integers beyond 2**53 cannot round-trip through every JSON reader, so they become strings.

@@ -51,11 +51,6 @@ def current_context() -> dict[str, Any]:
     return dict(ctx)
 
 
-def current_user_id() -> str | None:
-    actor = _actor.get()
-    return actor.id if actor and actor.kind == "user" else None
-
-
 @contextmanager
 def audit_context(*, actor: Actor | None = None, channel: str | None = None, **extra: Any) -> Iterator[None]:
     """Run a block as `actor` through `channel`; extra keys (request_id, ip, ...) go into context."""

@@ -15,7 +15,7 @@ class Policy(GovernedModel):
     description = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1)
     is_active = models.BooleanField(default=False)
-    # {"staging"|"production": {"low"|"medium"|"high"|"critical": rule}}; see governance/POLICIES.md.
+    # {"staging"|"production": {"low"|"medium"|"high"|"critical": rule}}; see docs/policies.md.
     rules = models.JSONField(default=dict)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
