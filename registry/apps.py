@@ -7,3 +7,8 @@ class RegistryConfig(AppConfig):
     name = "registry"
     verbose_name = "Model registry"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from registry.services import personnel
+
+        personnel.connect()
