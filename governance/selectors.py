@@ -59,6 +59,7 @@ def request_detail(request: PromotionRequest, user: Any) -> dict[str, Any]:
                         if isinstance(ev, dict) and ev.get("report_id") not in bound] + later
     return {
         **shown,
+        "expires_at": request.expires_at,
         "gates": results,
         "open_slots": rules.open_slots(request, now) if request.status == RequestStatus.PENDING and not shown else {},
         "evidence": evidence,

@@ -53,10 +53,9 @@ def registered_model_update(*, model: RegisteredModel, by: Any, **edits: Any) ->
     if model.owner_id != by.pk:
         require_perm(by, "registry.change_registeredmodel", doing=f"edit model {model.name}")
     _check_choices(edits)
-    old_owner = model.owner_id
     apply_edits(model, edits, editable=EDITABLE)
     with writer.atomic():
-        if model.owner_id != old_owner:
+        if "owner" in edits:
             lock_model(model.pk)  # before the record of its people changes (registry.services.personnel)
         writer.save(model)
     return model
