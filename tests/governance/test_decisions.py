@@ -63,14 +63,16 @@ def test_a_developer_removed_for_the_moment_of_approval_is_still_refused(people)
     assert AuditEntry.objects.filter(action="registry.modelpersonnel.end", object_id=str(spells[0].pk)).count() == 1
 
 
-def test_an_approval_lapses_in_the_transaction_that_makes_its_approver_a_developer(people):
+def test_an_approval_lapses_in_the_transaction_that_makes_its_approver_a_developer(
+        people, django_capture_on_commit_callbacks):
     model = make_model(people.dev, "fresh", risk_tier="high")
     version = make_version(model, people.dev)  # registered while dev2 was never on the model
     full_evidence(version)
     _give_validator_role(people.dev2)
     request = _request(people, version)
     _approve(request, people.dev2, "validator")  # allowed: not on the model since this version
-    with _Capture() as django_capture:
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
         _set_developers(people, model, [people.dev2])
     approval = Approval.objects.get(approver=people.dev2)
     assert approval.lapsed_at is not None and "owner or developer" in approval.lapse_reason
@@ -78,31 +80,10 @@ def test_an_approval_lapses_in_the_transaction_that_makes_its_approver_a_develop
     developers_set = AuditEntry.objects.get(action="registry.registeredmodel.developers_set")
     # One transaction: the lapse's entry is appended with the change that caused it, not at the next action.
     assert abs(lapse["seq"] - developers_set.seq) <= 3
-    assert django_capture.sent_to == ["dev2@example.com"]
+    assert [m.to for m in mail.outbox] == [["dev2@example.com"]]
     _approve(request, people.risk, "risk_officer")
     request = _approve(request, people.comp, "compliance_officer")
     assert request.status == "pending"  # the validator slot is open again
-
-
-class _Capture:
-    """Runs on_commit callbacks at the end of the block (the test's transaction never commits) and records mail."""
-
-    def __enter__(self):
-        from django.db import connection
-
-        self._start = len(connection.run_on_commit)
-        mail.outbox.clear()
-        return self
-
-    def __exit__(self, *exc):
-        from django.db import connection
-
-        callbacks = connection.run_on_commit[self._start:]
-        del connection.run_on_commit[self._start:]
-        for _, callback, _ in callbacks:
-            callback()
-        self.sent_to = sorted(to for m in mail.outbox for to in m.to)
-        return False
 
 
 def test_a_validator_made_owner_before_the_last_approval_fills_no_slot(people):
@@ -227,16 +208,18 @@ def test_evidence_arriving_completes_the_request_in_its_own_transaction(people):
     assert 0 < approve - succeed <= 3
 
 
-def test_new_evidence_lapses_the_approvals_it_replaces_at_once_and_tells_their_approvers(people):
+def test_new_evidence_lapses_the_approvals_it_replaces_at_once_and_tells_their_approvers(
+        people, django_capture_on_commit_callbacks):
     version = version_for(people)
     full_evidence(version)
     request = _request(people, version)
     _approve(request, people.val, "validator")
-    with _Capture() as capture:
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
         add_report(version, "bias", "pass", digest="b")
     lapsed = Approval.objects.get(approver=people.val)
     assert lapsed.lapsed_at is not None and "evidence changed since this approval: bias" in lapsed.lapse_reason
-    assert capture.sent_to == ["val@example.com"]
+    assert [m.to for m in mail.outbox] == [["val@example.com"]]
     assert "lapsed" in mail.outbox[0].subject
     # A report of a kind the approval never saw and the rule does not require changes nothing.
     staging = version_for(people, tier="medium", name="medium")  # staging/medium requires only bias
