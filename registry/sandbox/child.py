@@ -34,8 +34,11 @@ class OnnxModel:
         import onnx
         import onnxruntime as ort
 
-        proto = onnx.load(str(path), load_external_data=False)
-        onnx.checker.check_model(proto)
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+            onnx.checker.check_model(proto)
+        except Exception as exc:
+            raise JobError(f"the file is not a valid ONNX model: {str(exc)[:300]}") from exc
         if not proto.graph.node or not proto.graph.input or not proto.graph.output:
             raise JobError("the ONNX file holds no model: its graph has no nodes, inputs or outputs")
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -83,6 +83,8 @@ class CoverInfo:
     audit_head: dict[str, Any]
     checkpoint: dict[str, Any] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # How the artifact was run: the skops allowlist's digest and the sandbox's isolation (reports/builders.py).
+    sandbox: dict[str, str] = field(default_factory=dict)
 
 
 def cover(info: CoverInfo, title: str) -> list[Any]:
@@ -102,12 +104,16 @@ def cover(info: CoverInfo, title: str) -> list[Any]:
         audit.append(["Latest signed checkpoint", f"size {cp['size']}, root {cp['root']}, key {cp['key']}, {cp['ts']}"])
     else:
         audit.append(["Latest signed checkpoint", "none made yet"])
-    return [
+    story = [
         Paragraph(text(title), H1), table(rows, [45 * mm, 125 * mm], header=False), Spacer(1, 4 * mm),
         Paragraph("Inputs and digests", H2), table(digests, [55 * mm, 115 * mm]),
         Paragraph("Software", H2), table(software, [55 * mm, 115 * mm]),
-        Paragraph("Audit log at generation", H2), table(audit, [45 * mm, 125 * mm], header=False), PageBreak(),
     ]
+    if info.sandbox:
+        story += [Paragraph("How the artifact was run", H2),
+                  table([[k, v] for k, v in info.sandbox.items()], [55 * mm, 115 * mm], header=False)]
+    return [*story, Paragraph("Audit log at generation", H2), table(audit, [45 * mm, 125 * mm], header=False),
+            PageBreak()]
 
 
 def closing(mapping: list[list[str]], limitations: list[str], signoffs: list[dict[str, Any]]) -> list[Any]:
