@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from registry.sandbox import skops_types, wire
 
@@ -66,7 +67,10 @@ class Limits:
 
 def trusted_types() -> tuple[str, ...]:
     """The skops allowlist in force: the default and REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES."""
-    return skops_types.trusted_types(settings.REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES)
+    try:
+        return skops_types.trusted_types(settings.REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES: {exc}") from exc
 
 
 def _sandbox_user() -> tuple[int, int] | None:
