@@ -67,7 +67,8 @@ def _function(module: str, name: str) -> dict[str, Any]:
 
 
 def _code(marker: Path) -> str:
-    return f"import os\ntry:\n    open({str(marker)!r}, 'w').write('x')\nexcept OSError:\n    pass\nos.write(2, b'{RAN}')"
+    return (f"import os\ntry:\n    open({str(marker)!r}, 'w').write('x')\nexcept OSError:\n    pass\n"
+            f"os.write(2, b'{RAN}')")
 
 
 PAYLOADS = {
@@ -235,8 +236,8 @@ def test_registration_records_what_it_found(api: Any, dev: Any) -> None:
 
 
 def test_extra_trusted_types_extend_the_list_and_never_admit_code(api: Any, dev: Any) -> None:
-    from sklearn.neighbors import KNeighborsClassifier
     import skops.io as sio
+    from sklearn.neighbors import KNeighborsClassifier
 
     knn = sio.dumps(KNeighborsClassifier(n_neighbors=1).fit(np.zeros((2, 3)), [0, 1]))
     make_model(dev, "pd")
