@@ -31,7 +31,7 @@ def test_the_sandbox_gives_the_numbers_the_model_gives_in_process(registered: di
     with loading.load_model(registered["v2"]) as sandboxed:
         assert sandboxed.feature_names == list(X.columns)
         y_pred, y_score = loading.predict(sandboxed, X)
-        options = {"seed": 7, "background_size": 50, "n_explain": 40, "n_local": 4, "n_stability": 5}
+        options: dict[str, Any] = {"seed": 7, "background_size": 50, "n_explain": 40, "n_local": 4, "n_stability": 5}
         metrics, arrays = loading.explain(sandboxed, X, **options)
     assert (y_pred == model.predict(X)).all()
     assert y_score is not None and np.array_equal(y_score, model.predict_proba(X)[:, 1])
