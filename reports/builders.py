@@ -84,6 +84,7 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
                                               n_explain=cfg["n_explain"], n_local=cfg["n_local"],
                                               n_stability=cfg["n_stability"])
         sandbox = _sandbox(report, model)
+    metrics = {**metrics, "sandbox": sandbox}  # the JSON twin says how the artifact was run, as the cover does
     if report.kind == ReportKind.BIAS:
         progress(80)
         chart_set = {f"rates:{a['attribute']}": charts.group_rates(a, metrics["thresholds"])

@@ -4,6 +4,7 @@ report with the reason in bounded time, and the cover names the skops allowlist 
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import time
 from typing import Any
@@ -93,6 +94,10 @@ def test_the_cover_names_the_allowlist_and_the_isolation(registered: dict[str, A
         cover = PdfReader(io.BytesIO(fh.read())).pages[0].extract_text()
     assert "How the artifact was run" in cover and digest in cover.replace("\n", "")
     assert "own network namespace" in cover
+    with report.json.open("rb") as fh:
+        twin = json.loads(fh.read())
+    assert twin["sandbox"]["skops trusted types (SHA-256 of the list)"] == digest
+    assert twin["sandbox"]["isolation: network"].startswith("own network namespace")
 
 
 def test_a_worker_trusting_other_types_fails_the_report_saying_so(registered: dict[str, Any]) -> None:
