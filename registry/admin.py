@@ -194,7 +194,8 @@ class DatasetVersionAdmin(ServiceAdmin):
     def details(self, obj: DatasetVersion) -> str:
         rows = [
             ("Dataset", obj.dataset.name), ("Version", obj.version), ("SHA-256", obj.sha256),
-            ("Rows", obj.row_count), ("Target", obj.target_column), ("Sensitive", obj.sensitive_columns),
+            ("Rows", obj.row_count), ("Target", obj.target_column),
+            ("Positive label", obj.positive_label), ("Sensitive", obj.sensitive_columns),
             ("Schema", obj.schema), ("File", obj.file.name or obj.uri),
         ]
         return format_html(

@@ -45,10 +45,10 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
     assert dataset is not None
     model = loading.load_model(report.version)
     frame = loading.load_frame(dataset)
-    X, y = loading.features_and_labels(model, frame, dataset)
-    progress(20)
     cfg = report.config
     if report.kind == ReportKind.BIAS:
+        X, y = loading.features_and_labels(model, frame, dataset)
+        progress(20)
         sensitive = loading.sensitive_frame(frame, dataset)
         y_pred, y_score = loading.predict(model, X)
         progress(40)
@@ -63,6 +63,9 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
                  "group_definitions": "Numeric age is bucketed into 'under 25' and '25 and over'; other attributes "
                                       "use their recorded values; missing or 'not known' values form 'unknown'."}
         return metrics, render_bias(_cover(report, metrics, extra), metrics, chart_set, signoffs)
+    # An explanation needs the model's inputs only: data without labels, or with labels of any kind, will do.
+    X = loading.features(model, frame, dataset)
+    progress(20)
     metrics, arrays = compute_explanation(model=model, X=X, seed=cfg["seed"], background_size=cfg["background_size"],
                                           n_explain=cfg["n_explain"], n_local=cfg["n_local"],
                                           n_stability=cfg["n_stability"])

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from config.errors import InvalidInput
+from registry import labels as binary
 from registry.models import DatasetVersion, ModelVersion
 from reports.bias import age_group, normalise_groups
 from reports.errors import ReportInputError
@@ -90,17 +92,18 @@ def load_model(version: ModelVersion) -> Any:
 def load_frame(dataset: DatasetVersion) -> pd.DataFrame:
     if not dataset.file:
         raise ReportInputError(f"dataset {dataset} is registered by URI only; its rows are not available here")
+    target = dataset.target_column
     with dataset.file.open("rb") as fh:
         try:
-            return pd.read_csv(fh)
+            # The labels as the file writes them ("yes", "1"), as registration read them.
+            return pd.read_csv(fh, dtype={target: str} if target else None)
         except Exception as exc:
             raise ReportInputError(f"dataset {dataset} cannot be read: {str(exc)[:200]}") from exc
 
 
-def features_and_labels(model: Any, frame: pd.DataFrame, dataset: DatasetVersion) -> tuple[pd.DataFrame, np.ndarray]:
+def features(model: Any, frame: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFrame:
+    """The columns the model takes, in its order; the labels are neither needed nor read."""
     target = dataset.target_column
-    if not target or target not in frame.columns:
-        raise ReportInputError(f"the evaluation dataset has no target column {target!r}")
     inner = model
     while not hasattr(inner, "feature_names_in_") and hasattr(inner, "estimator"):
         inner = inner.estimator
@@ -108,10 +111,35 @@ def features_and_labels(model: Any, frame: pd.DataFrame, dataset: DatasetVersion
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise ReportInputError(f"the model needs column(s) the data lacks: {', '.join(map(str, missing))}")
-    y = pd.to_numeric(frame[target], errors="coerce")
-    if y.isna().any() or not set(y.unique()) <= {0, 1}:
-        raise ReportInputError(f"target column {target!r} must hold only 0 and 1")
-    return frame[wanted], y.astype(int).to_numpy()
+    return frame[wanted]
+
+
+def labels(frame: pd.DataFrame, dataset: DatasetVersion) -> np.ndarray:
+    """The target as 0/1, 1 where it holds the dataset version's positive label."""
+    target = dataset.target_column
+    if not target or target not in frame.columns:
+        raise ReportInputError(f"the evaluation dataset has no target column {target!r}")
+    column = frame[target]
+    if column.isna().any():
+        raise ReportInputError(f"target column {target!r} is empty in {int(column.isna().sum())} row(s)")
+    positive = dataset.positive_label
+    if not positive:
+        # Registered before a positive label was recorded, when only 0/1 columns were meant to be accepted.
+        y = pd.to_numeric(column, errors="coerce")
+        if y.isna().any() or not set(y.unique()) <= {0, 1}:
+            raise ReportInputError(f"target column {target!r} must hold only 0 and 1")
+        return y.astype(int).to_numpy()
+    values = set(column.astype(str).unique().tolist())
+    try:
+        binary.resolve_positive(values, positive, column=target)
+    except InvalidInput as exc:  # the file under a recorded digest is the one registered: a guard only
+        raise ReportInputError(str(exc)) from exc
+    return binary.positive_mask(column, positive)
+
+
+def features_and_labels(model: Any, frame: pd.DataFrame, dataset: DatasetVersion) -> tuple[pd.DataFrame, np.ndarray]:
+    y = labels(frame, dataset)
+    return features(model, frame, dataset), y
 
 
 # An age column by its name: "age" as a word of it ("age", "Age", "applicant_age", "age_years"), not inside

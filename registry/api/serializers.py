@@ -134,7 +134,8 @@ class DatasetVersionOut(serializers.ModelSerializer):
         model = DatasetVersion
         fields = [
             "id", "dataset", "version", "uri", "sha256", "size", "row_count", "schema", "target_column",
-            "sensitive_columns", "description", "provenance", "licence", "parents", "created_by", "created_at",
+            "positive_label", "sensitive_columns", "description", "provenance", "licence", "parents", "created_by",
+            "created_at",
         ]
 
 
@@ -146,6 +147,7 @@ class DatasetVersionIn(serializers.Serializer):
     # left to SQLite's driver to raise OverflowError.
     row_count = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
     target_column = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    positive_label = serializers.CharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
     sensitive_columns = serializers.ListField(child=serializers.CharField(max_length=120), required=False,
                                               max_length=50)
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
