@@ -125,7 +125,10 @@ class DatasetIn(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
 
 
-class DatasetVersionOut(serializers.ModelSerializer):
+class DatasetVersionListOut(serializers.ModelSerializer):
+    """A dataset version in a list: everything but its schema (up to REGISTRY_MAX_DATASET_COLUMNS entries,
+    which would make a page of wide data sets megabytes); the schema is on the version's own page."""
+
     dataset = serializers.CharField(source="dataset.name")
     created_by = serializers.CharField(source="created_by.username")
     parents = DatasetRef(many=True)
@@ -133,10 +136,15 @@ class DatasetVersionOut(serializers.ModelSerializer):
     class Meta:
         model = DatasetVersion
         fields = [
-            "id", "dataset", "version", "uri", "sha256", "size", "row_count", "schema", "target_column",
+            "id", "dataset", "version", "uri", "sha256", "size", "row_count", "target_column",
             "positive_label", "sensitive_columns", "description", "provenance", "licence", "parents", "created_by",
             "created_at",
         ]
+
+
+class DatasetVersionOut(DatasetVersionListOut):
+    class Meta(DatasetVersionListOut.Meta):
+        fields = [*DatasetVersionListOut.Meta.fields[:7], "schema", *DatasetVersionListOut.Meta.fields[7:]]
 
 
 class DatasetVersionIn(serializers.Serializer):
