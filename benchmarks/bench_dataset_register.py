@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import peak_rss_mb  # noqa: E402
+from benchmarks.common import peak_rss_mb
 
 ROWS_PER_BLOCK = 100_000
 

@@ -65,6 +65,8 @@ def check_header(head: bytes, *, whole: bool) -> list[str]:
         # pandas skips blank lines before the header; so does this.
         columns = next((row for row in csv.reader(lines()) if row), None)
     except csv.Error as exc:
+        if "field limit" in str(exc):  # the csv module's own bound on a field, far above MAX_NAME
+            raise InvalidInput(f"a column name is longer than {MAX_NAME} characters") from exc
         raise InvalidInput(f"the dataset is not a readable CSV file: {exc}") from exc
     if columns is None:
         raise InvalidInput("the dataset is empty: it has no header")

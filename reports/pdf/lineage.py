@@ -1,12 +1,13 @@
 """The lineage report PDF (spec: reports.md, 'Lineage report'), with the lineage drawn as a diagram.
 
 Metrics shape (built by reports.lineage and reports.builders): {"datasets": [{role, name, version, sha256, rows,
-schema, target, positive_label, provenance, licence}], "model_version": {...}, "parents": [{id, model, version, stage, artifact_sha256}],
-"reports": [{id, kind, verdict, pdf_sha256, json_sha256}], "promotion_requests": [{id, target_stage, status, seq,
-hash}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256, evidence_digests: {kind:
-{report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes": [{seq, hash, ts, old, new,
-request}], "audit_entries": [{seq, ts, action, object: {type, id, repr}, hash, inclusion_proof: a proof document
-| None}], "chain_verification": {ok, head_seq, rule, failed_seq}, "checkpoint": {...} | None}
+schema, target, positive_label, provenance, licence}], "model_version": {...}, "parents": [{id, model, version,
+stage, artifact_sha256}], "reports": [{id, kind, verdict, pdf_sha256, json_sha256}], "promotion_requests": [{id,
+target_stage, status, seq, hash}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256,
+evidence_digests: {kind: {report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes":
+[{seq, hash, ts, old, new, request}], "audit_entries": [{seq, ts, action, object: {type, id, repr}, hash,
+inclusion_proof: a proof document | None}], "chain_verification": {ok, head_seq, rule, failed_seq}, "checkpoint":
+{...} | None}
 """
 
 from __future__ import annotations
