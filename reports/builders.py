@@ -47,7 +47,7 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
     frame = loading.load_frame(dataset)
     cfg = report.config
     if report.kind == ReportKind.BIAS:
-        X, y = loading.features_and_labels(model, frame, dataset)
+        X, y = loading.features_and_labels(model, frame, dataset, cfg.get("labels"))
         progress(20)
         sensitive = loading.sensitive_frame(frame, dataset)
         y_pred, y_score = loading.predict(model, X)
@@ -61,7 +61,8 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
                      for a in metrics["attributes"] + metrics["intersections"]}
         extra = {"sensitive_source": f"columns {', '.join(dataset.sensitive_columns)} of {dataset}",
                  "group_definitions": "Numeric age is bucketed into 'under 25' and '25 and over'; other attributes "
-                                      "use their recorded values; missing or 'not known' values form 'unknown'."}
+                                      "use their recorded values; missing or 'not known' values form 'unknown'.",
+                 "labels": loading.describe_labels(cfg.get("labels"), dataset)}
         return metrics, render_bias(_cover(report, metrics, extra), metrics, chart_set, signoffs)
     # An explanation needs the model's inputs only: data without labels, or with labels of any kind, will do.
     X = loading.features(model, frame, dataset)

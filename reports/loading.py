@@ -114,15 +114,16 @@ def features(model: Any, frame: pd.DataFrame, dataset: DatasetVersion) -> pd.Dat
     return frame[wanted]
 
 
-def labels(frame: pd.DataFrame, dataset: DatasetVersion) -> np.ndarray:
-    """The target as 0/1, 1 where it holds the dataset version's positive label."""
-    target = dataset.target_column
+def labels(frame: pd.DataFrame, dataset: DatasetVersion, frozen: dict[str, str] | None = None) -> np.ndarray:
+    """The target as 0/1, 1 where it holds the positive label: as frozen with the report's request
+    (config["labels"]), or the dataset version's for a request from before labels were frozen."""
+    target = frozen["target_column"] if frozen else dataset.target_column
     if not target or target not in frame.columns:
         raise ReportInputError(f"the evaluation dataset has no target column {target!r}")
     column = frame[target]
     if column.isna().any():
         raise ReportInputError(f"target column {target!r} is empty in {int(column.isna().sum())} row(s)")
-    positive = dataset.positive_label
+    positive = frozen["positive_label"] if frozen else dataset.positive_label
     if not positive:
         # Registered before a positive label was recorded, when only 0/1 columns were meant to be accepted.
         y = pd.to_numeric(column, errors="coerce")
@@ -137,8 +138,19 @@ def labels(frame: pd.DataFrame, dataset: DatasetVersion) -> np.ndarray:
     return binary.positive_mask(column, positive)
 
 
-def features_and_labels(model: Any, frame: pd.DataFrame, dataset: DatasetVersion) -> tuple[pd.DataFrame, np.ndarray]:
-    y = labels(frame, dataset)
+def describe_labels(frozen: dict[str, str] | None, dataset: DatasetVersion) -> str:
+    """How the labels were read, for the report's Data section."""
+    target = frozen["target_column"] if frozen else dataset.target_column
+    positive = frozen["positive_label"] if frozen else dataset.positive_label
+    if not positive:
+        return f"Labels: column {target}, read as 0 and 1."
+    return (f"Labels: column {target}; the value {positive!r} is counted as 1 (the favourable outcome), its other "
+            "value as 0.")
+
+
+def features_and_labels(model: Any, frame: pd.DataFrame, dataset: DatasetVersion,
+                        frozen: dict[str, str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    y = labels(frame, dataset, frozen)
     return features(model, frame, dataset), y
 
 

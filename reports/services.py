@@ -81,6 +81,10 @@ def report_request(
     merged["checkpoint"] = cp.as_json() if cp else None
     merged["software"] = software_versions()
     merged["subject"] = report_subject(version)
+    if evaluation_dataset is not None:
+        # Which value counts as 1, frozen with the request like the rest: the bias report maps labels through it.
+        merged["labels"] = {"target_column": evaluation_dataset.target_column,
+                            "positive_label": evaluation_dataset.positive_label}
     inputs = {"artifact_sha256": version.artifact_sha256}
     if evaluation_dataset is not None:
         inputs["evaluation_dataset_sha256"] = evaluation_dataset.sha256
