@@ -162,6 +162,10 @@ def waterfall(case: dict[str, Any], base: float, top: int = 8) -> bytes:
         ax.barh(len(bars) - 1 - i, bar["delta"], left=bar["start"], color=bar["colour"])
     end = bars[-1]["start"] + bars[-1]["delta"] if bars else base
     ax.set_yticks(range(len(bars))[::-1], [b["label"] for b in bars])
+    # The base and output lines are often at the extremes: keep them off the frame.
+    edges = [base, end, *(b["start"] for b in bars)]
+    pad = 0.05 * (max(edges) - min(edges)) or 0.1
+    ax.set_xlim(min(edges) - pad, max(edges) + pad)
     ax.axvline(base, color="#888", lw=0.6)
     ax.axvline(end, color="#333", lw=0.6, ls="--")
     ax.legend(handles=[Patch(color=RAISES, label="raises the score"), Patch(color=LOWERS, label="lowers the score"),
