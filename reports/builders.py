@@ -68,10 +68,10 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
     _check_trusted_types(report)
     frame = loading.load_frame(dataset)
     with loading.load_model(report.version) as model:
-        X, y = loading.features_and_labels(model, frame, dataset)
-        progress(20)
         cfg = report.config
         if report.kind == ReportKind.BIAS:
+            X, y = loading.features_and_labels(model, frame, dataset, cfg.get("labels"))
+            progress(20)
             sensitive = loading.sensitive_frame(frame, dataset)
             y_pred, y_score = loading.predict(model, X)
             progress(40)
@@ -80,6 +80,9 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
                                    n_boot=cfg["n_boot"], min_group_size=cfg["min_group_size"],
                                    min_group_share=cfg["min_group_share"])
         else:
+            # An explanation needs the model's inputs only: data without labels, or with labels of any kind.
+            X = loading.features(model, frame, dataset)
+            progress(20)
             metrics, arrays = loading.explain(model, X, seed=cfg["seed"], background_size=cfg["background_size"],
                                               n_explain=cfg["n_explain"], n_local=cfg["n_local"],
                                               n_stability=cfg["n_stability"])
@@ -91,7 +94,8 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
                      for a in metrics["attributes"] + metrics["intersections"]}
         extra = {"sensitive_source": f"columns {', '.join(dataset.sensitive_columns)} of {dataset}",
                  "group_definitions": "Numeric age is bucketed into 'under 25' and '25 and over'; other attributes "
-                                      "use their recorded values; missing or 'not known' values form 'unknown'."}
+                                      "use their recorded values; missing or 'not known' values form 'unknown'.",
+                 "labels": loading.describe_labels(cfg.get("labels"), dataset)}
         return metrics, render_bias(_cover(report, metrics, extra, sandbox), metrics, chart_set, signoffs)
     progress(70)
     order = [arrays.features.index(g["feature"]) for g in metrics["global_importance"]]

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from config.errors import InvalidInput
+from registry import labels as binary
 from registry.models import DatasetVersion, ModelVersion
 from registry.sandbox import wire
 from registry.sandbox.runner import Limits, SandboxError, Session, trusted_types
@@ -80,26 +82,63 @@ def load_model(version: ModelVersion) -> SandboxedModel:
 def load_frame(dataset: DatasetVersion) -> pd.DataFrame:
     if not dataset.file:
         raise ReportInputError(f"dataset {dataset} is registered by URI only; its rows are not available here")
+    target = dataset.target_column
     with dataset.file.open("rb") as fh:
         try:
-            return pd.read_csv(fh)
+            # The labels as the file writes them ("yes", "1"), as registration read them.
+            return pd.read_csv(fh, dtype={target: str} if target else None)
         except Exception as exc:
             raise ReportInputError(f"dataset {dataset} cannot be read: {str(exc)[:200]}") from exc
 
 
-def features_and_labels(model: SandboxedModel, frame: pd.DataFrame,
-                        dataset: DatasetVersion) -> tuple[pd.DataFrame, np.ndarray]:
+def features(model: SandboxedModel, frame: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFrame:
+    """The columns the model takes, in its order; the labels are neither needed nor read."""
     target = dataset.target_column
-    if not target or target not in frame.columns:
-        raise ReportInputError(f"the evaluation dataset has no target column {target!r}")
     wanted = model.feature_names or [c for c in frame.columns if c != target]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise ReportInputError(f"the model needs column(s) the data lacks: {', '.join(map(str, missing))}")
-    y = pd.to_numeric(frame[target], errors="coerce")
-    if y.isna().any() or not set(y.unique()) <= {0, 1}:
-        raise ReportInputError(f"target column {target!r} must hold only 0 and 1")
-    return frame[wanted], y.astype(int).to_numpy()
+    return frame[wanted]
+
+
+def labels(frame: pd.DataFrame, dataset: DatasetVersion, frozen: dict[str, str] | None = None) -> np.ndarray:
+    """The target as 0/1, 1 where it holds the positive label: as frozen with the report's request
+    (config["labels"]), or the dataset version's for a request from before labels were frozen."""
+    target = frozen["target_column"] if frozen else dataset.target_column
+    if not target or target not in frame.columns:
+        raise ReportInputError(f"the evaluation dataset has no target column {target!r}")
+    column = frame[target]
+    if column.isna().any():
+        raise ReportInputError(f"target column {target!r} is empty in {int(column.isna().sum())} row(s)")
+    positive = frozen["positive_label"] if frozen else dataset.positive_label
+    if not positive:
+        # Registered before a positive label was recorded, when only 0/1 columns were meant to be accepted.
+        y = pd.to_numeric(column, errors="coerce")
+        if y.isna().any() or not set(y.unique()) <= {0, 1}:
+            raise ReportInputError(f"target column {target!r} must hold only 0 and 1")
+        return y.astype(int).to_numpy()
+    values = set(column.astype(str).unique().tolist())
+    try:
+        binary.resolve_positive(values, positive, column=target)
+    except InvalidInput as exc:  # the file under a recorded digest is the one registered: a guard only
+        raise ReportInputError(str(exc)) from exc
+    return binary.positive_mask(column, positive)
+
+
+def describe_labels(frozen: dict[str, str] | None, dataset: DatasetVersion) -> str:
+    """How the labels were read, for the report's Data section."""
+    target = frozen["target_column"] if frozen else dataset.target_column
+    positive = frozen["positive_label"] if frozen else dataset.positive_label
+    if not positive:
+        return f"Labels: column {target}, read as 0 and 1."
+    return (f"Labels: column {target}; the value {positive!r} is counted as 1 (the favourable outcome), its other "
+            "value as 0.")
+
+
+def features_and_labels(model: SandboxedModel, frame: pd.DataFrame, dataset: DatasetVersion,
+                        frozen: dict[str, str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    y = labels(frame, dataset, frozen)
+    return features(model, frame, dataset), y
 
 
 # An age column by its name: "age" as a word of it ("age", "Age", "applicant_age", "age_years"), not inside

@@ -32,8 +32,12 @@ shapes.STATE_DEFAULTS["fontName"] = "DejaVu"
 
 BODY = ParagraphStyle("body", fontName="DejaVu", fontSize=8.5, leading=11, alignment=TA_LEFT)
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7, leading=9)
-H1 = ParagraphStyle("h1", parent=BODY, fontName="DejaVu-Bold", fontSize=16, leading=20, spaceAfter=6)
-H2 = ParagraphStyle("h2", parent=BODY, fontName="DejaVu-Bold", fontSize=11, leading=14, spaceBefore=8, spaceAfter=4)
+# A heading stays on the page of what follows it (keepWithNext): never alone at the foot of a page.
+H1 = ParagraphStyle("h1", parent=BODY, fontName="DejaVu-Bold", fontSize=16, leading=20, spaceAfter=6, keepWithNext=1)
+H2 = ParagraphStyle("h2", parent=BODY, fontName="DejaVu-Bold", fontSize=11, leading=14, spaceBefore=8, spaceAfter=4,
+                    keepWithNext=1)
+# A caption introducing the chart or table below it, kept with it as a heading is.
+LEAD = ParagraphStyle("lead", parent=BODY, keepWithNext=1)
 
 
 def text(value: Any) -> str:
@@ -116,11 +120,12 @@ def cover(info: CoverInfo, title: str) -> list[Any]:
             PageBreak()]
 
 
-def closing(mapping: list[list[str]], limitations: list[str], signoffs: list[dict[str, Any]]) -> list[Any]:
+def closing(mapping: list[list[str]], limitations: list[str] | None, signoffs: list[dict[str, Any]]) -> list[Any]:
+    """Mapping, limitations and sign-off; `limitations` None where a section of the report already gave them."""
     story: list[Any] = [Paragraph("Regulatory mapping", H2),
-                        table([["Section of this report", "Requirement it answers"], *mapping], [70 * mm, 100 * mm]),
-                        Paragraph("Limitations", H2)]
-    story += [para(f"• {item}") for item in limitations]
+                        table([["Section of this report", "Requirement it answers"], *mapping], [70 * mm, 100 * mm])]
+    if limitations is not None:
+        story += [Paragraph("Limitations", H2), *[para(f"• {item}") for item in limitations]]
     story.append(Paragraph("Sign-off", H2))
     if signoffs:
         story.append(table([["Who", "Role", "When (UTC)", "Decision", "Comment"]] + [
