@@ -73,7 +73,7 @@ def build_from_log(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0003_modelversion_framework_index'),
+        ('registry', '0005_datasetversion_positive_label'),
         ('audit', '0008_leaner_append'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
