@@ -156,7 +156,7 @@ class _Copy:
             "id", "model_id", "version", "description", "stage", "artifact", "artifact_sha256", "artifact_size",
             "artifact_format", "framework", "framework_version", "hyperparameters", "metrics", "code_repository",
             "code_commit", "python_version", "packages", "parent_id", "created_by_id", "created_at", "updated_at",
-            "stage_changed_at"),
+            "stage_changed_at", "artifact_check"),
         "registry_modelversion_training_datasets": ("modelversion_id", "datasetversion_id"),
         "registry_modelversion_evaluation_datasets": ("modelversion_id", "datasetversion_id"),
         "governance_promotionrequest": (
@@ -328,7 +328,8 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
         rows.add("registry_modelversion", vid, model_id, v, "", stage, ARTIFACT_NAME, artifact_sha, len(ARTIFACT),
                  "skops", FRAMEWORKS[m % len(FRAMEWORKS)], "1.5.0", json.dumps({"C": 1.0}),
                  json.dumps({"roc_auc": 0.8}), "https://git.example/models", f"{vid:040x}", "3.11",
-                 json.dumps({"scikit-learn": "1.5.0"}), parent, owner.pk, vts, vts, None if stage == "none" else vts)
+                 json.dumps({"scikit-learn": "1.5.0"}), parent, owner.pk, vts, vts, None if stage == "none" else vts,
+                 json.dumps({}))
         dsv = dataset_versions[(m * VERSIONS_PER_MODEL + v) % len(dataset_versions)]
         rows.add("registry_modelversion_training_datasets", vid, dsv)
         rows.add("registry_modelversion_evaluation_datasets", vid,
