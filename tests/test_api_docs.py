@@ -4,6 +4,7 @@ another host, and they render in a browser that can reach no other host, under t
 from __future__ import annotations
 
 import re
+import socket
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ import pytest
 from django.test import Client
 
 from tests.browser import admin_login, browser_page
+from tests.gunicorn_server import get, gunicorn
 
 DOCS = ["/api/docs/", "/api/redoc/"]
 
@@ -79,6 +81,25 @@ def test_every_answer_carries_the_content_security_policy(client: Client, path: 
     assert directives["script-src"] == "'self'"  # no inline script, no eval, no other host, on any page
     assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
     assert "http" not in policy
+
+
+def test_production_serves_the_docs_and_their_static_files_itself_even_with_the_database_down() -> None:
+    """Production settings through gunicorn, nothing in front, no collectstatic: /static/ is the app's own."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        env = {"DJANGO_SETTINGS_MODULE": "config.settings.production", "SECRET_KEY": "x" * 60,
+               "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "127.0.0.1"}
+        with gunicorn(f"postgres://nobody@127.0.0.1:{port}/nothing", **env) as base:
+            status, headers, body = get(f"{base}/api/docs/")
+            assert status == 200, body[:500]
+            assert "script-src 'self'" in headers["Content-Security-Policy"]
+            for url in _references(body.decode()):
+                if url.startswith("/static/"):
+                    assert get(f"{base}{url}")[0] == 200, url
+            assert get(f"{base}/api/docs/?script=")[0] == 200
+            assert get(f"{base}/api/schema/")[0] == 200
+            assert get(f"{base}/static/admin/css/base.css")[0] == 200
 
 
 def _is_csp_violation(text: str) -> bool:

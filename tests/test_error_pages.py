@@ -7,22 +7,14 @@ connection another session terminates between two requests (a failover or a rest
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.test import Client
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.gunicorn_server import get, gunicorn
 
 UNKNOWN_API_PATHS = [
     "/api/v1/nope/", "/api/", "/api/v2/models/", "/api/v1/models/pd/nope/", "/api/v1/versions/abc/",
@@ -55,53 +47,18 @@ def test_an_api_path_without_its_slash_is_still_redirected_and_a_page_outside_th
 def test_a_malformed_object_id_is_a_json_404_and_a_nul_a_json_400(make_user: Any) -> None:
     client = Client()
     client.force_login(make_user("dev", "model developer"))
-    for path in ("/api/v1/models/abc/", "/api/v1/models/99999999999999999999999/versions/"):
+    for path in ("/api/v1/models/abc/", "/api/v1/models/99999999999999999999999/versions/",
+                 "/api/v1/audit/entries/abc/", "/api/v1/models/1/versions/x/"):
         resp = client.get(path)
         assert (resp.status_code, resp["Content-Type"]) == (404, "application/json"), path
+    for path in ("/api/v1/promotion-requests/abc/approve/", "/api/v1/tokens/abc/revoke/",
+                 "/api/v1/promotion-requests/1.5/reject/"):
+        resp = client.post(path, {"role": "validator"}, content_type="application/json")
+        assert (resp.status_code, resp["Content-Type"]) == (404, "application/json"), path
+        assert resp.json()["detail"]
     resp = client.get("/api/v1/models/%00/")
     assert (resp.status_code, resp["Content-Type"]) == (400, "application/json")
     assert "NUL" in resp.json()["detail"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _gunicorn(database_url: str) -> Iterator[str]:
-    """The app as production serves it, one synchronous worker so that every request reuses its connection."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE",)}
-    env.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test", DB_CONN_MAX_AGE="600")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "-w", "1", "-k", "sync", "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "config.wsgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "gunicorn exited") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(url, headers=headers)  # noqa: S310 - a loopback server of the test's own
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
 
 
 def _assert_api_unavailable(answer: tuple[int, dict[str, str], bytes]) -> None:
@@ -126,10 +83,10 @@ def test_a_database_that_cannot_be_reached_is_a_503_never_an_html_500() -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         port = closed.getsockname()[1]
-        with _gunicorn(f"postgres://nobody@127.0.0.1:{port}/nothing") as base:
-            _assert_api_unavailable(_get(f"{base}/api/v1/models/", Authorization="Token mg_x"))
-            _assert_api_unavailable(_get(f"{base}/api/v1/models/", Cookie="sessionid=abcdefghijklmnop0123456789"))
-            _assert_page_unavailable(_get(f"{base}/admin/", Cookie="sessionid=abcdefghijklmnop0123456789"))
+        with gunicorn(f"postgres://nobody@127.0.0.1:{port}/nothing") as base:
+            _assert_api_unavailable(get(f"{base}/api/v1/models/", Authorization="Token mg_x"))
+            _assert_api_unavailable(get(f"{base}/api/v1/models/", Cookie="sessionid=abcdefghijklmnop0123456789"))
+            _assert_page_unavailable(get(f"{base}/admin/", Cookie="sessionid=abcdefghijklmnop0123456789"))
 
 
 @pytest.mark.postgres
@@ -157,11 +114,11 @@ def test_a_connection_terminated_between_requests_is_a_503_then_the_next_request
                 "AND application_name = 'modelgov-under-test'").fetchone()
             assert killed == (1,)
 
-    with _gunicorn(database_url() + "?application_name=modelgov-under-test") as base:
+    with gunicorn(database_url() + "?application_name=modelgov-under-test") as base:
         lost: list[tuple[Callable[[], tuple[int, dict[str, str], bytes]], Callable[..., None]]] = [
-            (lambda: _get(f"{base}/api/v1/models/", Authorization=f"Token {key}"), _assert_api_unavailable),
-            (lambda: _get(f"{base}/api/v1/models/", Cookie=cookie), _assert_api_unavailable),
-            (lambda: _get(f"{base}/admin/", Cookie=cookie), _assert_page_unavailable),
+            (lambda: get(f"{base}/api/v1/models/", Authorization=f"Token {key}"), _assert_api_unavailable),
+            (lambda: get(f"{base}/api/v1/models/", Cookie=cookie), _assert_api_unavailable),
+            (lambda: get(f"{base}/admin/", Cookie=cookie), _assert_page_unavailable),
         ]
         for request, check in lost:
             assert request()[0] == 200  # connected, and the connection is kept for the next request
