@@ -285,6 +285,39 @@ def test_the_child_cannot_open_a_socket_to_the_host(tmp_path: Path) -> None:
         server.close()
 
 
+def _probe(tmp_path: Path, source: str) -> int:
+    return _observe(tmp_path, sandbox_models.Probe(source))
+
+
+def test_the_child_cannot_reach_a_unix_socket_of_the_host(tmp_path: Path) -> None:
+    # A network namespace and Landlock leave named Unix sockets reachable: PostgreSQL's under /run/postgresql,
+    # trusting local connections, would let a model's code rewrite any row. Here the server's socket is open to all.
+    folder = Path(tempfile.mkdtemp(prefix="modelgov-unix-"))
+    folder.chmod(0o777)
+    path = folder / "db.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    path.chmod(0o777)
+    server.listen()
+    server.settimeout(0.1)
+    try:
+        connect = (f"import socket\ntry:\n    socket.socket(socket.AF_UNIX).connect({str(path)!r})\n    result = 1\n"
+                   "except OSError:\n    result = 0\n")
+        assert _probe(tmp_path, connect) == 0
+        with pytest.raises(TimeoutError):
+            server.accept()  # nothing came
+        pair = ("import socket\ntry:\n    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                f"    a.connect({str(path)!r})\n    result = 1\nexcept OSError:\n    result = 0\n")
+        assert _probe(tmp_path, pair) == 0
+        assert _probe(tmp_path, "import socket\ntry:\n    socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+                                "    result = 1\nexcept OSError:\n    result = 0\n") == 0
+        assert _probe(tmp_path, "result = 7") == 7  # the probe itself runs
+    finally:
+        server.close()
+        path.unlink()
+        folder.rmdir()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the user is changed only when the server runs as root")
 def test_the_child_runs_as_nobody_and_cannot_read_a_private_file(tmp_path: Path) -> None:
     import pwd
