@@ -3,8 +3,9 @@ is loaded in the sandbox (registry/sandbox/), and what comes back is checked her
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
-import shutil
 import tempfile
 import weakref
 from pathlib import Path
@@ -70,12 +71,46 @@ def open_model(path: Path, fmt: str) -> SandboxedModel:
     return SandboxedModel(session)
 
 
+class _Digesting(io.RawIOBase):
+    """A file read through, its SHA-256 taken of every byte read."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.sha = raw, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.raw.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        self.sha.update(chunk)
+        return len(chunk)
+
+    def hexdigest(self) -> str:
+        """The digest of the whole file: what was not read yet is read now."""
+        while chunk := self.raw.read(1 << 20):
+            self.sha.update(chunk)
+        return self.sha.hexdigest()
+
+
+def _check_digest(what: str, found: str, registered: str) -> None:
+    # The stored file is what a report measures, and registration recorded its digest: a file replaced in storage
+    # since (another model, other labels) would be measured under the registered one's name.
+    if found != registered:
+        raise ReportInputError(f"the stored {what} is not the one registered: its SHA-256 is {found}, the registry "
+                               f"recorded {registered}; it was replaced in storage and is not used")
+
+
 def load_model(version: ModelVersion) -> SandboxedModel:
     fmt = version.artifact_format
     with tempfile.TemporaryDirectory(prefix="modelgov-artifact-") as tmp:
         path = Path(tmp) / f"artifact.{fmt}"
         with version.artifact.open("rb") as src, path.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+            reader = _Digesting(src)
+            while chunk := reader.read(1 << 20):
+                dst.write(chunk)
+            found = reader.hexdigest()
+        _check_digest(f"artifact of {version}", found, version.artifact_sha256)
         return open_model(path, fmt)
 
 
@@ -84,17 +119,24 @@ def load_frame(dataset: DatasetVersion) -> pd.DataFrame:
         raise ReportInputError(f"dataset {dataset} is registered by URI only; its rows are not available here")
     target = dataset.target_column
     with dataset.file.open("rb") as fh:
+        reader = _Digesting(fh)
         try:
             # The labels as the file writes them ("yes", "1"), as registration read them.
-            return pd.read_csv(fh, dtype={target: str} if target else None)
+            frame = pd.read_csv(reader, dtype={target: str} if target else None)
         except Exception as exc:
             raise ReportInputError(f"dataset {dataset} cannot be read: {str(exc)[:200]}") from exc
+        _check_digest(f"file of dataset {dataset}", reader.hexdigest(), dataset.sha256)
+    return frame
 
 
 def features(model: SandboxedModel, frame: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFrame:
     """The columns the model takes, in its order; the labels are neither needed nor read."""
     target = dataset.target_column
     wanted = model.feature_names or [c for c in frame.columns if c != target]
+    if target and target in wanted:
+        # A model handed the answer measures perfectly: the labels are never a feature.
+        raise ReportInputError(f"the model takes the target column {target!r} as a feature: the labels it would be "
+                               "measured against are never sent to it")
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise ReportInputError(f"the model needs column(s) the data lacks: {', '.join(map(str, missing))}")

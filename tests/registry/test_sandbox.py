@@ -3,6 +3,7 @@ a private file, or signal the server; registration proves a file is a model befo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -163,10 +164,13 @@ def test_a_version_written_past_registration_fails_its_report_and_never_runs(dev
     """Someone with a Django shell writes the row and the file themselves: the report's loader still refuses."""
     model = make_model(dev, "pd")
     data = make_dataset_version(dev, content=csv_bytes(60))
-    name = default_storage.save("artifacts/crafted.skops", io.BytesIO(crafted("builtins.exec", marker_dir / "marker")))
+    content = crafted("builtins.exec", marker_dir / "marker")
+    name = default_storage.save("artifacts/crafted.skops", io.BytesIO(content))
     with audit_context(actor=user_actor(dev), channel="system"), writer.atomic():
-        version = ModelVersion(model=model, version=1, artifact=name, artifact_sha256="0" * 64, artifact_size=1,
-                               artifact_format="skops", created_by=dev)
+        # Its true digest, so that the loader's digest check passes and the child's own check of the types is what
+        # refuses it.
+        version = ModelVersion(model=model, version=1, artifact=name, artifact_format="skops", created_by=dev,
+                               artifact_sha256=hashlib.sha256(content).hexdigest(), artifact_size=len(content))
         writer.save(version)
     with django_capture_on_commit_callbacks(execute=True), audit_context(actor=user_actor(dev), channel="system"):
         report = report_request(version=version, kind="bias", by=dev, evaluation_dataset=data)
