@@ -6,10 +6,11 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from governance import gates, rules
+from governance import gates, policies, rules
 from governance.models import Approval, PromotionRequest, RequestStatus
 from governance.roles import APPROVER_ROLES
 from registry.models import ModelVersion
+from reports import claims
 
 
 def request_list() -> QuerySet[PromotionRequest]:
@@ -53,10 +54,21 @@ def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any) -> QuerySet
     )
 
 
+def metric_claims(version: ModelVersion, rule: dict[str, Any]) -> dict[str, Any]:
+    """The version's declared metrics beside the ones the product measured, as the metric gates of `rule` read
+    them (the same report, judged fresh by the same tests), with each difference beyond the tolerance flagged."""
+    found = gates.measured(version, policies.duration(rule, "evidence_max_age_days"))
+    tolerance = claims.tolerance()
+    rows = claims.compare(version.metrics, found.metrics, tolerance)
+    return {"measured_by_report": found.report_id, "not_measured_reason": found.why_none or None,
+            "tolerance": tolerance, "flagged": claims.flagged(rows), "metrics": rows}
+
+
 def request_detail(request: PromotionRequest, user: Any) -> dict[str, Any]:
     results = gates.evaluate(request.version, request.policy_rule) if request.status == RequestStatus.PENDING else []
     return {
         "gates": [g.as_dict() for g in results],
+        "metric_claims": metric_claims(request.version, request.policy_rule),
         "open_slots": rules.open_slots(request) if request.status == RequestStatus.PENDING else {},
         "evidence": gates.evidence_digests(request.version),
         "you_may_act_as": rules.may_decide(user, request),

@@ -1,4 +1,4 @@
-"""From a queued report to its numbers, charts and PDF: bias, explainability and lineage."""
+"""From a queued report to its numbers, charts and PDF: bias, explainability, performance and lineage."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import rfc8785
 
 from audit import proofs
 from audit.verification import verify_log
-from reports import charts, lineage, loading, services
+from reports import charts, claims, lineage, loading, services
 from reports.bias import BiasThresholds, compute_bias
 from reports.explain import compute_explanation
 from reports.models import Report, ReportKind
@@ -19,6 +19,8 @@ from reports.pdf.bias import render_bias
 from reports.pdf.document import CoverInfo
 from reports.pdf.explain import render_explain
 from reports.pdf.lineage import render_lineage
+from reports.pdf.performance import render_performance
+from reports.performance import compute_performance, judge
 
 
 def _cover(report: Report, metrics: dict[str, Any], extra: dict[str, str] | None = None) -> CoverInfo:
@@ -63,6 +65,8 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
                  "group_definitions": "Numeric age is bucketed into 'under 25' and '25 and over'; other attributes "
                                       "use their recorded values; missing or 'not known' values form 'unknown'."}
         return metrics, render_bias(_cover(report, metrics, extra), metrics, chart_set, signoffs)
+    if report.kind == ReportKind.PERFORMANCE:
+        return _performance(report, loading.predict(model, X), y, signoffs, progress)
     metrics, arrays = compute_explanation(model=model, X=X, seed=cfg["seed"], background_size=cfg["background_size"],
                                           n_explain=cfg["n_explain"], n_local=cfg["n_local"],
                                           n_stability=cfg["n_stability"])
@@ -81,9 +85,29 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
     return metrics, render_explain(_cover(report, metrics), metrics, chart_set, signoffs)
 
 
+def _performance(report: Report, predictions: tuple[np.ndarray, np.ndarray | None], y: np.ndarray,
+                 signoffs: list[dict[str, Any]], progress: Callable[[int], None]) -> tuple[dict[str, Any], bytes]:
+    y_pred, y_score = predictions
+    progress(40)
+    cfg = report.config
+    measured = compute_performance(y_true=y, y_pred=y_pred, y_score=y_score, seed=cfg["seed"], n_boot=cfg["n_boot"])
+    metrics = judge(measured, cfg.get("metric_thresholds"))
+    # The tolerance frozen with the request: a retry flags exactly what the first attempt flagged.
+    tol = float(cfg.get("metric_tolerance", claims.tolerance()))
+    metrics["tolerance"] = tol
+    metrics["declared"] = claims.compare(report.version.metrics, metrics["metrics"], tol)
+    progress(80)
+    chart_set = {}
+    if y_score is not None and metrics["metrics"]["roc_auc"]["value"] is not None:  # scores, and both classes
+        chart_set["curves"] = charts.performance_curves(y, y_score, metrics)
+    extra = {"evaluation_source": f"dataset version {report.evaluation_dataset}"}
+    return metrics, render_performance(_cover(report, metrics, extra), metrics, chart_set, signoffs)
+
+
 def _lineage(report: Report, up_to: int, signoffs: list[dict[str, Any]],
              progress: Callable[[int], None]) -> tuple[dict[str, Any], bytes]:
-    metrics = lineage.build_lineage(report.version, up_to_seq=up_to)
+    metrics = lineage.build_lineage(report.version, up_to_seq=up_to,
+                                    tolerance=float(report.config.get("metric_tolerance", claims.tolerance())))
     progress(40)
     run = verify_log()
     # The run checks the log as it stands now, which grows with every attempt (the run itself is logged):

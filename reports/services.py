@@ -19,6 +19,7 @@ from audit import writer
 from audit.models import Checkpoint
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from registry.models import DatasetVersion, ModelVersion
+from reports import claims
 from reports.errors import ReportInputError
 from reports.models import Report, ReportKind, ReportStatus
 
@@ -75,6 +76,9 @@ def report_request(
         if evaluation_dataset is None:
             raise InvalidInput("the version has no evaluation dataset; name one")
     merged = {**DEFAULT_CONFIG, **(config or {})}
+    if kind in (ReportKind.PERFORMANCE, ReportKind.LINEAGE):
+        # Frozen now, as the thresholds are: the report states and applies the tolerance in force when requested.
+        merged.setdefault("metric_tolerance", claims.tolerance())
     head = writer.head()
     cp = Checkpoint.objects.order_by("-size").first()
     merged["audit_head"] = {"seq": head[0], "hash": head[1]}

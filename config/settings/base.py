@@ -29,6 +29,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
 
 
+def env_float(name: str, default: float, *, low: float, high: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+    if not low <= number <= high:  # also refuses nan
+        raise ImproperlyConfigured(f"{name} must be from {low} to {high}, got {value!r}")
+    return number
+
+
 DEBUG = False
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
@@ -208,6 +221,11 @@ REGISTRY_MAX_ARTIFACT_BYTES = env_int("REGISTRY_MAX_ARTIFACT_BYTES", 512 * 1024 
 REGISTRY_MAX_DATASET_BYTES = env_int("REGISTRY_MAX_DATASET_BYTES", 512 * 1024 * 1024)
 # Loading a pickle or joblib file runs arbitrary code: refused unless explicitly trusted.
 REGISTRY_TRUST_PICKLE = env_bool("REGISTRY_TRUST_PICKLE", False)
+
+# Reports
+# A declared metric (the developer's claim) that differs from the product's measurement by more than this
+# (absolute, e.g. ROC AUC 0.80 declared, 0.77 measured) is flagged on the API, the review page and in reports.
+METRIC_CLAIM_TOLERANCE = env_float("METRIC_CLAIM_TOLERANCE", 0.02, low=0.0, high=1.0)
 
 # Audit log
 AUDIT_LOG_ID = os.environ.get("AUDIT_LOG_ID", "")

@@ -14,12 +14,15 @@ from tests.factories import make_model, make_version
 
 
 def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: dt.datetime | None = None,
-               digest: str = "a", artifact: str | None = None) -> Report:
+               digest: str = "a", artifact: str | None = None, measured: dict[str, float] | None = None) -> Report:
+    """A succeeded report row; a performance report measures `measured` (ROC AUC 0.8 unless told)."""
+    metrics: dict[str, Any] = {"verdict": verdict, "overall": {"roc_auc": {"value": 0.8}}}
+    if kind == "performance":
+        metrics["metrics"] = {k: {"value": v, "ci": [None, None]} for k, v in (measured or {"roc_auc": 0.8}).items()}
     with audit_context(actor=system_actor("test evidence"), channel="task"):
         report = Report(
             version=version, kind=kind, status="succeeded", verdict=verdict, progress=100,
-            pdf_sha256=(digest * 64)[:64], json_sha256=(digest * 64)[:64],
-            metrics={"verdict": verdict, "overall": {"roc_auc": 0.8}},
+            pdf_sha256=(digest * 64)[:64], json_sha256=(digest * 64)[:64], metrics=metrics,
             inputs={"artifact_sha256": artifact or version.artifact_sha256},
             finished_at=finished_at or timezone.now(),
         )
@@ -28,7 +31,7 @@ def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: d
 
 
 def full_evidence(version: Any, verdict: str = "pass") -> None:
-    for kind in ("bias", "explainability", "lineage"):
+    for kind in ("bias", "explainability", "performance", "lineage"):
         add_report(version, kind, verdict if kind == "bias" else "info")
 
 
