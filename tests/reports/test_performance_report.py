@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from typing import Any
 
 import pytest
@@ -30,8 +29,6 @@ def _compute(registered: dict[str, Any], kind: str, version: str, capture: Any, 
 def _text(report: Any) -> str:
     with report.pdf.open("rb") as fh:
         pdf = fh.read()
-    if os.environ.get("MODELGOV_KEEP_PDF"):  # to look at the rendering: pdftoppm -png -r 60 FILE /tmp/perf
-        open(os.environ["MODELGOV_KEEP_PDF"], "wb").write(pdf)
     return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).split())
 
 
