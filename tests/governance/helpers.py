@@ -14,11 +14,13 @@ from tests.factories import make_model, make_version
 
 
 def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: dt.datetime | None = None,
-               digest: str = "a", artifact: str | None = None, measured: dict[str, float] | None = None) -> Report:
-    """A succeeded report row; a performance report measures `measured` (ROC AUC 0.8 unless told)."""
+               digest: str = "a", artifact: str | None = None, measured: dict[str, Any] | None = None) -> Report:
+    """A succeeded report row; a performance report measures `measured` (ROC AUC 0.8 unless told): each a
+    number, or the whole entry as the report writes it."""
     metrics: dict[str, Any] = {"verdict": verdict, "overall": {"roc_auc": {"value": 0.8}}}
     if kind == "performance":
-        metrics["metrics"] = {k: {"value": v, "ci": [None, None]} for k, v in (measured or {"roc_auc": 0.8}).items()}
+        metrics["metrics"] = {k: v if isinstance(v, dict) else {"value": v, "ci": [None, None]}
+                              for k, v in (measured or {"roc_auc": 0.8}).items()}
     with audit_context(actor=system_actor("test evidence"), channel="task"):
         report = Report(
             version=version, kind=kind, status="succeeded", verdict=verdict, progress=100,
