@@ -79,8 +79,10 @@ def cmd_dataset_register(api: Api, args: argparse.Namespace) -> int:
     if args.name not in {d["name"] for d in existing}:
         api.json("POST", "datasets/", json={"name": args.name, "description": args.description or ""})
     path = Path(args.file)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    data = {"target_column": args.target, "sensitive_columns": args.sensitive or [], "expected_sha256": digest,
+    with path.open("rb") as fh:  # streamed: a data set may be larger than the memory of the machine running CI
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    data = {"target_column": args.target or "", "positive_label": args.positive_label or "",
+            "sensitive_columns": args.sensitive or [], "expected_sha256": digest,
             "licence": args.licence or "", "provenance": args.provenance or ""}
     with path.open("rb") as fh:
         body = api.json("POST", f"datasets/{args.name}/versions/", data=data, files={"file": (path.name, fh)})
@@ -207,7 +209,9 @@ def parser() -> argparse.ArgumentParser:
     reg = ds.add_parser("register")
     reg.add_argument("name")
     reg.add_argument("file")
-    reg.add_argument("--target", required=True)
+    reg.add_argument("--target", help="the label column (none for data that is only explained)")
+    reg.add_argument("--positive-label", help="the target's value that is the positive class (default: 1 of a 0/1 "
+                                              "column)")
     reg.add_argument("--sensitive", action="append")
     reg.add_argument("--licence")
     reg.add_argument("--provenance")

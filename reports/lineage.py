@@ -48,7 +48,8 @@ def _states(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _dataset(role: str, d: DatasetVersion, state: dict[str, Any]) -> dict[str, Any]:
     # Provenance and licence can be edited later; the report shows them as they stood at the frozen head.
     return {"role": role, "name": d.dataset.name, "version": d.version, "sha256": d.sha256, "rows": d.row_count,
-            "schema": d.schema, "provenance": state.get("provenance", d.provenance),
+            "schema": d.schema, "target": d.target_column, "positive_label": d.positive_label,
+            "provenance": state.get("provenance", d.provenance),
             "licence": state.get("licence", d.licence)}
 
 

@@ -19,6 +19,8 @@ from audit import writer
 from audit.models import Checkpoint
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from registry.models import DatasetVersion, ModelVersion
+from registry.sandbox import skops_types
+from registry.sandbox.runner import trusted_types
 from reports import claims
 from reports.errors import ReportInputError
 from reports.models import Report, ReportKind, ReportStatus
@@ -85,6 +87,13 @@ def report_request(
     merged["checkpoint"] = cp.as_json() if cp else None
     merged["software"] = software_versions()
     merged["subject"] = report_subject(version)
+    # The skops allowlist this request is made under: its digest is on the cover, and a worker trusting
+    # another list refuses the report (reports/builders.py).
+    merged["skops_trusted_types_sha256"] = skops_types.digest(trusted_types())
+    if evaluation_dataset is not None:
+        # Which value counts as 1, frozen with the request like the rest: the bias report maps labels through it.
+        merged["labels"] = {"target_column": evaluation_dataset.target_column,
+                            "positive_label": evaluation_dataset.positive_label}
     inputs = {"artifact_sha256": version.artifact_sha256}
     if evaluation_dataset is not None:
         inputs["evaluation_dataset_sha256"] = evaluation_dataset.sha256

@@ -145,8 +145,8 @@ class _Copy:
         "registry_dataset": ("id", "name", "description", "owner_id", "created_at", "updated_at"),
         "registry_datasetversion": (
             "id", "dataset_id", "version", "file", "uri", "sha256", "size", "row_count", "schema", "target_column",
-            "sensitive_columns", "description", "provenance", "licence", "created_by_id", "created_at",
-            "updated_at"),
+            "positive_label", "sensitive_columns", "description", "provenance", "licence", "created_by_id",
+            "created_at", "updated_at"),
         "registry_datasetversion_parents": ("from_datasetversion_id", "to_datasetversion_id"),
         "registry_registeredmodel": (
             "id", "name", "title", "description", "owner_id", "business_unit", "intended_use", "out_of_scope_uses",
@@ -269,7 +269,7 @@ def _seed_datasets(sizes: Sizes, people: People, rows: _Copy, log: _Log, ids: di
             dsv = next(ids["dsv"])
             digest = hashlib.sha256(f"{name}@{v}".encode()).hexdigest()
             rows.add("registry_datasetversion", dsv, dataset_id, v, "", f"s3://bench/{name}/v{v}.parquet", digest,
-                     1_000_000, 50_000, json.dumps([{"name": "x", "type": "float"}]), "label",
+                     1_000_000, 50_000, json.dumps([{"name": "x", "type": "float"}]), "label", "1",
                      json.dumps(["sex"]), "", "seeded", "CC-BY-4.0", owner.pk, ts, ts)
             if parent is not None:
                 rows.add("registry_datasetversion_parents", dsv, parent)

@@ -219,8 +219,32 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "modelgov@localhost")
 # Registry
 REGISTRY_MAX_ARTIFACT_BYTES = env_int("REGISTRY_MAX_ARTIFACT_BYTES", 512 * 1024 * 1024)
 REGISTRY_MAX_DATASET_BYTES = env_int("REGISTRY_MAX_DATASET_BYTES", 512 * 1024 * 1024)
-# Loading a pickle or joblib file runs arbitrary code: refused unless explicitly trusted.
+# A dataset wider than this is refused from its header, before the rest of the file is read.
+REGISTRY_MAX_DATASET_COLUMNS = env_int("REGISTRY_MAX_DATASET_COLUMNS", 2000)
+# Loading a pickle or joblib file runs arbitrary code: refused unless explicitly trusted, and even then loaded
+# only in the sandbox.
 REGISTRY_TRUST_PICKLE = env_bool("REGISTRY_TRUST_PICKLE", False)
+# skops types trusted beyond registry/sandbox/skops_types.py's list: fully qualified names, comma-separated.
+# A name in a module of code (builtins functions, operator, functools, importlib, os, subprocess, types, ...)
+# is refused at startup. Every report names the digest of the list in force.
+REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES = [t.strip() for t in os.environ.get(
+    "REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES", "").split(",") if t.strip()]
+
+# The sandbox (registry/sandbox/): every artifact is loaded and run in a short-lived child process, never in a
+# web or worker process. Limits per child; the wall clock per job.
+REGISTRY_SANDBOX_MEMORY_MB = env_int("REGISTRY_SANDBOX_MEMORY_MB", 4096)  # address space (RLIMIT_AS)
+REGISTRY_SANDBOX_CPU_SECONDS = env_int("REGISTRY_SANDBOX_CPU_SECONDS", 600)
+REGISTRY_SANDBOX_TIMEOUT_SECONDS = env_int("REGISTRY_SANDBOX_TIMEOUT_SECONDS", 600)
+# Registration waits for its check in the request: a shorter bound.
+REGISTRY_SANDBOX_PROBE_TIMEOUT_SECONDS = env_int("REGISTRY_SANDBOX_PROBE_TIMEOUT_SECONDS", 120)
+REGISTRY_SANDBOX_MAX_OPEN_FILES = env_int("REGISTRY_SANDBOX_MAX_OPEN_FILES", 256)
+REGISTRY_SANDBOX_MAX_FILE_MB = env_int("REGISTRY_SANDBOX_MAX_FILE_MB", 64)
+REGISTRY_SANDBOX_MAX_RESULT_MB = env_int("REGISTRY_SANDBOX_MAX_RESULT_MB", 512)
+# The user a child becomes when the server runs as root.
+REGISTRY_SANDBOX_USER = os.environ.get("REGISTRY_SANDBOX_USER", "nobody")
+# Refuse to run a child this machine cannot isolate (no network namespace; neither another user nor Landlock).
+# On here and in production; local and test settings turn it off and record what applied instead.
+REGISTRY_SANDBOX_REQUIRE_ISOLATION = env_bool("REGISTRY_SANDBOX_REQUIRE_ISOLATION", True)
 
 # Reports
 # A declared metric (the developer's claim) that differs from the product's measurement by more than this

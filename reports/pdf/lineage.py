@@ -1,13 +1,14 @@
 """The lineage report PDF (spec: reports.md, 'Lineage report'), with the lineage drawn as a diagram.
 
 Metrics shape (built by reports.lineage and reports.builders): {"datasets": [{role, name, version, sha256, rows,
-schema, provenance, licence}], "model_version": {...}, "parents": [{id, model, version, stage, artifact_sha256}],
-"reports": [{id, kind, verdict, pdf_sha256, json_sha256}], "metric_claims": {performance_report, tolerance, metrics:
-[reports.claims.compare rows]}, "promotion_requests": [{id, target_stage, status, seq,
-hash}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256, evidence_digests: {kind:
-{report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes": [{seq, hash, ts, old, new,
-request}], "audit_entries": [{seq, ts, action, object: {type, id, repr}, hash, inclusion_proof: a proof document
-| None}], "chain_verification": {ok, head_seq, rule, failed_seq}, "checkpoint": {...} | None}
+schema, target, positive_label, provenance, licence}], "model_version": {...}, "parents": [{id, model, version,
+stage, artifact_sha256}], "reports": [{id, kind, verdict, pdf_sha256, json_sha256}], "metric_claims":
+{performance_report, tolerance, metrics: [reports.claims.compare rows]}, "promotion_requests": [{id, target_stage,
+status, seq, hash}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256,
+evidence_digests: {kind: {report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes":
+[{seq, hash, ts, old, new, request}], "audit_entries": [{seq, ts, action, object: {type, id, repr}, hash,
+inclusion_proof: a proof document | None}], "chain_verification": {ok, head_seq, rule, failed_seq}, "checkpoint":
+{...} | None}
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MAPPING = [
     ["Evidence, Approvals", "SR 11-7 validation and effective challenge; EU AI Act Art. 14 human oversight"],
     ["Stage history, Audit extract", "EU AI Act Art. 12 record-keeping; Annex IV 6 (changes over the lifecycle)"],
 ]
+SCHEMA_SHOWN = 100
 LIMITATIONS = [
     "Lineage lists what was registered: data used outside the registry is not shown.",
     "The audit extract is verified against the whole chain at generation time; a later verification is needed to "
@@ -195,8 +197,12 @@ def render_lineage(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
                   [d["role"], f"{d['name']}@{d['version']}", d["sha256"], d["rows"], d["provenance"], d["licence"]]
                   for d in m["datasets"]], [16 * mm, 28 * mm, 50 * mm, 12 * mm, 38 * mm, 26 * mm])]
     for d in m["datasets"]:
-        story.append(para(f"Schema of {d['name']}@{d['version']}: "
-                          + ", ".join(f"{c['name']} ({c['type']})" for c in d["schema"])))
+        # A wide data set's schema (up to 2,000 columns) would fill pages; the JSON twin holds all of it.
+        shown, rest = d["schema"][:SCHEMA_SHOWN], len(d["schema"]) - SCHEMA_SHOWN
+        label = (f" Target {d['target']}, positive label {d['positive_label']!r}." if d.get("target") else "")
+        story.append(para(f"Schema of {d['name']}@{d['version']} ({len(d['schema'])} columns): "
+                          + ", ".join(f"{c['name']} ({c['type']})" for c in shown)
+                          + (f" and {rest} more (in the JSON twin)." if rest > 0 else ".") + label))
     story += [Paragraph("3. Training", H2), table([["Item", "Value"],
               ["Code", f"{mv['code_repository']} @ {mv['code_commit']}"], ["Python", mv["python_version"]],
               ["Packages", ", ".join(f"{k} {v}" for k, v in sorted(mv["packages"].items()))],

@@ -11,8 +11,8 @@ from pypdf import PdfReader
 from sklearn.metrics import roc_auc_score
 
 from demo import credit
+from governance.evidence import report_config
 from reports import builders, services
-from reports.api.views import policy_report_config
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def _text(report: Any) -> str:
 
 
 def test_measured_from_the_artifact_with_the_policy_thresholds(registered, german, django_capture_on_commit_callbacks):
-    config = policy_report_config(registered["v2"], "performance")
+    config = report_config(registered["v2"], "performance")
     assert config == {"metric_thresholds": {"roc_auc": {">=": 0.7}}}  # the production rule for a high-tier model
     report = _compute(registered, "performance", "v2", django_capture_on_commit_callbacks, **config)
     model, test = german["v2"], german["test"]

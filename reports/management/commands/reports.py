@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import DomainError
+from governance.evidence import report_config
 from registry.models import DatasetVersion, ModelVersion
 from reports import services
 from reports.models import ALL_KINDS, Report, ReportKind
@@ -43,8 +44,6 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from exc
 
     def do_generate(self, user: Any, *, version: int, kind: list[str] | None, dataset: int | None, **_: Any) -> None:
-        from reports.api.views import policy_report_config
-
         target = ModelVersion.objects.select_related("model").filter(pk=version).first()
         if target is None:
             raise CommandError(f"no model version #{version}")
@@ -53,7 +52,7 @@ class Command(BaseCommand):
             raise CommandError(f"no dataset version #{dataset}")
         for k in kind or list(ALL_KINDS):
             report = services.report_request(version=target, kind=k, by=user, evaluation_dataset=evaluation,
-                                             config=policy_report_config(target, k))
+                                             config=report_config(target, k))
             report.refresh_from_db()
             self.stdout.write(f"report #{report.pk} {k}: {report.status} {report.verdict} {report.error}".rstrip())
 
