@@ -71,6 +71,18 @@ class Measured:
     why_none: str = ""
 
 
+def _not_held_out(ev: EvidenceSummary, version: ModelVersion) -> str | None:
+    """Why a performance report's data does not count (None: it does): not named for evaluation when the version
+    was registered, or the data the version was trained on. Requests are refused so (reports.services); this
+    also catches a report from before that rule."""
+    data = ev.inputs.get("evaluation_dataset_sha256") if isinstance(ev.inputs, dict) else None
+    if not version.evaluation_datasets.filter(sha256=data).exists():
+        return f"performance report #{ev.report_id} was measured on data not named for evaluation at registration"
+    if version.training_datasets.filter(sha256=data).exists():
+        return f"performance report #{ev.report_id} was measured on the data the version was trained on"
+    return None
+
+
 def measured(version: ModelVersion, max_age: dt.timedelta,
              evidence: dict[str, EvidenceSummary] | None = None) -> Measured:
     """What the product measured about the version: the latest performance report, if it is fresh by the same
@@ -78,7 +90,7 @@ def measured(version: ModelVersion, max_age: dt.timedelta,
     ev = (latest_evidence(version.pk) if evidence is None else evidence).get(PERFORMANCE)
     if ev is None:
         return Measured(None, {}, "no succeeded performance report for this version")
-    stale = staleness(PERFORMANCE, ev, version, max_age)
+    stale = staleness(PERFORMANCE, ev, version, max_age) or _not_held_out(ev, version)
     if stale:
         return Measured(None, {}, stale)
     values = ev.metrics.get("metrics") if isinstance(ev.metrics, dict) else None

@@ -10,22 +10,37 @@ from django.utils import timezone
 from audit import writer
 from audit.context import audit_context, system_actor
 from reports.models import Report
-from tests.factories import make_model, make_version
+from tests.factories import make_dataset_version, make_model, make_version
+
+
+def held_out(version: Any) -> str:
+    """The digest of a dataset version named for the version's evaluation (one is made and named if none is), as a
+    performance report measured on held-out data records it."""
+    named = version.evaluation_datasets.order_by("id").first()
+    if named is None:
+        named = make_dataset_version(version.model.owner, name=f"held-out-{version.pk}")
+        with writer.permit_governed_writes():  # a test's shortcut: registration names it in the service
+            version.evaluation_datasets.add(named)
+    return str(named.sha256)
 
 
 def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: dt.datetime | None = None,
-               digest: str = "a", artifact: str | None = None, measured: dict[str, Any] | None = None) -> Report:
+               digest: str = "a", artifact: str | None = None, measured: dict[str, Any] | None = None,
+               evaluated_on: str | None = None) -> Report:
     """A succeeded report row; a performance report measures `measured` (ROC AUC 0.8 unless told): each a
-    number, or the whole entry as the report writes it."""
+    number, or the whole entry as the report writes it; on a dataset named for evaluation unless `evaluated_on`
+    gives another's digest."""
     metrics: dict[str, Any] = {"verdict": verdict, "overall": {"roc_auc": {"value": 0.8}}}
+    inputs = {"artifact_sha256": artifact or version.artifact_sha256}
     if kind == "performance":
+        inputs["evaluation_dataset_sha256"] = evaluated_on or held_out(version)
         metrics["metrics"] = {k: v if isinstance(v, dict) else {"value": v, "ci": [None, None]}
                               for k, v in (measured or {"roc_auc": 0.8}).items()}
     with audit_context(actor=system_actor("test evidence"), channel="task"):
         report = Report(
             version=version, kind=kind, status="succeeded", verdict=verdict, progress=100,
             pdf_sha256=(digest * 64)[:64], json_sha256=(digest * 64)[:64], metrics=metrics,
-            inputs={"artifact_sha256": artifact or version.artifact_sha256},
+            inputs=inputs,
             finished_at=finished_at or timezone.now(),
         )
         writer.save(report)

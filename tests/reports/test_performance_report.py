@@ -99,3 +99,31 @@ def test_lineage_before_any_performance_report_says_nothing_measured(registered,
     assert claims["performance_report"] is None
     assert claims["metrics"][0]["metric"] == "roc_auc" and claims["metrics"][0]["note"] == "not measured"
     assert "no performance report had succeeded" in _text(lineage)
+
+
+def test_measured_only_on_held_out_data_named_at_registration(registered, api):
+    from audit.context import audit_context, user_actor
+    from registry.services.version import model_version_create
+
+    dev, train, test = registered["dev"], registered["train"], registered["test"]
+    with audit_context(actor=user_actor(dev), channel="system"), registered["v2"].artifact.open("rb") as fh:
+        # The training set named for evaluation too: registration allows it, a performance report does not.
+        both = model_version_create(model=registered["v2"].model, by=dev, artifact=io.BytesIO(fh.read()),
+                                    artifact_format="skops", training_datasets=[train],
+                                    evaluation_datasets=[train, test])
+    api.force_authenticate(registered["val"])
+    cases = [(both, train, f"dataset version #{train.pk} holds the data the version was trained on; a performance "
+                           "report measures on held-out data"),
+             (registered["v1"], train, f"dataset version #{train.pk} was not named as an evaluation dataset when the "
+                                       f"version was registered (named: #{test.pk}); a performance report measures "
+                                       "on one of those")]
+    for version, dataset, message in cases:
+        before = services.Report.objects.count()
+        resp = api.post("/api/v1/reports/", {"version": version.pk, "kind": "performance",
+                                             "evaluation_dataset": dataset.pk}, format="json")
+        assert resp.status_code == 400 and resp.json()["detail"] == message
+        assert services.Report.objects.count() == before  # nothing stored
+    # Data named for evaluation and not trained on is measured; other kinds keep their own rules.
+    resp = api.post("/api/v1/reports/", {"version": both.pk, "kind": "performance", "evaluation_dataset": test.pk},
+                    format="json")
+    assert resp.status_code == 202
