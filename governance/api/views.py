@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from config.errors import NotFound, PermissionDenied
 from config.ids import BIGINT
 from config.paging import EstimatedCountPagination, rows_response
-from governance import rules, selectors, services, tokens
+from governance import evidence, rules, selectors, services, tokens
 from governance.api import fast
 from governance.api import serializers as s
 from governance.models import ApiToken, Policy, PromotionRequest
@@ -118,9 +118,7 @@ class VersionMetricsView(APIView):
         version = ModelVersion.objects.select_related("model").filter(pk=pk).first() if pk <= BIGINT else None
         if version is None:
             raise NotFound(f"no model version #{pk}")
-        policy = services.active_policy_or_none()
-        rule = policy.rules["production"][version.model.risk_tier] if policy is not None else {}
-        return Response({"version": version.pk, **selectors.metric_claims(version, rule)})
+        return Response({"version": version.pk, **selectors.metric_claims(version, evidence.production_rule(version))})
 
 
 class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
