@@ -10,7 +10,7 @@ from django.utils import timezone
 from audit import writer
 from audit.context import audit_context, system_actor
 from reports.models import Report
-from tests.factories import make_dataset_version, make_model, make_version
+from tests.factories import csv_bytes, make_dataset_version, make_model, make_version
 
 
 def held_out(version: Any) -> str:
@@ -18,7 +18,8 @@ def held_out(version: Any) -> str:
     performance report measured on held-out data records it."""
     named = version.evaluation_datasets.order_by("id").first()
     if named is None:
-        named = make_dataset_version(version.model.owner, name=f"held-out-{version.pk}")
+        # Rows of their own: the factory's default bytes are often the version's training data.
+        named = make_dataset_version(version.model.owner, name=f"held-out-{version.pk}", content=csv_bytes(rows=33))
         with writer.permit_governed_writes():  # a test's shortcut: registration names it in the service
             version.evaluation_datasets.add(named)
     return str(named.sha256)

@@ -48,6 +48,7 @@ def promoted(people: People, django_capture_on_commit_callbacks: Any) -> dict[st
     parent = make_version(model, people.dev, metrics={"roc_auc": 0.8}, training_datasets=[data])
     version = make_version(model, people.dev, metrics={"roc_auc": 0.8}, training_datasets=[data], parent=parent)
     first = _lineage(people, version, django_capture_on_commit_callbacks)
+    add_report(version, "performance", "info")  # the ROC AUC the staging gate reads, measured
     with audit_context(actor=user_actor(people.dev), channel="system"):
         request = governance.promotion_request_create(version=version, target_stage="staging", justification="ok",
                                                       by=people.dev)
