@@ -50,6 +50,7 @@ class Outcome:
     v1_request: PromotionRequest | None = None
     v2_request: PromotionRequest | None = None
     v1_gates: list[Any] = field(default_factory=list)
+    v1_approval_refused: str = ""
     self_approval_refused: str = ""
     verified: Any = None
     export_dir: Path | None = None
@@ -170,14 +171,25 @@ def run(say: Callable[[str], None], export_root: Path) -> Outcome:
             for kind in ("bias", "explainability", "performance", "lineage"):
                 say(f"      {name} {kind} …")
                 out.reports[name][kind] = _report(version, kind, val)
-    stage("the workflow: v1 blocked by its gate, v2 approved and promoted, a self-approval refused")
+    stage("the workflow: v1's approval refused on its failing fairness evidence and v1 rejected, v2 approved and "
+          "promoted, a self-approval refused")
     out.v1_request = _ensure_request(v1, dev, "First production release")
     with audit_context(actor=user_actor(dev), channel="cli"):
         try:
             governance.approval_record(request=out.v1_request, by=dev, role="validator", decision="approve")
         except DomainError as exc:
             out.self_approval_refused = f"{exc.message} [{exc.rule}]"
-    _approve(out.v1_request, val, risk, comp)
+    with audit_context(actor=user_actor(val), channel="cli"):
+        # An approval is refused while the evidence the policy requires fails; the validator rejects instead.
+        try:
+            governance.approval_record(request=out.v1_request, by=val, role="validator", decision="approve")
+        except DomainError as exc:
+            out.v1_approval_refused = f"{exc.message} [{exc.rule}]"
+        out.v1_request.refresh_from_db()
+        if out.v1_request.status == "pending":
+            governance.approval_record(request=out.v1_request, by=val, role="validator", decision="reject",
+                                       comment="The bias report fails the four-fifths rule for applicants under 25: "
+                                               "mitigate and register a new version.")
     out.v1_request.refresh_from_db()
     out.v1_gates = gates.evaluate(v1, out.v1_request.policy_rule)
     out.v2_request = _ensure_request(v2, dev, "Mitigated version: approval cutoff re-chosen after the bias report")

@@ -49,6 +49,19 @@ def staleness(kind: str, ev: EvidenceSummary, version: ModelVersion, max_age: dt
     return None
 
 
+def superseded(bound: dict[str, Any], current: dict[str, Any], rule: dict[str, Any]) -> list[str]:
+    """The kinds of evidence that changed under an approval bound to `bound` (as evidence_digests gave them then),
+    now that they are `current`: each it saw that is no longer the latest, and each the rule requires that is not
+    the one it saw. A kind it never saw arriving changes nothing it was given on."""
+    kinds = {k for k, v in bound.items() if v} | set(rule.get("evidence", {}))
+    return sorted(k for k in kinds if bound.get(k) != current.get(k))
+
+
+def evidence_failures(results: list[GateResult]) -> list[GateResult]:
+    """The evidence gates that fail: what an approval is refused for while it lasts."""
+    return [g for g in results if g.name.startswith("evidence.") and not g.passed]
+
+
 def _evidence_gate(kind: str, requirement: str, ev: EvidenceSummary | None, version: ModelVersion,
                    max_age: dt.timedelta) -> GateResult:
     name = f"evidence.{kind}"

@@ -10,5 +10,7 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         from registry.sandbox.runner import trusted_types
+        from registry.services import personnel
 
+        personnel.connect()
         trusted_types()  # an extra trusted type that is code stops the server at start, not a registration later

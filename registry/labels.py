@@ -21,7 +21,7 @@ DEFAULT_POSITIVE = "1"
 SHOWN = 20
 
 
-def _number(text: str) -> float | None:
+def number(text: str) -> float | None:
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -33,7 +33,7 @@ def matches(value: str, positive: str) -> bool:
     """The value is the positive label: the same text, or the same number ("1" and "1.0")."""
     if value == positive:
         return True
-    a, b = _number(value), _number(positive)
+    a, b = number(value), number(positive)
     return a is not None and a == b
 
 
@@ -52,7 +52,7 @@ def resolve_positive(values: Collection[str], declared: str, *, column: str, mor
             f"{'more than ' + str(len(values)) if more else len(values)}: {describe(values, more=more)}"
         )
     if not declared:
-        if all(_number(v) in (0.0, 1.0) for v in values):
+        if all(number(v) in (0.0, 1.0) for v in values):
             return DEFAULT_POSITIVE
         raise InvalidInput(
             f"the target column {column!r} holds {describe(values)}, not 0 and 1: declare which value is the "
@@ -70,7 +70,7 @@ def positive_mask(labels: pd.Series, positive: str) -> np.ndarray:
     """1 where a label (read as text) is the positive one, else 0."""
     text = labels.astype(str)
     mask = (text == positive).to_numpy()
-    number = _number(positive)
-    if number is not None:
-        mask = mask | (pd.to_numeric(text, errors="coerce") == number).to_numpy()
+    value = number(positive)
+    if value is not None:
+        mask = mask | (pd.to_numeric(text, errors="coerce") == value).to_numpy()
     return mask.astype(int)

@@ -83,7 +83,7 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
             X, y = loading.features_and_labels(model, frame, dataset, cfg.get("labels"))
             progress(20)
             sensitive = loading.sensitive_frame(frame, dataset)
-            y_pred, y_score = loading.predict(model, X)
+            y_pred, y_score = loading.predict(model, X, loading.positive_label(cfg.get("labels"), dataset))
             progress(40)
             metrics = compute_bias(y_true=y, y_pred=y_pred, y_score=y_score, sensitive=sensitive,
                                    thresholds=BiasThresholds.from_dict(cfg.get("bias_thresholds")), seed=cfg["seed"],

@@ -80,8 +80,12 @@ def _requests(version: ModelVersion, up_to: int) -> tuple[list[dict[str, Any]], 
                if _new(e, "version") == version.pk]
     history = _history("governance.promotionrequest", (e["object"]["id"] for e in created), up_to)
     states = _states(history)
+    # A decided request's gate results and the evidence at its decision, as the decision froze them (empty for a
+    # request still open at `up_to`, or decided before they were kept).
     requests = [{"id": int(e["object"]["id"]), "target_stage": _new(e, "target_stage"),
-                 "status": states[e["object"]["id"]].get("status"), "seq": e["seq"], "hash": e["hash"]}
+                 "status": states[e["object"]["id"]].get("status"), "seq": e["seq"], "hash": e["hash"],
+                 "gates": states[e["object"]["id"]].get("decision_gates") or [],
+                 "evidence_at_decision": states[e["object"]["id"]].get("decision_evidence") or {}}
                 for e in created]
     return requests, history
 
@@ -127,6 +131,11 @@ def build_lineage(version: ModelVersion, *, up_to_seq: int, tolerance: float) ->
     reports, report_entries = _reports(version, up_to_seq)
     requests, request_entries = _requests(version, up_to_seq)
     approvals, approval_entries = _approvals({r["id"] for r in requests}, up_to_seq)
+    # Evidence a decision that stands was bound to; any other report is shown as not reviewed by one.
+    bound = {d.get("report_id") for a in approvals if not a["lapse_reason"]
+             for d in a["evidence_digests"].values() if isinstance(d, dict)}
+    for r in reports:
+        r["reviewed"] = r["id"] in bound
     extract = own + report_entries + request_entries + approval_entries
     return {
         "datasets": _datasets(version, up_to_seq),

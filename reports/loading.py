@@ -3,8 +3,9 @@ is loaded in the sandbox (registry/sandbox/), and what comes back is checked her
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
-import shutil
 import tempfile
 import weakref
 from pathlib import Path
@@ -70,12 +71,46 @@ def open_model(path: Path, fmt: str) -> SandboxedModel:
     return SandboxedModel(session)
 
 
+class _Digesting(io.RawIOBase):
+    """A file read through, its SHA-256 taken of every byte read."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.sha = raw, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.raw.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        self.sha.update(chunk)
+        return len(chunk)
+
+    def hexdigest(self) -> str:
+        """The digest of the whole file: what was not read yet is read now."""
+        while chunk := self.raw.read(1 << 20):
+            self.sha.update(chunk)
+        return self.sha.hexdigest()
+
+
+def _check_digest(what: str, found: str, registered: str) -> None:
+    # The stored file is what a report measures, and registration recorded its digest: a file replaced in storage
+    # since (another model, other labels) would be measured under the registered one's name.
+    if found != registered:
+        raise ReportInputError(f"the stored {what} is not the one registered: its SHA-256 is {found}, the registry "
+                               f"recorded {registered}; it was replaced in storage and is not used")
+
+
 def load_model(version: ModelVersion) -> SandboxedModel:
     fmt = version.artifact_format
     with tempfile.TemporaryDirectory(prefix="modelgov-artifact-") as tmp:
         path = Path(tmp) / f"artifact.{fmt}"
         with version.artifact.open("rb") as src, path.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+            reader = _Digesting(src)
+            while chunk := reader.read(1 << 20):
+                dst.write(chunk)
+            found = reader.hexdigest()
+        _check_digest(f"artifact of {version}", found, version.artifact_sha256)
         return open_model(path, fmt)
 
 
@@ -84,17 +119,24 @@ def load_frame(dataset: DatasetVersion) -> pd.DataFrame:
         raise ReportInputError(f"dataset {dataset} is registered by URI only; its rows are not available here")
     target = dataset.target_column
     with dataset.file.open("rb") as fh:
+        reader = _Digesting(fh)
         try:
             # The labels as the file writes them ("yes", "1"), as registration read them.
-            return pd.read_csv(fh, dtype={target: str} if target else None)
+            frame = pd.read_csv(reader, dtype={target: str} if target else None)
         except Exception as exc:
             raise ReportInputError(f"dataset {dataset} cannot be read: {str(exc)[:200]}") from exc
+        _check_digest(f"file of dataset {dataset}", reader.hexdigest(), dataset.sha256)
+    return frame
 
 
 def features(model: SandboxedModel, frame: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFrame:
     """The columns the model takes, in its order; the labels are neither needed nor read."""
     target = dataset.target_column
     wanted = model.feature_names or [c for c in frame.columns if c != target]
+    if target and target in wanted:
+        # A model handed the answer measures perfectly: the labels are never a feature.
+        raise ReportInputError(f"the model takes the target column {target!r} as a feature: the labels it would be "
+                               "measured against are never sent to it")
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise ReportInputError(f"the model needs column(s) the data lacks: {', '.join(map(str, missing))}")
@@ -168,8 +210,18 @@ def _out_of_format(what: str) -> ReportInputError:
     return ReportInputError(f"the sandbox's answer is out of format: {what}")
 
 
-def predict(model: SandboxedModel, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions and P(class 1) where the model gives scores, from the sandbox, checked row for row."""
+def positive_label(frozen: dict[str, str] | None, dataset: DatasetVersion) -> str:
+    """The label counted as 1: as frozen with the request, the dataset version's, or "1" for 0/1 labels."""
+    positive = frozen["positive_label"] if frozen else dataset.positive_label
+    return positive or binary.DEFAULT_POSITIVE
+
+
+def predict(model: SandboxedModel, X: pd.DataFrame, positive: str = binary.DEFAULT_POSITIVE,
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions as 0/1 (1 where the model predicts the positive label) and P(positive label) where the model
+    gives scores, from the sandbox, checked row for row. The model speaks its own labels ("yes", 0 and 1): they
+    are read through the positive label as the data's are, so a favourable outcome written 0 is not inverted; a
+    model whose classes are 0 and 1 while the data's labels are other texts was fitted on them read as 0/1."""
     spec, arrays = wire.frame_to_wire(X, "x")
     result, out = model.run("predict", {"columns": spec}, arrays)
     try:
@@ -178,17 +230,32 @@ def predict(model: SandboxedModel, X: pd.DataFrame) -> tuple[np.ndarray, np.ndar
         raise _out_of_format(str(exc)) from exc
     if labels.shape != (len(X), 1):
         raise _out_of_format(f"{labels.shape[0]} predictions for {len(X)} rows")
-    try:
-        y_pred = labels.iloc[:, 0].to_numpy().astype(int)
-    except (TypeError, ValueError) as exc:
+    raw = labels.iloc[:, 0]
+    said = set(raw.astype(str).unique().tolist())
+    classes = result.get("classes")
+    if classes is not None and (not isinstance(classes, list) or len(classes) != 2):
+        raise ReportInputError(f"the model is not a binary classifier: its classes are {str(classes)[:200]}")
+    known = [str(c) for c in classes] if classes is not None else [binary.DEFAULT_POSITIVE]
+    if len(said) > 2 or raw.isna().any() or (classes is not None and not said <= set(known)):
+        raise ReportInputError(f"the model cannot predict on this data: it predicted {binary.describe(said)}, "
+                               f"not its classes {', '.join(map(repr, known))}"[:2000])
+    if classes is not None and not any(binary.matches(c, positive) for c in known):
+        if {binary.number(c) for c in known} != {0.0, 1.0}:
+            raise ReportInputError(f"the model's classes {', '.join(map(repr, known))} do not include the data's "
+                                   f"positive label {positive!r}")
+        positive = binary.DEFAULT_POSITIVE  # fitted on the labels already read as 0/1: its 1 is the positive one
+    if classes is None and not all(binary.matches(v, "0") or binary.matches(v, "1") for v in said):
         raise ReportInputError(f"the model cannot predict on this data: its predictions are not 0/1 numbers "
-                               f"({str(exc)[:200]})") from exc
+                               f"({binary.describe(said)})"[:2000])
+    y_pred = binary.positive_mask(raw, positive)
     proba = out.get("proba")
     if proba is None:
         return y_pred, None
-    if proba.ndim != 2 or proba.shape[0] != len(X) or proba.shape[1] < 2:
+    wide = 2 if classes is not None else max(2, proba.shape[1] if proba.ndim == 2 else 0)
+    if proba.ndim != 2 or proba.shape != (len(X), wide):
         raise _out_of_format(f"predict_proba gave an array of shape {proba.shape} for {len(X)} rows")
-    y_score = np.asarray(proba[:, 1], dtype=float)
+    column = next(i for i, c in enumerate(known) if binary.matches(c, positive)) if classes is not None else 1
+    y_score = np.asarray(proba[:, column], dtype=float)
     if not np.isfinite(y_score).all() or y_score.min(initial=0.0) < -1e-9 or y_score.max(initial=0.0) > 1 + 1e-9:
         raise ReportInputError("the model's predict_proba gave values that are not probabilities (outside 0..1)")
     return y_pred, y_score

@@ -25,6 +25,7 @@ from registry.sandbox.runner import trusted_types
 from reports import claims
 from reports.errors import ReportInputError
 from reports.models import Report, ReportKind, ReportStatus
+from reports.signals import report_succeeded
 
 logger = logging.getLogger(__name__)
 
@@ -181,16 +182,26 @@ def report_compute(*, report_id: int) -> Report:
         pdf_name = default_storage.save(f"reports/{report.pk}-{pdf_sha}.pdf", ContentFile(pdf))
     except OSError as exc:  # a full disk or a refused bucket: fail clearly, keep nothing half-stored
         return _finish_failed(report, f"the report could not be stored: {exc.strerror or exc}")
+    return report_succeed(report_id=report.pk, metrics=metrics, json_name=json_name, json_sha256=json_sha,
+                          pdf_name=pdf_name, pdf_sha256=pdf_sha)
+
+
+def report_succeed(*, report_id: int, metrics: dict[str, Any], json_name: str, json_sha256: str, pdf_name: str,
+                   pdf_sha256: str) -> Report:
+    """Serve a computed report (its files already stored under these names): from here it is evidence. Governance
+    reacts in this transaction (signals.report_succeeded): approvals given on other evidence lapse, and a request
+    this evidence completes is approved."""
     with writer.atomic():
-        report = Report.objects.select_for_update().get(pk=report.pk)
+        report = Report.objects.select_for_update().get(pk=report_id)
         if report.status == ReportStatus.SUCCEEDED:
             return report
         report.metrics = metrics
         report.verdict = metrics.get("verdict", "info") if report.kind != ReportKind.LINEAGE else "info"
-        report.json, report.json_sha256 = json_name, json_sha
-        report.pdf, report.pdf_sha256 = pdf_name, pdf_sha
+        report.json, report.json_sha256 = json_name, json_sha256
+        report.pdf, report.pdf_sha256 = pdf_name, pdf_sha256
         report.status, report.progress, report.finished_at = ReportStatus.SUCCEEDED, 100, timezone.now()
         writer.save(report, action="reports.report.succeed")
+        report_succeeded.send(sender=Report, report=report)
     return report
 
 

@@ -82,3 +82,16 @@ class Reporter:
                 return 0
             return 1
         return -1
+
+
+class Probe:
+    """Runs the Python source it was made with on predict and predicts, for every row, the int it left in
+    `result`: what code a crafted artifact manages to run in the child could do."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def predict(self, X: Any) -> np.ndarray:
+        scope: dict[str, Any] = {"result": -1}
+        exec(self.source, scope)  # noqa: S102 - the point: code the artifact runs
+        return np.full(len(X), int(scope["result"]), dtype=np.int64)

@@ -46,8 +46,20 @@ def test_demo_outcomes_and_rerun(fast_reports: None, tmp_path: Any, live_server:
     assert f"measured by performance report #{v1.reports.get(kind='performance').pk}" in gates["metric.roc_auc"][
         "detail"]
     assert "performance" in text
-    assert PromotionRequest.objects.get(version=v1).status == "pending"
-    assert PromotionRequest.objects.get(version=v2).status == "approved"
+    assert PromotionRequest.objects.get(version=v1).status == "rejected"
+    assert "evidence.not_ready" in text and "verdict is fail" in text  # v1's approval was refused, naming why
+    approved = PromotionRequest.objects.get(version=v2)
+    assert approved.status == "approved"
+    # What the decision was made on, frozen: every gate passed; the lineage report computed after the promotion
+    # was bound to no approval and is shown apart as not reviewed.
+    assert approved.decision_gates and all(g["passed"] for g in approved.decision_gates)
+    from governance.selectors import request_detail, request_list
+
+    detail = request_detail(request_list().get(pk=approved.pk), None)
+    bound = {d["report_id"] for a in approved.approvals.all() for d in a.evidence_digests.values()}
+    assert {ev["report_id"] for ev in detail["evidence"].values()} <= bound
+    assert [ev["kind"] for ev in detail["evidence_not_reviewed"]] == ["lineage"]
+    assert detail["evidence_not_reviewed"][0]["report_id"] not in bound
     assert "sod.requester_cannot_decide" in text
     assert "audit log: verified" in text
     result = verify_bundle(tmp_path / "audit-export")

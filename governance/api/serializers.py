@@ -57,14 +57,20 @@ class MetricClaimsOut(serializers.Serializer):
 
 
 class RequestDetailOut(RequestOut):
-    gates = GateOut(many=True, read_only=True)
+    gates = GateOut(many=True, read_only=True, help_text="Pending: as they stand now. Decided: frozen at the decision.")
     open_slots = serializers.DictField(child=serializers.IntegerField(), read_only=True)
-    evidence = serializers.DictField(read_only=True)
+    evidence = serializers.DictField(read_only=True, help_text="Pending: the latest report of each kind now. "
+                                     "Decided: the latest of each kind at the decision.")
+    evidence_not_reviewed = serializers.ListField(
+        child=serializers.DictField(), read_only=True,
+        help_text="Decided: reports no counted decision was bound to, among those at the decision and every report "
+                  "that succeeded after it. Empty while pending.")
     you_may_act_as = serializers.ListField(child=serializers.CharField(), read_only=True)
     metric_claims = serializers.DictField(read_only=True, help_text="declared metrics beside the measured ones")
 
     class Meta(RequestOut.Meta):
-        fields = [*RequestOut.Meta.fields, "gates", "open_slots", "evidence", "you_may_act_as", "metric_claims"]
+        fields = [*RequestOut.Meta.fields, "expires_at", "gates", "open_slots", "evidence", "evidence_not_reviewed",
+                  "you_may_act_as", "metric_claims"]
 
 
 class RequestIn(serializers.Serializer):

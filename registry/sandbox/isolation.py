@@ -198,3 +198,53 @@ def readable_code(project_root: Path, search_path: Iterable[str]) -> tuple[list[
         if child.is_dir() and (child / "__init__.py").exists():
             read.add(str(child))
     return sorted(read), [str(root)]
+
+
+# -- seccomp: no new socket, no connect ------------------------------------------------------------------------
+# A network namespace and Landlock leave Unix sockets named in the file system reachable (a PostgreSQL socket
+# under /run/postgresql, which may trust local connections): the child may make no socket and connect none. It
+# keeps the one it was given, already connected to its parent. io_uring would do the same calls unseen: refused.
+
+_SECCOMP_MODE_FILTER, _PR_SET_SECCOMP = 2, 22
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO, _SECCOMP_RET_KILL_PROCESS = 0x7FFF0000, 0x00050000, 0x80000000
+# audit arch, x32 bit (0 where none), and the calls refused: socket, socketpair, connect, bind, listen, accept,
+# accept4, io_uring_setup.
+_SECCOMP_ARCH = {
+    "x86_64": (0xC000003E, 0x40000000, (41, 53, 42, 49, 50, 43, 288, 425)),
+    "aarch64": (0xC00000B7, 0, (198, 199, 203, 200, 201, 202, 242, 425)),
+}
+
+
+def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("=HBBI", code, jt, jf, k)
+
+
+def socket_filter() -> str:
+    """What no_sockets() applies on this machine, in words."""
+    if os.uname().machine not in _SECCOMP_ARCH:
+        return f"no socket filter on this architecture ({os.uname().machine}): Unix sockets remain reachable"
+    return "seccomp: the child can make, bind or connect no socket (Unix sockets included)"
+
+
+def no_sockets() -> None:
+    """Install the filter for good (no_new_privileges must come first); a failure stops the child."""
+    arch = _SECCOMP_ARCH.get(os.uname().machine)
+    if arch is None:
+        return
+    audit_arch, x32, calls = arch
+    ld_nr, ld_arch, jeq, jge, ret = 0x20, 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, JGE, BPF_RET|K
+    prog = [_bpf(ld_arch, 0, 0, 4), _bpf(jeq, 1, 0, audit_arch), _bpf(ret, 0, 0, _SECCOMP_RET_KILL_PROCESS),
+            _bpf(ld_nr, 0, 0, 0)]
+    if x32:
+        prog.append(_bpf(jge, len(calls) + 1, 0, x32))  # any x32 call: to the refusal, past the allow
+    for i, nr in enumerate(calls):
+        prog.append(_bpf(jeq, len(calls) - i, 0, nr))
+    prog += [_bpf(ret, 0, 0, _SECCOMP_RET_ALLOW), _bpf(ret, 0, 0, _SECCOMP_RET_ERRNO | errno.EPERM)]
+    code = b"".join(prog)
+    filt = ctypes.create_string_buffer(code, len(code))
+
+    class _Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = _Prog(len(prog), ctypes.cast(filt, ctypes.c_void_p))
+    _call(_libc.prctl, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)

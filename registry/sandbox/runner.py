@@ -166,6 +166,7 @@ def isolation_notes(hello: dict[str, Any], user: tuple[int, int] | None, landloc
         "user": who,
         "files": "Landlock: readable only where code lives, writable only in a scratch directory" if landlock
         else "no Landlock on this kernel: the child reads what its user may read",
+        "sockets": str(hello.get("sockets", "unknown")),
         "processes": "own PID namespace: everything the child starts ends with it" if pidns
         else "no PID namespace: the child's own processes are not contained",
     }

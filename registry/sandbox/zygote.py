@@ -61,6 +61,7 @@ def _child(spec: dict[str, Any], channel: int) -> None:
     if spec.get("landlock"):
         read, list_only = isolation.readable_code(Path(spec["project_root"]), sys.path)
         isolation.landlock(read=[*read, spec["inputs"]], write=[workdir], list_only=list_only)
+    isolation.no_sockets()
     log = os.open("stderr.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -161,5 +162,6 @@ def main(raw: str) -> None:
     for name in PRELOAD:
         importlib.import_module(name)
     _send(ctl, {"network": network, "landlock_abi": isolation.landlock_abi(), "pid": os.getpid(),
+                "sockets": isolation.socket_filter(),
                 "uid": os.geteuid()})
     Zygote(ctl, config).serve()

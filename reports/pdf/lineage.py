@@ -2,13 +2,13 @@
 
 Metrics shape (built by reports.lineage and reports.builders): {"datasets": [{role, name, version, sha256, rows,
 schema, target, positive_label, provenance, licence}], "model_version": {...}, "parents": [{id, model, version,
-stage, artifact_sha256}], "reports": [{id, kind, verdict, pdf_sha256, json_sha256}], "metric_claims":
-{performance_report, tolerance, metrics: [reports.claims.compare rows]}, "promotion_requests": [{id, target_stage,
-status, seq, hash}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256,
-evidence_digests: {kind: {report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes":
-[{seq, hash, ts, old, new, request}], "audit_entries": [{seq, ts, action, object: {type, id, repr}, hash,
-inclusion_proof: a proof document | None}], "chain_verification": {ok, head_seq, rule, failed_seq}, "checkpoint":
-{...} | None}
+stage, artifact_sha256}], "reports": [{id, kind, verdict, pdf_sha256, json_sha256, reviewed}], "metric_claims":
+{performance_report, tolerance, metrics: [reports.claims.compare rows]}, "promotion_requests":
+[{id, target_stage, status, seq, hash, gates: [{name, passed, detail}], evidence_at_decision: {kind: {report_id,
+...}}}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256, evidence_digests: {kind:
+{report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes": [{seq, hash, ts, old, new,
+request}], "audit_entries": [{seq, ts, action, object: {type, id, repr}, hash, inclusion_proof: a proof document
+| None}], "chain_verification": {ok, head_seq, rule, failed_seq}, "checkpoint": {...} | None}
 """
 
 from __future__ import annotations
@@ -175,6 +175,19 @@ def _claims(m: dict[str, Any]) -> list[Any]:
         [35 * mm, 25 * mm, 25 * mm, 35 * mm, 50 * mm])])]
 
 
+def _decided(m: dict[str, Any]) -> list[Any]:
+    """Each decided request's gate results as its decision froze them."""
+    rows: list[list[Any]] = [["Request", "Status", "Gate", "Result", "Detail"]]
+    for r in m["promotion_requests"]:
+        for g in r.get("gates") or []:
+            rows.append([f"#{r['id']} -> {r['target_stage']}", r["status"], g.get("name", ""),
+                         "PASS" if g.get("passed") else "FAIL", g.get("detail", "")])
+    if len(rows) == 1:
+        return []
+    return [KeepTogether([para("Gate results frozen at each decision."),
+                          table(rows, [28 * mm, 17 * mm, 33 * mm, 13 * mm, 79 * mm])])]
+
+
 def _verification(m: dict[str, Any]) -> str:
     cv = m["chain_verification"]
     if cv["ok"]:
@@ -212,10 +225,16 @@ def render_lineage(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
               Paragraph("4. Model artifact", H2), table([["SHA-256", "Size", "Format", "Framework"], [
                   mv["artifact_sha256"], mv["artifact_size"], mv["artifact_format"],
                   f"{mv['framework']} {mv['framework_version']}"]], [80 * mm, 25 * mm, 20 * mm, 45 * mm]),
-              Paragraph("5. Evidence", H2), table([["Report", "Verdict", "PDF SHA-256", "JSON SHA-256"]] + [
-                  [f"{r['kind']} #{r['id']}", r["verdict"], r["pdf_sha256"], r["json_sha256"]] for r in m["reports"]],
-                  [30 * mm, 15 * mm, 62 * mm, 62 * mm]),
+              Paragraph("5. Evidence", H2),
+              para("Reviewed: a decision that stands (an approval that did not lapse, or a rejection) was bound to "
+                   "the report. A report no decision was bound to, such as one that arrived after the decision, is "
+                   "marked not reviewed."),
+              table([["Report", "Verdict", "Reviewed", "PDF SHA-256", "JSON SHA-256"]] + [
+                  [f"{r['kind']} #{r['id']}", r["verdict"], "yes" if r.get("reviewed") else "not reviewed",
+                   r["pdf_sha256"], r["json_sha256"]] for r in m["reports"]],
+                  [28 * mm, 13 * mm, 17 * mm, 56 * mm, 56 * mm]),
               *_claims(m),
+              *_decided(m),
               Paragraph("6. Approvals", H2),
               table([["Seq", "Request", "Who", "Role", "When", "Decision", "Comment"]] + [
                   [a["seq"], a["request"], a["who"], a["role"], a["when"],

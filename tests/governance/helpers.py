@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.utils import timezone
-
 from audit import writer
 from audit.context import audit_context, system_actor
 from reports.models import Report
+from reports.services import report_succeed
 from tests.factories import csv_bytes, make_dataset_version, make_model, make_version
 
 
@@ -28,9 +27,11 @@ def held_out(version: Any) -> str:
 def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: dt.datetime | None = None,
                digest: str = "a", artifact: str | None = None, measured: dict[str, Any] | None = None,
                evaluated_on: str | None = None) -> Report:
-    """A succeeded report row; a performance report measures `measured` (ROC AUC 0.8 unless told): each a
+    """A succeeded report of `kind`; a performance report measures `measured` (ROC AUC 0.8 unless told): each a
     number, or the whole entry as the report writes it; on a dataset named for evaluation unless `evaluated_on`
-    gives another's digest."""
+    gives another's digest. Made as a worker makes one (reports.services.report_succeed, which governance reacts
+    to in its transaction), unless `finished_at` backdates it: that row is written as it stands."""
+    sha = (digest * 64)[:64]
     metrics: dict[str, Any] = {"verdict": verdict, "overall": {"roc_auc": {"value": 0.8}}}
     inputs = {"artifact_sha256": artifact or version.artifact_sha256}
     if kind == "performance":
@@ -38,13 +39,15 @@ def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: d
         metrics["metrics"] = {k: v if isinstance(v, dict) else {"value": v, "ci": [None, None]}
                               for k, v in (measured or {"roc_auc": 0.8}).items()}
     with audit_context(actor=system_actor("test evidence"), channel="task"):
-        report = Report(
-            version=version, kind=kind, status="succeeded", verdict=verdict, progress=100,
-            pdf_sha256=(digest * 64)[:64], json_sha256=(digest * 64)[:64], metrics=metrics,
-            inputs=inputs,
-            finished_at=finished_at or timezone.now(),
-        )
+        report = Report(version=version, kind=kind, inputs=inputs)
+        if finished_at is not None:
+            report.status, report.verdict, report.progress, report.finished_at = "succeeded", verdict, 100, finished_at
+            report.pdf_sha256 = report.json_sha256 = sha
+            report.metrics = metrics
         writer.save(report)
+        if finished_at is None:
+            report = report_succeed(report_id=report.pk, metrics=metrics, json_name="", json_sha256=sha, pdf_name="",
+                                    pdf_sha256=sha)
     return report
 
 

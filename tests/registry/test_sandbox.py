@@ -3,6 +3,7 @@ a private file, or signal the server; registration proves a file is a model befo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -163,10 +164,13 @@ def test_a_version_written_past_registration_fails_its_report_and_never_runs(dev
     """Someone with a Django shell writes the row and the file themselves: the report's loader still refuses."""
     model = make_model(dev, "pd")
     data = make_dataset_version(dev, content=csv_bytes(60))
-    name = default_storage.save("artifacts/crafted.skops", io.BytesIO(crafted("builtins.exec", marker_dir / "marker")))
+    content = crafted("builtins.exec", marker_dir / "marker")
+    name = default_storage.save("artifacts/crafted.skops", io.BytesIO(content))
     with audit_context(actor=user_actor(dev), channel="system"), writer.atomic():
-        version = ModelVersion(model=model, version=1, artifact=name, artifact_sha256="0" * 64, artifact_size=1,
-                               artifact_format="skops", created_by=dev)
+        # Its true digest, so that the loader's digest check passes and the child's own check of the types is what
+        # refuses it.
+        version = ModelVersion(model=model, version=1, artifact=name, artifact_format="skops", created_by=dev,
+                               artifact_sha256=hashlib.sha256(content).hexdigest(), artifact_size=len(content))
         writer.save(version)
     with django_capture_on_commit_callbacks(execute=True), audit_context(actor=user_actor(dev), channel="system"):
         report = report_request(version=version, kind="bias", by=dev, evaluation_dataset=data)
@@ -283,6 +287,39 @@ def test_the_child_cannot_open_a_socket_to_the_host(tmp_path: Path) -> None:
             server.accept()  # nothing came
     finally:
         server.close()
+
+
+def _probe(tmp_path: Path, source: str) -> int:
+    return _observe(tmp_path, sandbox_models.Probe(source))
+
+
+def test_the_child_cannot_reach_a_unix_socket_of_the_host(tmp_path: Path) -> None:
+    # A network namespace and Landlock leave named Unix sockets reachable: PostgreSQL's under /run/postgresql,
+    # trusting local connections, would let a model's code rewrite any row. Here the server's socket is open to all.
+    folder = Path(tempfile.mkdtemp(prefix="modelgov-unix-"))
+    folder.chmod(0o777)
+    path = folder / "db.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    path.chmod(0o777)
+    server.listen()
+    server.settimeout(0.1)
+    try:
+        connect = (f"import socket\ntry:\n    socket.socket(socket.AF_UNIX).connect({str(path)!r})\n    result = 1\n"
+                   "except OSError:\n    result = 0\n")
+        assert _probe(tmp_path, connect) == 0
+        with pytest.raises(TimeoutError):
+            server.accept()  # nothing came
+        pair = ("import socket\ntry:\n    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                f"    a.connect({str(path)!r})\n    result = 1\nexcept OSError:\n    result = 0\n")
+        assert _probe(tmp_path, pair) == 0
+        assert _probe(tmp_path, "import socket\ntry:\n    socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+                                "    result = 1\nexcept OSError:\n    result = 0\n") == 0
+        assert _probe(tmp_path, "result = 7") == 7  # the probe itself runs
+    finally:
+        server.close()
+        path.unlink()
+        folder.rmdir()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the user is changed only when the server runs as root")

@@ -157,3 +157,59 @@ def test_waterfall_bars_are_red_where_they_raise_and_blue_where_they_lower():
     # Each bar starts where the last ended, from the base value.
     assert [b["start"] for b in bars] == pytest.approx([0.1, -0.9, -0.4, -0.65])
     assert charts.waterfall(case, 0.1)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _fitted_on(frame: pd.DataFrame, labels: pd.Series) -> bytes:
+    model = Pipeline([("pre", ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), ["sex"])],
+                                                remainder="passthrough")),
+                      ("model", HistGradientBoostingClassifier(max_iter=40, random_state=0))])
+    return sio.dumps(model.fit(frame[FEATURES], labels))
+
+
+def _bias_of(make_user: Any, capture: Any, train: pd.DataFrame, test: pd.DataFrame, positive: str,
+             artifact: bytes) -> Any:
+    from registry.services.dataset import dataset_create, dataset_version_create
+    from registry.services.model import registered_model_create
+    from registry.services.version import model_version_create
+
+    dev = make_user("dev", "model developer")
+    with audit_context(actor=user_actor(dev), channel="system"):
+        ds = dataset_create(by=dev, name="survival-data")
+        made = [dataset_version_create(dataset=ds, by=dev, file=io.BytesIO(frame.to_csv(index=False).encode()),
+                                       target_column="survived", positive_label=positive,
+                                       sensitive_columns=["sex"]) for frame in (train, test)]
+        registered = registered_model_create(by=dev, name="survival", title="Survival", risk_tier="low")
+        version = model_version_create(model=registered, by=dev, artifact=io.BytesIO(artifact),
+                                       artifact_format="skops", training_datasets=[made[0]])
+    with capture(execute=True):
+        report = services.report_request(version=version, kind="bias", by=dev, evaluation_dataset=made[1],
+                                         config={"n_boot": 0})
+    report.refresh_from_db()
+    return report
+
+
+def test_a_model_fitted_on_yes_no_labels_is_measured_through_the_positive_label(
+        make_user: Any, django_capture_on_commit_callbacks: Any) -> None:
+    train, test = _titanic(700, 1), _titanic(400, 2)
+    artifact = _fitted_on(train, train["survived"])  # its classes are "no" and "yes"
+    report = _bias_of(make_user, django_capture_on_commit_callbacks, train, test, "yes", artifact)
+    assert report.status == "succeeded", report.error
+    said = sio.loads(artifact, trusted=sio.get_untrusted_types(data=artifact)).predict(test[FEATURES])
+    expected = float((said == test["survived"]).mean())
+    assert report.metrics["overall"]["accuracy"]["value"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_favourable_outcome_written_0_is_not_measured_inverted(make_user: Any,
+                                                                 django_capture_on_commit_callbacks: Any) -> None:
+    """Labels 0/1 where 0 is the favourable outcome (positive_label "0"): the model predicts the file's own 0 and
+    1, and a report that took its 1 for the positive label measured 1 - accuracy (a poor model looked good)."""
+    train, test = _titanic(700, 1), _titanic(400, 2)
+    for frame in (train, test):
+        frame["survived"] = (frame["survived"] == "no").astype(int)
+    artifact = _fitted_on(train, train["survived"])
+    report = _bias_of(make_user, django_capture_on_commit_callbacks, train, test, "0", artifact)
+    assert report.status == "succeeded", report.error
+    said = sio.loads(artifact, trusted=sio.get_untrusted_types(data=artifact)).predict(test[FEATURES])
+    expected = float((said == test["survived"]).mean())
+    assert expected > 0.7
+    assert report.metrics["overall"]["accuracy"]["value"] == pytest.approx(expected, abs=1e-6)

@@ -21,7 +21,7 @@ from reports import loading, services
 from reports.explain import compute_explanation
 from reports.models import ReportStatus
 from tests import sandbox_models
-from tests.factories import csv_bytes, make_dataset_version, make_model, make_version
+from tests.factories import csv_bytes, make_dataset_version, make_model, make_version, skops_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +107,60 @@ def test_a_worker_trusting_other_types_fails_the_report_saying_so(registered: di
         done = services.report_compute(report_id=report.pk)
     assert done.status == ReportStatus.FAILED and not done.pdf
     assert "skops trusted types" in done.error and report.config["skops_trusted_types_sha256"] in done.error
+
+
+# -- what a report measures is what was registered ------------------------------------------------------------------
+
+def _overwrite(field: Any, content: bytes) -> None:
+    """What someone with write access to the store (the bucket, the disk) does; the product itself never would."""
+    from pathlib import Path
+
+    from django.core.files.storage import default_storage
+
+    path = Path(default_storage.path(field.name))
+    path.chmod(0o644)
+    path.write_bytes(content)
+
+
+def _sensitive_dataset(dev: Any, content: bytes) -> Any:
+    return make_dataset_version(dev, content=content)
+
+
+def test_an_artifact_replaced_in_storage_is_not_measured(make_user: Any,
+                                                         django_capture_on_commit_callbacks: Any) -> None:
+    dev = make_user("dev", "model developer")
+    version = make_version(make_model(dev), dev, seed=0)
+    evaluation = _sensitive_dataset(dev, csv_bytes(120))
+    _overwrite(version.artifact, skops_bytes(seed=3))  # another, valid model
+    report, _ = _run_report(dev, version, evaluation, django_capture_on_commit_callbacks)
+    assert report.status == ReportStatus.FAILED
+    assert "not the one registered" in report.error and version.artifact_sha256 in report.error
+
+
+def test_an_evaluation_file_replaced_in_storage_is_not_measured(make_user: Any,
+                                                                django_capture_on_commit_callbacks: Any) -> None:
+    dev = make_user("dev", "model developer")
+    version = make_version(make_model(dev), dev)
+    evaluation = _sensitive_dataset(dev, csv_bytes(120))
+    # The same rows with labels the model agrees with: a better score under the registered file's digest.
+    _overwrite(evaluation.file, csv_bytes(120).replace(b"\n1,", b"\n0,"))
+    report, _ = _run_report(dev, version, evaluation, django_capture_on_commit_callbacks)
+    assert report.status == ReportStatus.FAILED
+    assert "not the one registered" in report.error and evaluation.sha256 in report.error
+
+
+def test_a_model_taking_the_target_as_a_feature_is_never_given_the_labels(
+        make_user: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Registered without a training file, a model fitted on the label itself would measure perfectly."""
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.tree import DecisionTreeClassifier
+
+    dev = make_user("dev", "model developer")
+    frame = pd.read_csv(io.BytesIO(csv_bytes(120)))
+    cheat = DecisionTreeClassifier().fit(frame[["risk", "age"]], frame["risk"])
+    version = make_version(make_model(dev), dev, content=sio.dumps(cheat))
+    evaluation = _sensitive_dataset(dev, csv_bytes(120))
+    report, _ = _run_report(dev, version, evaluation, django_capture_on_commit_callbacks)
+    assert report.status == ReportStatus.FAILED
+    assert "target column 'risk' as a feature" in report.error

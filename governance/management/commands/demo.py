@@ -39,8 +39,9 @@ class Command(BaseCommand):
                 where = Path(settings.MEDIA_ROOT) / str(report.pdf.name) if report.pdf else "-"
                 w(f"    {kind:<15} {report.status:<9} verdict={report.verdict or '-':<5} {where}")
         assert out.v1_request is not None and out.v2_request is not None
-        w(f"v1 promotion request #{out.v1_request.pk}: {out.v1_request.status} — blocked by: "
+        w(f"v1 promotion request #{out.v1_request.pk}: {out.v1_request.status} — its gates fail: "
           + "; ".join(g.detail for g in out.v1_gates if not g.passed))
+        w(f"v1 approval by the validator: refused — {out.v1_approval_refused or 'already refused in an earlier run'}")
         w(f"v2 promotion request #{out.v2_request.pk}: {out.v2_request.status}")
         refused = out.self_approval_refused or "already refused in an earlier run"
         w(f"self-approval by the requester: refused — {refused}")
