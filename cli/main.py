@@ -20,6 +20,8 @@ from typing import Any
 import requests
 
 OK, ERROR, USAGE, BLOCKED = 0, 1, 2, 3
+# The report kinds, in the order the server's "generate all" uses (the client imports nothing of the server).
+KINDS = ("bias", "explainability", "performance", "lineage")
 
 
 class CliError(Exception):
@@ -113,7 +115,7 @@ def cmd_version_register(api: Api, args: argparse.Namespace) -> int:
 
 def cmd_report_request(api: Api, args: argparse.Namespace) -> int:
     ids = []
-    for kind in args.kind or ["bias", "explainability", "lineage"]:
+    for kind in args.kind or list(KINDS):
         payload: dict[str, Any] = {"version": args.version, "kind": kind}
         if args.dataset:
             payload["evaluation_dataset"] = args.dataset
@@ -232,7 +234,7 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report").add_subparsers(dest="cmd", required=True)
     rr = rep.add_parser("request")
     rr.add_argument("version", type=int)
-    rr.add_argument("--kind", action="append", choices=["bias", "explainability", "lineage"])
+    rr.add_argument("--kind", action="append", choices=KINDS)
     rr.add_argument("--dataset", type=int)
     rr.add_argument("--wait", action="store_true")
     rr.add_argument("--timeout", type=int, default=1800)

@@ -23,6 +23,7 @@ from config.errors import DomainError
 from demo import credit
 from governance import gates, roles
 from governance import services as governance
+from governance.evidence import report_config
 from governance.models import PromotionRequest
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 from registry.services import dataset as datasets
@@ -139,10 +140,7 @@ def _report(version: ModelVersion, kind: str, by: Any, *, fresh: bool = False) -
     existing = Report.objects.filter(version=version, kind=kind, status="succeeded").order_by("-id").first()
     if existing is not None and not fresh:
         return existing
-    from reports.api.views import policy_bias_thresholds
-
-    report = reports.report_request(version=version, kind=kind, by=by,
-                                    config={"bias_thresholds": policy_bias_thresholds(version)})
+    report = reports.report_request(version=version, kind=kind, by=by, config=report_config(version, kind))
     report.refresh_from_db()
     return report
 
@@ -167,10 +165,10 @@ def run(say: Callable[[str], None], export_root: Path) -> Outcome:
         v1, v2 = _versions(dev, train_dv, eval_dv)
     out.versions = {"v1": v1, "v2": v2}
     with audit_context(actor=user_actor(val), channel="cli"):
-        stage("evidence reports: bias, explainability, lineage for both versions (takes a minute)")
+        stage("evidence reports: bias, explainability, performance, lineage for both versions (takes a minute)")
         for name, version in out.versions.items():
             out.reports[name] = {}
-            for kind in ("bias", "explainability", "lineage"):
+            for kind in ("bias", "explainability", "performance", "lineage"):
                 say(f"      {name} {kind} …")
                 out.reports[name][kind] = _report(version, kind, val)
     stage("the workflow: v1's approval refused on its failing fairness evidence and v1 rejected, v2 approved and "

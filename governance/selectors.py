@@ -7,9 +7,11 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from governance import gates, rules
+from governance import gates, policies, rules
 from governance.models import Approval, PromotionRequest, RequestStatus
 from governance.roles import APPROVER_ROLES
+from registry.models import ModelVersion
+from reports import claims
 from reports.selectors import evidence_after
 
 
@@ -34,6 +36,16 @@ def _bound_report_ids(request: PromotionRequest) -> set[int]:
     """The reports a decision on the request was bound to: by approvals that count, or by the rejection."""
     return {int(d["report_id"]) for a in request.approvals.all() if a.lapsed_at is None
             for d in (a.evidence_digests or {}).values() if isinstance(d, dict) and "report_id" in d}
+
+
+def metric_claims(version: ModelVersion, rule: dict[str, Any]) -> dict[str, Any]:
+    """The version's declared metrics beside the ones the product measured, as the metric gates of `rule` read
+    them (the same report, judged fresh by the same tests), with each difference beyond the tolerance flagged."""
+    found = gates.measured(version, policies.duration(rule, "evidence_max_age_days"))
+    tolerance = claims.tolerance()
+    rows = claims.compare(version.metrics, found.metrics, tolerance)
+    return {"measured_by_report": found.report_id, "not_measured_reason": found.why_none or None,
+            "tolerance": tolerance, "flagged": claims.flagged(rows), "metrics": rows}
 
 
 def request_detail(request: PromotionRequest, user: Any) -> dict[str, Any]:
@@ -64,6 +76,7 @@ def request_detail(request: PromotionRequest, user: Any) -> dict[str, Any]:
         "open_slots": rules.open_slots(request, now) if request.status == RequestStatus.PENDING and not shown else {},
         "evidence": evidence,
         "evidence_not_reviewed": not_reviewed,
+        "metric_claims": metric_claims(request.version, request.policy_rule),
         "you_may_act_as": rules.may_decide(user, request, now),
         "role_groups": APPROVER_ROLES,
     }

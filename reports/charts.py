@@ -15,6 +15,7 @@ from matplotlib import font_manager
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import roc_curve
 
 FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
 font_manager.fontManager.addfont(str(FONT))
@@ -173,5 +174,39 @@ def waterfall(case: dict[str, Any], base: float, top: int = 8) -> bytes:
                        Line2D([], [], color="#333", lw=0.6, ls="--", label="this case's output")],
               loc="upper center", bbox_to_anchor=(0.5, -0.12 if bars else -0.2), ncol=4, fontsize=7, frameon=False)
     ax.set_title(f"Case {case['row']}: prediction {case['prediction']} (base {base:.3f}, output {end:.3f})")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def performance_curves(y_true: np.ndarray, y_score: np.ndarray, metrics: dict[str, Any]) -> bytes:
+    """The ROC curve with the KS gap marked, and the calibration table drawn against the diagonal."""
+    fig, (roc, cal) = plt.subplots(1, 2, figsize=(7.2, 3.2))
+    fpr, tpr, _ = roc_curve(y_true, y_score)
+    auc, ks = metrics["metrics"]["roc_auc"]["value"], metrics["metrics"]["ks"]["value"]
+    roc.plot(fpr, tpr, color="#4a7ab5", lw=1.2, label=f"model (ROC AUC {auc:.3f})")
+    roc.plot([0, 1], [0, 1], color="#888", lw=0.6, ls=":", label="chance")
+    at = int(np.argmax(np.abs(tpr - fpr)))
+    roc.plot([fpr[at], fpr[at]], [fpr[at], tpr[at]], color="#c0392b", lw=1.2, label=f"KS {ks:.3f}")
+    roc.set_xlabel("false positive rate")
+    roc.set_ylabel("true positive rate")
+    roc.set_title("ROC curve")
+    roc.legend(loc="lower right", fontsize=6, frameon=False)
+    bins = metrics["calibration"]["bins"]
+    x = np.array([b["mean_score"] for b in bins], dtype=float)
+    y = np.array([b["observed_rate"]["value"] for b in bins], dtype=float)
+    lo = np.array([b["observed_rate"]["ci"][0] for b in bins], dtype=float)
+    hi = np.array([b["observed_rate"]["ci"][1] for b in bins], dtype=float)
+    lo, hi = np.where(np.isnan(lo), y, lo), np.where(np.isnan(hi), y, hi)
+    cal.plot([0, 1], [0, 1], color="#888", lw=0.6, ls=":", label="perfect calibration")
+    cal.errorbar(x, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="o-", ms=3, lw=1,
+                 capsize=2, color="#4a7ab5", label="observed rate per decile (95% CI)")
+    cal.set_xlim(0, 1)
+    cal.set_ylim(0, 1)
+    cal.set_xlabel("mean score in the decile")
+    cal.set_ylabel("observed rate of class 1")
+    cal.set_title("Calibration")
+    cal.legend(loc="lower right", fontsize=6, frameon=False)
+    for ax in (roc, cal):
+        ax.set_aspect("equal")
     fig.tight_layout()
     return _png(fig)

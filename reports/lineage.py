@@ -8,6 +8,7 @@ from typing import Any
 
 from audit.models import AuditEntry
 from registry.models import DatasetVersion, ModelVersion
+from reports import claims
 from reports.models import Report
 
 DECISIONS = ("governance.approval.approve", "governance.approval.reject")
@@ -112,7 +113,19 @@ def _reports(version: ModelVersion, up_to: int) -> tuple[list[dict[str, Any]], l
     return sorted(reports, key=lambda r: r["id"]), history
 
 
-def build_lineage(version: ModelVersion, *, up_to_seq: int) -> dict[str, Any]:
+def _metric_claims(version: ModelVersion, reports: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+    """The declared metrics beside the latest performance report that had succeeded by the frozen head. A
+    report's numbers never change once it has succeeded, and a version's declared metrics never change."""
+    performance = [r for r in reports if r["kind"] == "performance"]
+    measured: dict[str, Any] = {}
+    if performance:
+        stored = Report.objects.filter(pk=performance[-1]["id"]).values_list("metrics", flat=True).first() or {}
+        measured = stored.get("metrics") or {}
+    return {"performance_report": performance[-1]["id"] if performance else None, "tolerance": tolerance,
+            "metrics": claims.compare(version.metrics, measured, tolerance)}
+
+
+def build_lineage(version: ModelVersion, *, up_to_seq: int, tolerance: float) -> dict[str, Any]:
     """Everything the lineage report shows, read from the log up to `up_to_seq` so a re-run is identical."""
     own = _history("registry.modelversion", [version.pk], up_to_seq)
     reports, report_entries = _reports(version, up_to_seq)
@@ -136,6 +149,7 @@ def build_lineage(version: ModelVersion, *, up_to_seq: int) -> dict[str, Any]:
         },
         "parents": _parents(version, up_to_seq),
         "reports": reports,
+        "metric_claims": _metric_claims(version, reports, tolerance),
         "promotion_requests": requests,
         "approvals": approvals,
         "stage_changes": [{"seq": e["seq"], "hash": e["hash"], "ts": e["ts"],

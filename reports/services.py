@@ -13,6 +13,7 @@ import rfc8785
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import writer
@@ -21,6 +22,7 @@ from config.errors import Conflict, InvalidInput, PermissionDenied
 from registry.models import DatasetVersion, ModelVersion
 from registry.sandbox import skops_types
 from registry.sandbox.runner import trusted_types
+from reports import claims
 from reports.errors import ReportInputError
 from reports.models import Report, ReportKind, ReportStatus
 from reports.signals import report_succeeded
@@ -64,6 +66,19 @@ def report_subject(version: ModelVersion) -> dict[str, Any]:
             "intended_use": m.intended_use}
 
 
+def _check_held_out(version: ModelVersion, dataset: DatasetVersion) -> None:
+    """A performance report measures the model on data named for evaluation when the version was registered, and
+    never on data it was trained on (the same version, or the same bytes registered again): a developer could
+    otherwise pick the rows that flatter the model."""
+    if not version.evaluation_datasets.filter(pk=dataset.pk).exists():
+        named = ", ".join(f"#{d.pk}" for d in version.evaluation_datasets.order_by("id")) or "none"
+        raise InvalidInput(f"dataset version #{dataset.pk} was not named as an evaluation dataset when the version "
+                           f"was registered (named: {named}); a performance report measures on one of those")
+    if version.training_datasets.filter(Q(pk=dataset.pk) | Q(sha256=dataset.sha256)).exists():
+        raise InvalidInput(f"dataset version #{dataset.pk} holds the data the version was trained on; a performance "
+                           "report measures on held-out data")
+
+
 def report_request(
     *, version: ModelVersion, kind: str, by: Any | None, evaluation_dataset: DatasetVersion | None = None,
     config: dict[str, Any] | None = None,
@@ -77,7 +92,13 @@ def report_request(
         evaluation_dataset = evaluation_dataset or version.evaluation_datasets.order_by("-id").first()
         if evaluation_dataset is None:
             raise InvalidInput("the version has no evaluation dataset; name one")
+    if kind == ReportKind.PERFORMANCE:
+        assert evaluation_dataset is not None
+        _check_held_out(version, evaluation_dataset)
     merged = {**DEFAULT_CONFIG, **(config or {})}
+    if kind in (ReportKind.PERFORMANCE, ReportKind.LINEAGE):
+        # Frozen now, as the thresholds are: the report states and applies the tolerance in force when requested.
+        merged.setdefault("metric_tolerance", claims.tolerance())
     head = writer.head()
     cp = Checkpoint.objects.order_by("-size").first()
     merged["audit_head"] = {"seq": head[0], "hash": head[1]}

@@ -31,6 +31,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
 
 
+def env_float(name: str, default: float, *, low: float, high: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+    if not low <= number <= high:  # also refuses nan
+        raise ImproperlyConfigured(f"{name} must be from {low} to {high}, got {value!r}")
+    return number
+
+
 DEBUG = False
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
@@ -278,6 +291,11 @@ REGISTRY_SANDBOX_USER = os.environ.get("REGISTRY_SANDBOX_USER", "nobody")
 # Refuse to run a child this machine cannot isolate (no network namespace; neither another user nor Landlock).
 # On here and in production; local and test settings turn it off and record what applied instead.
 REGISTRY_SANDBOX_REQUIRE_ISOLATION = env_bool("REGISTRY_SANDBOX_REQUIRE_ISOLATION", True)
+
+# Reports
+# A declared metric (the developer's claim) that differs from the product's measurement by more than this
+# (absolute, e.g. ROC AUC 0.80 declared, 0.77 measured) is flagged on the API, the review page and in reports.
+METRIC_CLAIM_TOLERANCE = env_float("METRIC_CLAIM_TOLERANCE", 0.02, low=0.0, high=1.0)
 
 # Audit log
 AUDIT_LOG_ID = os.environ.get("AUDIT_LOG_ID", "")

@@ -1,5 +1,6 @@
 """Routes of the governance API."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from governance.api import views
@@ -9,4 +10,7 @@ router.register("promotion-requests", views.PromotionRequestViewSet, basename="p
 router.register("policies", views.PolicyViewSet, basename="policy")
 router.register("tokens", views.TokenViewSet, basename="token")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("versions/<int:pk>/metrics/", views.VersionMetricsView.as_view(), name="version-metrics"),
+]

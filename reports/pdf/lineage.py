@@ -2,7 +2,8 @@
 
 Metrics shape (built by reports.lineage and reports.builders): {"datasets": [{role, name, version, sha256, rows,
 schema, target, positive_label, provenance, licence}], "model_version": {...}, "parents": [{id, model, version,
-stage, artifact_sha256}], "reports": [{id, kind, verdict, pdf_sha256, json_sha256, reviewed}], "promotion_requests":
+stage, artifact_sha256}], "reports": [{id, kind, verdict, pdf_sha256, json_sha256, reviewed}], "metric_claims":
+{performance_report, tolerance, metrics: [reports.claims.compare rows]}, "promotion_requests":
 [{id, target_stage, status, seq, hash, gates: [{name, passed, detail}], evidence_at_decision: {kind: {report_id,
 ...}}}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256, evidence_digests: {kind:
 {report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes": [{seq, hash, ts, old, new,
@@ -156,6 +157,24 @@ def _bound_to(m: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def _claims(m: dict[str, Any]) -> list[Any]:
+    """Declared metrics beside the latest performance report's measurement, with the difference flagged."""
+    mc = m.get("metric_claims") or {}
+    rows = mc.get("metrics") or []
+    source = (f"performance report #{mc['performance_report']}" if mc.get("performance_report")
+              else "no performance report had succeeded by the frozen audit head")
+    intro = para(f"Metrics: declared by the developer at registration, and measured by the product ({source}). A "
+                 f"difference beyond {mc.get('tolerance')} is flagged; gates read only the measured values.")
+    if not rows:
+        return [intro, para("Nothing declared and nothing measured.")]
+    return [KeepTogether([intro, table([["Metric", "Declared", "Measured", "Declared - measured", "Flag"]] + [
+        [r["metric"], "—" if r["declared"] is None else f"{r['declared']:.4f}",
+         "n/a" if r["measured"] is None else f"{r['measured']:.4f}",
+         "—" if r["difference"] is None else f"{r['difference']:+.4f}",
+         "FLAGGED" if r["flagged"] else r.get("note", "")] for r in rows],
+        [35 * mm, 25 * mm, 25 * mm, 35 * mm, 50 * mm])])]
+
+
 def _decided(m: dict[str, Any]) -> list[Any]:
     """Each decided request's gate results as its decision froze them."""
     rows: list[list[Any]] = [["Request", "Status", "Gate", "Result", "Detail"]]
@@ -214,6 +233,7 @@ def render_lineage(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
                   [f"{r['kind']} #{r['id']}", r["verdict"], "yes" if r.get("reviewed") else "not reviewed",
                    r["pdf_sha256"], r["json_sha256"]] for r in m["reports"]],
                   [28 * mm, 13 * mm, 17 * mm, 56 * mm, 56 * mm]),
+              *_claims(m),
               *_decided(m),
               Paragraph("6. Approvals", H2),
               table([["Seq", "Request", "Who", "Role", "When", "Decision", "Comment"]] + [

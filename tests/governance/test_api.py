@@ -199,12 +199,14 @@ def test_an_approval_without_the_evidence_is_refused_and_the_evidence_completes_
     resp = _approve(api, people.val, production, "validator")
     assert resp.status_code == 409 and resp.json()["rule"] == "evidence.not_ready"
     assert "no succeeded bias report" in resp.json()["detail"] and "lineage" in resp.json()["detail"]
-    # Staging a low-tier model needs no report, but a ROC AUC the version did not declare: approved, still pending.
-    assert _approve(api, people.val, staging, "validator").json()["status"] == "pending"
-    add_report(bare, "bias", "pass")  # carries the ROC AUC: the request is complete the moment it succeeds
-    body = as_(api, people.aud).get(f"/api/v1/promotion-requests/{staging}/").json()
-    assert body["status"] == "approved" and body["gates"] == [
-        {"name": "metric.roc_auc", "passed": True, "detail": "roc_auc = 0.8000 (needs >= 0.6)"}]
+    # Staging a low-tier model needs only the performance report its ROC AUC gate reads: refused, naming it.
+    resp = _approve(api, people.val, staging, "validator")
+    assert resp.status_code == 409 and "no succeeded performance report" in resp.json()["detail"]
+    add_report(bare, "performance", "info")  # measures ROC AUC 0.8: the one approval now completes the request
+    body = _approve(api, people.val, staging, "validator").json()
+    assert body["status"] == "approved"
+    assert [(g["name"], g["passed"]) for g in body["gates"]] == [("evidence.performance", True),
+                                                                  ("metric.roc_auc", True)]
     assert as_(api, people.aud).get(f"/api/v1/versions/{bare.pk}/").json()["stage"] == "staging"
 
 

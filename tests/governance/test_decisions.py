@@ -14,7 +14,7 @@ from audit import writer
 from audit.context import audit_context, system_actor, user_actor
 from audit.models import AuditEntry
 from config.errors import Conflict, PermissionDenied
-from governance import selectors, services
+from governance import policies, selectors, services
 from governance.models import Approval, Policy, PromotionRequest
 from registry.models import ModelPersonnel
 from registry.services.model import registered_model_edit, registered_model_set_developers
@@ -192,13 +192,17 @@ def test_an_approval_past_its_validity_no_longer_counts(people):
 
 
 def test_evidence_arriving_completes_the_request_in_its_own_transaction(people):
-    # Staging for a low-tier model requires one validator, no report, and a ROC AUC the version did not declare:
-    # the bias report supplies it. Its arrival completes the request; nobody has to act again.
+    # A policy whose staging rule for low-tier models has a ROC AUC gate but requires no report as evidence: the
+    # approval is given while the metric is not measured, and the performance report's arrival completes the
+    # request; nobody has to act again.
+    rules_ = policies.default_rules()
+    rules_["staging"]["low"]["evidence"] = {}
+    services.policy_create(by=people.gov, name="metric gate only", rules_=rules_, activate=True)
     version = version_for(people, tier="low", metrics={})
     request = _request(people, version, stage="staging")
     request = _approve(request, people.val, "validator")
     assert request.status == "pending"
-    add_report(version, "bias", "pass")
+    add_report(version, "performance", "info")
     request.refresh_from_db()
     version.refresh_from_db()
     assert request.status == "approved" and version.stage == "staging"
@@ -242,7 +246,7 @@ def test_a_decided_request_keeps_its_gates_and_evidence_and_shows_later_evidence
     detail = selectors.request_detail(request, people.aud)
     assert detail["evidence"] == at_decision
     assert [g["name"] for g in detail["gates"]] == ["evidence.bias", "evidence.explainability", "evidence.lineage",
-                                                    "metric.roc_auc"]
+                                                    "evidence.performance", "metric.roc_auc"]
     assert all(g["passed"] for g in detail["gates"])
     assert [e["report_id"] for e in detail["evidence_not_reviewed"]] == [later.pk]
     assert all(a.evidence_digests == at_decision for a in request.approvals.all())

@@ -177,7 +177,8 @@ def test_stale_and_foreign_evidence_fail_gates(people, version):
     assert not results["evidence.bias"].passed and "stale" in results["evidence.bias"].detail
     assert not results["evidence.explainability"].passed
     assert not results["evidence.lineage"].passed
-    assert results["metric.roc_auc"].passed
+    # The version declares roc_auc 0.82; no performance report measured it, so its gate does not pass.
+    assert not results["metric.roc_auc"].passed and "not measured" in results["metric.roc_auc"].detail
 
 
 def test_expiry_and_withdraw(people, version):

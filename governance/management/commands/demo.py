@@ -31,8 +31,10 @@ class Command(BaseCommand):
             w(f"  {username:<11} {password(username):<22} {role}")
         w("")
         for name, version in out.versions.items():
-            w(f"{name}: {version} stage={version.stage} roc_auc={version.metrics.get('roc_auc')} "
-              f"sha256={version.artifact_sha256[:16]}…")
+            performance = out.reports[name]["performance"]
+            measured = ((performance.metrics or {}).get("metrics") or {}).get("roc_auc", {}).get("value")
+            w(f"{name}: {version} stage={version.stage} roc_auc declared={version.metrics.get('roc_auc')} "
+              f"measured={measured} (performance report #{performance.pk}) sha256={version.artifact_sha256[:16]}…")
             for kind, report in out.reports[name].items():
                 where = Path(settings.MEDIA_ROOT) / str(report.pdf.name) if report.pdf else "-"
                 w(f"    {kind:<15} {report.status:<9} verdict={report.verdict or '-':<5} {where}")
