@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 
 from config.errors import Conflict, InvalidInput
 from config.storages import sha256_of
+from registry.sandbox import skops_types
 
 CHUNK = 1024 * 1024
 _HEX = set("0123456789abcdef")
@@ -127,6 +128,10 @@ def check_artifact_format(path: Path, declared: str) -> None:
     if declared == "skops":
         if not zipfile.is_zipfile(path):
             raise InvalidInput("the file is not a skops file (a skops file is a zip archive with schema.json)")
+        try:
+            skops_types.require_small_directory(path)
+        except skops_types.SkopsRefused as exc:
+            raise InvalidInput(str(exc)) from exc
         try:
             with zipfile.ZipFile(path) as zf:
                 names = set(zf.namelist())

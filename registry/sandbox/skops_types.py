@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -129,8 +130,56 @@ def _walk(node: Any, names: set[str], loaders: set[str], depth: int) -> None:
             _walk(value, names, loaders, depth + 1)
 
 
+# A skops file holds one entry per array: thousands for the largest ensembles. zipfile reads the whole central
+# directory when it opens an archive, entry by entry up to the directory's declared size whatever count is
+# declared (2,000,000 empty entries: 25 s and 1.1 GB), so both are read from the end-of-central-directory
+# record first and an archive declaring more is refused before it is opened.
+MAX_ZIP_ENTRIES = 100_000
+MAX_ZIP_DIRECTORY_BYTES = 16 * 1024 * 1024
+_EOCD = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_EOCD = b"PK\x06\x06"
+
+
+def zip_directory(path: Path) -> tuple[int, int]:
+    """(entries, central directory bytes) as the archive's end-of-central-directory record declares them, zip64
+    included, read from its last 64 KiB and 56 bytes of its zip64 record; nothing else is parsed. Raises
+    SkopsRefused if the archive has no such record."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - (22 + 65535)))
+        tail = f.read()
+        at = tail.rfind(_EOCD)
+        if at < 0 or len(tail) - at < 22:
+            raise SkopsRefused("the skops archive is corrupt: no end of central directory")
+        total, directory = struct.unpack("<HI", tail[at + 10 : at + 16])
+        if total != 0xFFFF and directory != 0xFFFFFFFF:
+            return int(total), int(directory)
+        # zip64: the locator sits just before the classic record and points at the zip64 record.
+        locator = tail[at - 20 : at] if at >= 20 else b""
+        if len(locator) != 20 or not locator.startswith(_ZIP64_LOCATOR):
+            raise SkopsRefused("the skops archive is corrupt: no zip64 end of central directory")
+        (offset,) = struct.unpack("<Q", locator[8:16])
+        f.seek(min(offset, size))
+        record = f.read(56)
+        if len(record) != 56 or not record.startswith(_ZIP64_EOCD):
+            raise SkopsRefused("the skops archive is corrupt: no zip64 end of central directory")
+        total64, directory64 = struct.unpack("<QQ", record[32:48])
+        return int(total64), int(directory64)
+
+
+def require_small_directory(path: Path) -> None:
+    """Refuse an archive whose central directory is larger than any model's before zipfile reads it."""
+    entries, directory = zip_directory(path)
+    if entries > MAX_ZIP_ENTRIES or directory > MAX_ZIP_DIRECTORY_BYTES:
+        raise SkopsRefused(f"the skops archive declares {entries:,} entries in a directory of {directory:,} bytes; "
+                           f"a model needs far fewer (at most {MAX_ZIP_ENTRIES:,} entries and "
+                           f"{MAX_ZIP_DIRECTORY_BYTES // (1024 * 1024)} MiB are read)")
+
+
 def schema_of(path: Path) -> Any:
     try:
+        require_small_directory(path)
         with zipfile.ZipFile(path) as zf:
             info = zf.getinfo("schema.json")
             if info.file_size > MAX_SCHEMA_BYTES:

@@ -101,3 +101,60 @@ def test_csv_with_extra_or_missing_columns_is_400(api: Any, dev: Any) -> None:
                                                          "target_column": "risk", "allow_schema_change": True},
                   format="multipart")
     assert ok.status_code == 201
+
+
+def _archive(entries: int) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("schema.json", "{}")
+        for i in range(entries - 1):
+            zf.writestr(f"{i}.npy", b"")
+    return buf.getvalue()
+
+
+def test_a_skops_archive_with_too_many_entries_is_refused_before_it_is_parsed(
+        api: Any, dev: Any, monkeypatch: Any) -> None:
+    from registry import storage
+    from registry.sandbox import skops_types
+
+    monkeypatch.setattr(skops_types, "MAX_ZIP_ENTRIES", 1000)
+    archive = _archive(1001)
+
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the archive was parsed")
+
+    monkeypatch.setattr(storage.zipfile, "ZipFile", never)
+    make_model(dev, "pd")
+    api.force_authenticate(dev)
+    resp = api.post("/api/v1/models/pd/versions/", {"artifact": SimpleUploadedFile("m.skops", archive),
+                                                    "artifact_format": "skops"}, format="multipart")
+    assert resp.status_code == 400, resp.content
+    assert "1,001 entries" in resp.json()["detail"]
+    assert ModelVersion.objects.count() == 0
+
+
+def test_a_directory_larger_than_its_declared_count_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
+    """zipfile reads the central directory by its size, not its count: an archive declaring 2 entries over a
+    directory of 3,000 is refused by the directory's size."""
+    from registry.sandbox import skops_types
+
+    monkeypatch.setattr(skops_types, "MAX_ZIP_DIRECTORY_BYTES", 64 * 1024)
+    raw = bytearray(_archive(3000))
+    at = raw.rfind(b"PK\x05\x06")
+    raw[at + 8 : at + 12] = (2).to_bytes(2, "little") * 2
+    path = tmp_path / "lying.skops"
+    path.write_bytes(bytes(raw))
+    assert skops_types.zip_directory(path)[0] == 2
+    with pytest.raises(skops_types.SkopsRefused, match="declares 2 entries in a directory of"):
+        skops_types.schema_of(path)
+
+
+def test_the_entry_count_of_a_zip64_archive_is_read_from_its_zip64_record(tmp_path: Path) -> None:
+    from registry.sandbox import skops_types
+
+    path = tmp_path / "many.skops"
+    path.write_bytes(_archive(65_537))  # more than the classic record's 65,535: zipfile writes zip64
+    with zipfile.ZipFile(path) as zf:
+        expected = len(zf.infolist())
+    assert skops_types.zip_directory(path)[0] == expected == 65_537
+    skops_types.require_small_directory(path)  # 65,537 is within the bound
