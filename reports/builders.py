@@ -95,7 +95,8 @@ def build(report: Report, *, progress: Callable[[int], None]) -> tuple[dict[str,
             progress(20)
             metrics, arrays = loading.explain(model, X, seed=cfg["seed"], background_size=cfg["background_size"],
                                               n_explain=cfg["n_explain"], n_local=cfg["n_local"],
-                                              n_stability=cfg["n_stability"])
+                                              n_stability=cfg["n_stability"],
+                                              positive=loading.declared_positive(cfg.get("labels"), dataset))
         sandbox = _sandbox(report, model)
     metrics = {**metrics, "sandbox": sandbox}  # the JSON twin says how the artifact was run, as the cover does
     if report.kind == ReportKind.BIAS:

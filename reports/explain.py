@@ -12,6 +12,7 @@ import shap
 from scipy.stats import spearmanr
 from sklearn.pipeline import Pipeline
 
+from registry import labels
 from reports.errors import ReportInputError
 from reports.numbers import clean, num
 
@@ -76,26 +77,57 @@ def _original_column(encoded: str, columns: list[str]) -> str:
     return bare
 
 
-def _positive_output(estimator: Any, Z: np.ndarray, family: str) -> np.ndarray:
-    """The model output the explainer explains: log-odds for tree/linear classifiers, else P(class 1)."""
+def favourable_class(model: Any, positive: str | None) -> tuple[int, str]:
+    """Which of the model's two classes is the favourable outcome (the data's positive label), by index into its
+    `classes_`, and its label; read as the performance and bias reports read predictions (reports.loading.predict):
+    a model whose classes are 0 and 1 while the data's labels are other texts was fitted on them read as 0/1.
+    Without a declared positive label (data with no labels) it is the model's second class, as sklearn orders
+    them."""
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return 1, labels.DEFAULT_POSITIVE
+    known = [str(c) for c in list(classes)]
+    if len(known) != 2:
+        raise ReportInputError(f"the model is not a binary classifier: its classes are {str(known)[:200]}")
+    if positive is None:
+        return 1, known[1]
+    for i, c in enumerate(known):
+        if labels.matches(c, positive):
+            return i, c
+    if {labels.number(c) for c in known} == {0.0, 1.0}:
+        i = next(i for i, c in enumerate(known) if labels.number(c) == 1.0)
+        return i, known[i]
+    raise ReportInputError(f"the model's classes {', '.join(map(repr, known))} do not include the data's positive "
+                           f"label {positive!r}")
+
+
+def _favourable_output(estimator: Any, Z: np.ndarray, family: str, index: int) -> np.ndarray:
+    """The model output the explainer explains: log-odds of the favourable class for tree/linear classifiers,
+    else its probability."""
     if family in ("tree", "linear") and hasattr(estimator, "decision_function") and not type(
             estimator).__name__.startswith(("RandomForest", "ExtraTrees", "DecisionTree")):
-        return np.asarray(estimator.decision_function(Z), dtype=float)
-    return np.asarray(estimator.predict_proba(Z)[:, 1], dtype=float)
+        log_odds = np.asarray(estimator.decision_function(Z), dtype=float)  # of classes_[1]
+        return log_odds if index == 1 else -log_odds
+    return np.asarray(estimator.predict_proba(Z)[:, index], dtype=float)
 
 
 def compute_explanation(
     *, model: Any, X: pd.DataFrame, seed: int, background_size: int = 100, n_explain: int = 200, n_local: int = 4,
-    n_stability: int = 20, descriptions: dict[str, str] | None = None,
+    n_stability: int = 20, descriptions: dict[str, str] | None = None, positive: str | None = None,
 ) -> tuple[dict[str, Any], ExplanationArrays]:
+    """`positive` is the data's positive label, the favourable outcome: its class is the one explained, and a
+    prediction of the other is adverse, whichever of the model's classes it is (None: no label declared, see
+    favourable_class)."""
     if len(X) == 0:
         raise ReportInputError("no rows to explain")
     rng = np.random.default_rng(seed)
     pre, estimator = _split(model)
+    index, favourable_label = favourable_class(model, positive)
     try:
-        predictions = np.asarray(model.predict(X))
+        said = np.asarray(model.predict(X))
     except Exception as exc:
         raise ReportInputError(f"the model cannot predict on this data: {str(exc)[:300]}") from exc
+    predictions = labels.positive_mask(pd.Series(said), favourable_label)  # 1: favourable, 0: adverse
     explain_idx = np.sort(rng.choice(len(X), size=min(n_explain, len(X)), replace=False))
     background_idx = np.sort(rng.choice(len(X), size=min(background_size, len(X)), replace=False))
     Z, names = _transform(pre, X)
@@ -113,7 +145,7 @@ def compute_explanation(
         base = explainer.expected_value
     else:
         def f(data: np.ndarray) -> np.ndarray:
-            return np.asarray(estimator.predict_proba(data)[:, 1])
+            return np.asarray(estimator.predict_proba(data)[:, index])
 
         explainer = shap.PermutationExplainer(f, shap.maskers.Independent(Zb, max_samples=len(Zb)), seed=seed)
         result = explainer(Ze, max_evals=2 * Ze.shape[1] + 1, silent=True)
@@ -122,11 +154,15 @@ def compute_explanation(
     # sample is interventional; a tree explainer without data would walk its training paths instead.
     perturbation = str(getattr(explainer, "feature_perturbation", "interventional")).replace("_", "-")
     values = np.asarray(values, dtype=float)
-    if values.ndim == 3:  # one set per class: explain class 1
-        values = values[:, :, 1]
     base_arr = np.asarray(base, dtype=float).reshape(-1)
+    if values.ndim == 3:  # one set per class: explain the favourable one
+        values = values[:, :, index]
+        base_arr = base_arr[index : index + 1] if base_arr.size == 2 else base_arr
+    elif family != "permutation" and index == 0:
+        # One set for the log-odds of classes_[1]: those of the favourable classes_[0] are their negatives.
+        values, base_arr = -values, -base_arr
     base_value = float(base_arr[-1] if base_arr.size in (1, 2) else base_arr.mean())
-    output = _positive_output(estimator, Ze, family)
+    output = _favourable_output(estimator, Ze, family, index)
     reconstructed = values.sum(axis=1) + (base_arr if base_arr.size == len(Ze) else base_value)
     additivity_error = float(np.max(np.abs(reconstructed - output)))
 
@@ -139,7 +175,7 @@ def compute_explanation(
     stability = _stability(agg, rng, n_stability)
     explained = X.iloc[explain_idx].reset_index(drop=True)
     local = _local_cases(agg, cols, explained, predictions[explain_idx], rng, n_local, descriptions or {},
-                         rows=explain_idx)
+                         rows=explain_idx, said=said[explain_idx])
     background_bytes = np.ascontiguousarray(Zb).tobytes()
     metrics = clean({
         "kind": "explainability",
@@ -147,7 +183,10 @@ def compute_explanation(
         "method": {
             "explainer": {"tree": "TreeExplainer", "linear": "LinearExplainer"}.get(family, "PermutationExplainer"),
             "estimator": type(estimator).__name__,
-            "output_explained": "log-odds of class 1" if family != "permutation" else "probability of class 1",
+            "output_explained": (f"log-odds of class {favourable_label!r}" if family != "permutation"
+                                 else f"probability of class {favourable_label!r}")
+                                + (" (the favourable outcome: the data's positive label)" if positive is not None
+                                   else " (taken as favourable: the data declares no positive label)"),
             "feature_perturbation": perturbation,
             "background_size": len(background_idx),
             "background_sha256": hashlib.sha256(background_bytes).hexdigest(),
@@ -189,13 +228,14 @@ def _stability(agg: np.ndarray, rng: np.random.Generator, n: int) -> dict[str, A
 
 def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, predictions: np.ndarray,
                  rng: np.random.Generator, n_local: int, descriptions: dict[str, str], *,
-                 rows: np.ndarray) -> list[dict[str, Any]]:
+                 rows: np.ndarray, said: np.ndarray) -> list[dict[str, Any]]:
     """Sampled cases, adverse ones first (each kind in row order), each with its top reasons.
 
     The reasons of an adverse outcome are the features that lowered the score most (the reasons for the
     decision, as an adverse action notice gives them); those of a favourable one, the features that raised it
     most. A feature that worked the other way is never given as a reason. `row` is the case's row in the
-    evaluation data (0-based, header not counted)."""
+    evaluation data (0-based, header not counted); `prediction` is 1 for the favourable outcome and 0 for the
+    adverse one, `label` what the model said."""
     adverse = np.flatnonzero(predictions == 0)
     favourable = np.flatnonzero(predictions != 0)
     take_adverse = min(len(adverse), max(1, n_local // 2 + n_local % 2))
@@ -215,6 +255,7 @@ def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, pred
             label = descriptions.get(cols[j], cols[j])
             reasons.append({"feature": cols[j], "value": str(value), "shap": num(contrib[j]),
                             "text": f"{label} = {value} {direction} the score for a favourable outcome"})
-        cases.append({"row": int(rows[i]), "prediction": int(predictions[i]), "adverse": adverse_case,
+        cases.append({"row": int(rows[i]), "prediction": int(predictions[i]), "label": str(said[i])[:200],
+                      "adverse": adverse_case,
                       "contributions": {cols[j]: num(contrib[j]) for j in range(len(cols))}, "reasons": reasons})
     return cases

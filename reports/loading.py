@@ -216,6 +216,12 @@ def positive_label(frozen: dict[str, str] | None, dataset: DatasetVersion) -> st
     return positive or binary.DEFAULT_POSITIVE
 
 
+def declared_positive(frozen: dict[str, str] | None, dataset: DatasetVersion) -> str | None:
+    """The positive label if the data declares one (frozen with the request, or the dataset version's); None for
+    data without labels, whose explanation takes the model's second class as the favourable one and says so."""
+    return (frozen["positive_label"] if frozen else dataset.positive_label) or None
+
+
 def predict(model: SandboxedModel, X: pd.DataFrame, positive: str = binary.DEFAULT_POSITIVE,
             ) -> tuple[np.ndarray, np.ndarray | None]:
     """Predictions as 0/1 (1 where the model predicts the positive label) and P(positive label) where the model

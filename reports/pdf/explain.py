@@ -48,9 +48,10 @@ def render_explain(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
               # The decision is the one the model's owner states in its intended use; what this report takes
               # as favourable is said here, for any model, rather than assuming a credit decision.
               para(cover_info.extra.get("decision", "The decision the model supports is the one its intended use "
-                                                    "states. This report explains the model's score for class 1, "
-                                                    "the favourable outcome; a prediction of 0 is the adverse "
-                                                    "outcome, whose reasons are given below.")),
+                                                    "states. This report explains the model's score for the "
+                                                    "favourable outcome, the data's positive label (named under "
+                                                    "Output explained); a prediction of the other class is the "
+                                                    "adverse outcome, whose reasons are given below.")),
               Paragraph("2. Method", H2),
               table([["Setting", "Value"], ["Explainer", m["explainer"]], ["Estimator", m["estimator"]],
                      ["Output explained", m["output_explained"]],
@@ -78,7 +79,7 @@ def render_explain(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
                       "red bars raise the score toward the favourable outcome, blue bars lower it."))
     for case in metrics["local"]:
         story.append(Spacer(1, 3 * mm))
-        story.append(para(f"Case {case['row']}: prediction {case['prediction']}"
+        story.append(para(f"Case {case['row']}: prediction {case.get('label', case['prediction'])}"
                           + (" (adverse outcome)" if case["adverse"] else ""), LEAD))
         key = f"waterfall:{case['row']}"
         if key in charts:

@@ -75,3 +75,45 @@ def test_chart_values_follow_the_feature_order(german):
     for i, name in enumerate(arrays.features):
         pd.testing.assert_series_equal(arrays.values.iloc[:, i], X.iloc[idx][name].reset_index(drop=True),
                                        check_names=False)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LogisticRegression(),  # LinearExplainer: one set of values, for the log-odds of classes_[1]
+    lambda: KNeighborsClassifier(),  # PermutationExplainer on predict_proba
+    lambda: __import__("sklearn.ensemble", fromlist=["x"]).GradientBoostingClassifier(n_estimators=20),  # tree
+])
+def test_the_favourable_outcome_is_the_declared_positive_label_whichever_class_it_is(make):
+    """Labels "good"/"bad" with "bad" declared positive (sorted first by sklearn, class index 0): the explanation
+    is of "bad", and a prediction of "good" is the adverse case; explaining "good" gives the opposite values."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = np.where(X["a"] + 0.5 * X["b"] > 0, "good", "bad")
+    model = make().fit(X, y)
+    assert list(model.classes_) == ["bad", "good"]
+    opts = {"seed": 1, "n_explain": 40, "background_size": 30, "n_local": 4}
+    bad, bad_arrays = compute_explanation(model=model, X=X, positive="bad", **opts)
+    good, good_arrays = compute_explanation(model=model, X=X, positive="good", **opts)
+    assert "'bad' (the favourable outcome" in bad["method"]["output_explained"]
+    assert bad["additivity"]["passed"] and good["additivity"]["passed"]
+    np.testing.assert_allclose(bad_arrays.shap_values, -good_arrays.shap_values, atol=1e-6)
+    said = model.predict(X)
+    for case in bad["local"]:
+        assert case["label"] == said[case["row"]]
+        assert case["adverse"] == (case["label"] == "good")
+        assert case["prediction"] == (0 if case["adverse"] else 1)
+    # "a" raises the chance of "good": for the favourable "bad", a high "a" lowers the score.
+    assert bad["local"]
+    assert np.corrcoef(bad_arrays.values["a"], bad_arrays.shap_values[:, 0])[0, 1] < 0
+
+
+def test_a_model_whose_classes_lack_the_positive_label_is_refused():
+    from reports.errors import ReportInputError
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60)})
+    model = LogisticRegression().fit(X, np.where(X["a"] > 0, "yes", "no"))
+    with pytest.raises(ReportInputError, match="do not include the data's positive label 'approved'"):
+        compute_explanation(model=model, X=X, seed=1, n_explain=10, positive="approved")
+    # Without a declared label (data with no labels) the model's second class is taken, and said to be.
+    metrics, _ = compute_explanation(model=model, X=X, seed=1, n_explain=10)
+    assert "'yes' (taken as favourable" in metrics["method"]["output_explained"]
