@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,7 +92,7 @@ def test_the_favourable_outcome_is_the_declared_positive_label_whichever_class_i
     y = np.where(X["a"] + 0.5 * X["b"] > 0, "good", "bad")
     model = make().fit(X, y)
     assert list(model.classes_) == ["bad", "good"]
-    opts = {"seed": 1, "n_explain": 40, "background_size": 30, "n_local": 4}
+    opts: dict[str, Any] = {"seed": 1, "n_explain": 40, "background_size": 30, "n_local": 4}
     bad, bad_arrays = compute_explanation(model=model, X=X, positive="bad", **opts)
     good, good_arrays = compute_explanation(model=model, X=X, positive="good", **opts)
     assert "'bad' (the favourable outcome" in bad["method"]["output_explained"]
