@@ -203,5 +203,5 @@ def ensure_default_policy(**kwargs: Any) -> None:
     if Policy.objects.exists():
         return
     with audit_context(actor=system_actor("policy setup"), channel="system"):
-        policy_create(by=None, name="default", description="The shipped default policy (governance/POLICIES.md).",
+        policy_create(by=None, name="default", description="The shipped default policy (docs/policies.md).",
                       activate=True)

@@ -1,17 +1,15 @@
-"""Report services: request a report (returns at once), compute it (in a task), all audited."""
+"""Report services: request a report (returns at once), serve or fail it, all audited. Computing it is
+reports.compute, which a worker runs (reports.tasks)."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import platform
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
 from typing import Any
 
 import rfc8785
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,11 +21,8 @@ from registry.models import DatasetVersion, ModelVersion
 from registry.sandbox import skops_types
 from registry.sandbox.runner import trusted_types
 from reports import claims
-from reports.errors import ReportInputError
 from reports.models import Report, ReportKind, ReportStatus
-from reports.signals import report_succeeded
-
-logger = logging.getLogger(__name__)
+from reports.signals import report_queued, report_succeeded
 
 DEFAULT_CONFIG = {"seed": 20240601, "n_boot": 200, "background_size": 100, "n_explain": 300, "n_local": 4,
                   "n_stability": 20, "min_group_size": 30, "min_group_share": 0.02}
@@ -41,15 +36,6 @@ def software_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def _software_differs(recorded: Any) -> str:
-    """What differs between the versions recorded with a report request and this process's (empty: nothing)."""
-    if not isinstance(recorded, dict):
-        return ""  # a request from before versions were recorded
-    here = software_versions()
-    return ", ".join(f"{name} {recorded.get(name)} recorded, {here.get(name)} here"
-                     for name in sorted(set(recorded) | set(here)) if recorded.get(name) != here.get(name))
 
 
 def canonical_json(data: dict[str, Any]) -> bytes:
@@ -128,62 +114,17 @@ def report_request(
 
 
 def _enqueue(report_id: int) -> str:
-    """Hand the report to a worker. If the broker is down the report stays queued in the database,
-    and `manage.py reports dispatch` (also a beat job) sends it once the broker is back."""
-    from reports.tasks import compute_report
-
-    try:
-        compute_report.delay(report_id)
-    except Exception:
-        logger.warning("broker unavailable: report %s stays queued for the next dispatch", report_id, exc_info=True)
-        return "deferred: the task broker is unavailable; the report stays queued and is sent by the next dispatch"
-    return "sent"
+    """Hand the report to a worker (reports.tasks answers report_queued); what became of it, for the caller. If the
+    broker is down the report stays queued in the database, and `manage.py reports dispatch` (also a beat job)
+    sends it once the broker is back."""
+    answers = [str(answer) for _, answer in report_queued.send(sender=Report, report_id=report_id)]
+    return answers[0] if answers else "deferred: no task queue is connected; the report stays queued"
 
 
 def reports_dispatch_queued() -> int:
     """Send every report still queued (after a broker outage) to the workers again; idempotent."""
     return sum(_enqueue(pk) == "sent" for pk in Report.objects.filter(status=ReportStatus.QUEUED)
                .values_list("pk", flat=True))
-
-
-def _progress(report: Report, value: int) -> None:
-    report.progress = value
-    writer.save(report)
-
-
-def report_compute(*, report_id: int) -> Report:
-    """Compute and store a report; safe to run again (same inputs, same bytes), never half-served."""
-    with writer.atomic():
-        report = Report.objects.select_for_update().select_related("version", "version__model").get(pk=report_id)
-        if report.status == ReportStatus.SUCCEEDED:
-            return report
-        report.status, report.started_at, report.attempts = ReportStatus.RUNNING, timezone.now(), report.attempts + 1
-        report.error = ""
-        writer.save(report, action="reports.report.start")
-    differs = _software_differs(report.config.get("software"))
-    if differs:
-        # The cover states the versions recorded at the request; a worker running others would make a report
-        # whose cover names software it was not made with.
-        return _finish_failed(report, "this worker's software differs from the versions recorded when the report "
-                                      f"was requested ({differs}): run workers with the same packages as the web "
-                                      "processes, then request the report again")
-    try:
-        metrics, pdf = _compute(report)
-    except ReportInputError as exc:
-        return _finish_failed(report, str(exc))
-    except Exception as exc:  # a report must end failed with a reason, never leave a worker crashed
-        logger.exception("report %s failed", report.pk)
-        return _finish_failed(report, f"the report could not be computed: {type(exc).__name__}: {exc}")
-    json_bytes = canonical_json(metrics)
-    json_sha, pdf_sha = hashlib.sha256(json_bytes).hexdigest(), hashlib.sha256(pdf).hexdigest()
-    # Files first, row last: until the row says succeeded nothing is served, whatever is on disk.
-    try:
-        json_name = default_storage.save(f"reports/{report.pk}-{json_sha}.json", ContentFile(json_bytes))
-        pdf_name = default_storage.save(f"reports/{report.pk}-{pdf_sha}.pdf", ContentFile(pdf))
-    except OSError as exc:  # a full disk or a refused bucket: fail clearly, keep nothing half-stored
-        return _finish_failed(report, f"the report could not be stored: {exc.strerror or exc}")
-    return report_succeed(report_id=report.pk, metrics=metrics, json_name=json_name, json_sha256=json_sha,
-                          pdf_name=pdf_name, pdf_sha256=pdf_sha)
 
 
 def report_succeed(*, report_id: int, metrics: dict[str, Any], json_name: str, json_sha256: str, pdf_name: str,
@@ -205,9 +146,10 @@ def report_succeed(*, report_id: int, metrics: dict[str, Any], json_name: str, j
     return report
 
 
-def _finish_failed(report: Report, message: str) -> Report:
+def report_fail(*, report_id: int, message: str) -> Report:
+    """A report that could not be computed ends failed, with the reason."""
     with writer.atomic():
-        report = Report.objects.select_for_update().get(pk=report.pk)
+        report = Report.objects.select_for_update().get(pk=report_id)
         report.status, report.error, report.finished_at = ReportStatus.FAILED, message[:2000], timezone.now()
         writer.save(report, action="reports.report.fail")
     return report
@@ -218,10 +160,4 @@ def report_mark_failed(*, report_id: int, message: str) -> Report:
     report = Report.objects.get(pk=report_id)
     if report.status == ReportStatus.SUCCEEDED:
         raise Conflict("the report already succeeded")
-    return _finish_failed(report, message)
-
-
-def _compute(report: Report) -> tuple[dict[str, Any], bytes]:
-    from reports import builders
-
-    return builders.build(report, progress=lambda v: _progress(report, v))
+    return report_fail(report_id=report.pk, message=message)

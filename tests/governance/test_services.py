@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
@@ -52,6 +53,15 @@ def test_default_policy_is_active_and_frozen_on_request(people, version):
     assert request.policy_version == 1 and Policy.objects.get().version == 2
     entry = AuditEntry.objects.filter(action="governance.policy.update").get().as_json()
     assert entry["changes"]["version"] == {"old": 1, "new": 2}
+
+
+def test_default_policy_description_names_the_policy_document():
+    # The shipped description once named governance/POLICIES.md, a file that never existed.
+    policy = Policy.objects.get(name="default")
+    assert policy.description == "The shipped default policy (docs/policies.md)."
+    assert (settings.BASE_DIR / "docs" / "policies.md").is_file()
+    created = AuditEntry.objects.filter(action="governance.policy.create").get().as_json()
+    assert created["changes"]["description"]["new"] == policy.description
 
 
 def test_full_approval_promotes_and_archives_previous(people, version):

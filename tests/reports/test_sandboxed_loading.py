@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from audit.context import audit_context, user_actor
 from registry.sandbox import skops_types
 from registry.sandbox.runner import trusted_types
-from reports import loading, services
+from reports import compute, loading, services
 from reports.explain import compute_explanation
 from reports.models import ReportStatus
 from tests import sandbox_models
@@ -104,7 +104,7 @@ def test_a_worker_trusting_other_types_fails_the_report_saying_so(registered: di
     report = services.report_request(version=registered["v2"], kind="bias", by=registered["val"])
     extra = ["sklearn.neighbors._classification.KNeighborsClassifier"]
     with override_settings(REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES=extra):
-        done = services.report_compute(report_id=report.pk)
+        done = compute.report_compute(report_id=report.pk)
     assert done.status == ReportStatus.FAILED and not done.pdf
     assert "skops trusted types" in done.error and report.config["skops_trusted_types_sha256"] in done.error
 

@@ -14,7 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from audit.models import AuditEntry
-from reports import services
+from reports import compute, services
 from reports.models import Report
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +92,7 @@ def test_same_inputs_give_identical_bytes_and_rerun_is_idempotent(registered, dj
     metrics, again = builders.build(report, progress=lambda v: None)
     assert again == first_pdf
     assert hashlib.sha256(services.canonical_json(metrics)).hexdigest() == first_json
-    assert services.report_compute(report_id=report.pk).pdf_sha256 == report.pdf_sha256
+    assert compute.report_compute(report_id=report.pk).pdf_sha256 == report.pdf_sha256
 
 
 @pytest.mark.skipif(shutil.which("qpdf") is None and os.environ.get("CI") != "true", reason="qpdf not installed")
@@ -190,9 +190,9 @@ def test_a_worker_with_other_software_than_recorded_fails_the_report_saying_what
     report = _request(registered, "lineage")  # queued: its task runs on commit, which this test never reaches
     assert report.status == "queued" and report.config["software"]["shap"]
     real = services.software_versions()
-    monkeypatch.setattr(services, "software_versions", lambda: {**real, "shap": "0.0.1"})
-    done = services.report_compute(report_id=report.pk)
+    monkeypatch.setattr(compute, "software_versions", lambda: {**real, "shap": "0.0.1"})
+    done = compute.report_compute(report_id=report.pk)
     assert done.status == "failed" and not done.pdf
     assert f"shap {real['shap']} recorded, 0.0.1 here" in done.error
-    monkeypatch.setattr(services, "software_versions", lambda: real)
-    assert services.report_compute(report_id=report.pk).status == "succeeded"  # a worker put right completes it
+    monkeypatch.setattr(compute, "software_versions", lambda: real)
+    assert compute.report_compute(report_id=report.pk).status == "succeeded"  # a worker put right completes it
