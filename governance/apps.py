@@ -10,11 +10,12 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from governance import login_throttle, roles, services
+        from governance import login_throttle, memberships, roles, services
         from governance.schema import TokenScheme
 
         del TokenScheme  # importing it registers the OpenAPI description of token authentication
         login_throttle.connect()
+        memberships.connect()
 
         # After every migrate (and every test flush): permissions exist only after migrate,
         # so roles are granted here rather than in a data migration alone.
