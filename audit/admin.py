@@ -149,6 +149,9 @@ class AuditEntryAdmin(ReadOnlyAdmin):
               "entry_json")
     readonly_fields = fields
 
+    class Media:
+        css = {"all": ("audit/admin.css",)}
+
     @admin.display(description="actor", ordering="actor_name")
     def actor(self, obj: AuditEntry) -> str:
         return format_html('<a href="?{}">{}</a>', urlencode({"actor_name": obj.actor_name}), obj.actor_name)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from axes.helpers import get_cool_off, get_failure_limit
+from axes.models import AccessAttempt
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
+from django.utils import timezone
 
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
@@ -169,6 +173,41 @@ def _login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest
         )
 
 
+def _locked_out(sender: Any, request: HttpRequest, username: str | None, ip_address: str | None,
+                 **kwargs: Any) -> None:
+    """The failure that reached the limit locks `username` for `ip_address` (later tries while locked are
+    login_failed entries, not new lockouts)."""
+    failures = getattr(request, "axes_failures_since_start", None)
+    if failures is None:
+        return
+    name = str(username or "")[:150]
+    with audit_context(actor=system_actor("authentication")):
+        writer.record(
+            action="auth.user.locked_out",
+            obj=writer.ObjectRef(type="auth.user", id=name, repr=name),
+            changes={"locked_out": {"old": None, "new": {"ip_address": ip_address, "failures": failures}}},
+        )
+
+
+def _lockout_lifted(sender: Any, instance: AccessAttempt, **kwargs: Any) -> None:
+    """A lock ends when its failures are deleted: expired (cleared at the next login attempt) or reset by an
+    administrator (axes' admin or its axes_reset commands), who is then the entry's actor."""
+    if instance.failures_since_start < get_failure_limit(None, {"username": instance.username}):
+        return
+    name = str(instance.username or "")[:150]
+    cool_off = get_cool_off()
+    expired = cool_off is not None and instance.attempt_time <= timezone.now() - cool_off
+    with audit_context(actor=system_actor("authentication") if expired else None):
+        writer.record(
+            action="auth.user.lockout_lifted",
+            obj=writer.ObjectRef(type="auth.user", id=name, repr=name),
+            changes={"locked_out": {"old": {"ip_address": instance.ip_address,
+                                            "failures": instance.failures_since_start},
+                                    "new": None},
+                     "reason": {"old": None, "new": "expired" if expired else "reset"}},
+        )
+
+
 def _save_in_one_transaction(model: Any) -> None:
     """Django sends post_save after a save has committed when no transaction is open (a shell,
     createsuperuser, changepassword): the entry recorded then would come in a second transaction, and a
@@ -213,3 +252,5 @@ def connect() -> None:
     user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
     user_logged_out.connect(_logged_out, dispatch_uid="audit-logout")
     user_login_failed.connect(_login_failed, dispatch_uid="audit-login-failed")
+    user_locked_out.connect(_locked_out, dispatch_uid="audit-locked-out")
+    post_delete.connect(_lockout_lifted, sender=AccessAttempt, dispatch_uid="audit-lockout-lifted")

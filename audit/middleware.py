@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from audit.context import audit_context, set_actor, user_actor
+from config.client_ip import client_ip
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -29,7 +30,7 @@ class RequestContextMiddleware:
             actor=None,
             channel=_channel(request.path),
             request_id=request_id,
-            ip=request.META.get("REMOTE_ADDR"),
+            ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:300],
         ):
             response = self.get_response(request)

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.common import PG_SERVER, migrate, scratch_database, setup_django  # noqa: E402
 from benchmarks.scale import load, seed  # noqa: E402
 
-DATABASE = "h_scale"
+DATABASE = os.environ.get("SCALE_DATABASE", "h_scale")
 SETTINGS = "benchmarks.scale.settings"
 PORTS = range(8100, 8200)
 API_TARGET_MS = 50.0

@@ -20,6 +20,8 @@ from typing import Any
 import requests
 
 OK, ERROR, USAGE, BLOCKED = 0, 1, 2, 3
+# The report kinds, in the order the server's "generate all" uses (the client imports nothing of the server).
+KINDS = ("bias", "explainability", "performance", "lineage")
 
 
 class CliError(Exception):
@@ -77,8 +79,10 @@ def cmd_dataset_register(api: Api, args: argparse.Namespace) -> int:
     if args.name not in {d["name"] for d in existing}:
         api.json("POST", "datasets/", json={"name": args.name, "description": args.description or ""})
     path = Path(args.file)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    data = {"target_column": args.target, "sensitive_columns": args.sensitive or [], "expected_sha256": digest,
+    with path.open("rb") as fh:  # streamed: a data set may be larger than the memory of the machine running CI
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    data = {"target_column": args.target or "", "positive_label": args.positive_label or "",
+            "sensitive_columns": args.sensitive or [], "expected_sha256": digest,
             "licence": args.licence or "", "provenance": args.provenance or ""}
     with path.open("rb") as fh:
         body = api.json("POST", f"datasets/{args.name}/versions/", data=data, files={"file": (path.name, fh)})
@@ -111,7 +115,7 @@ def cmd_version_register(api: Api, args: argparse.Namespace) -> int:
 
 def cmd_report_request(api: Api, args: argparse.Namespace) -> int:
     ids = []
-    for kind in args.kind or ["bias", "explainability", "lineage"]:
+    for kind in args.kind or list(KINDS):
         payload: dict[str, Any] = {"version": args.version, "kind": kind}
         if args.dataset:
             payload["evaluation_dataset"] = args.dataset
@@ -205,7 +209,9 @@ def parser() -> argparse.ArgumentParser:
     reg = ds.add_parser("register")
     reg.add_argument("name")
     reg.add_argument("file")
-    reg.add_argument("--target", required=True)
+    reg.add_argument("--target", help="the label column (none for data that is only explained)")
+    reg.add_argument("--positive-label", help="the target's value that is the positive class (default: 1 of a 0/1 "
+                                              "column)")
     reg.add_argument("--sensitive", action="append")
     reg.add_argument("--licence")
     reg.add_argument("--provenance")
@@ -228,7 +234,7 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report").add_subparsers(dest="cmd", required=True)
     rr = rep.add_parser("request")
     rr.add_argument("version", type=int)
-    rr.add_argument("--kind", action="append", choices=["bias", "explainability", "lineage"])
+    rr.add_argument("--kind", action="append", choices=KINDS)
     rr.add_argument("--dataset", type=int)
     rr.add_argument("--wait", action="store_true")
     rr.add_argument("--timeout", type=int, default=1800)

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from config.error_pages import DATABASE_LOST, RETRY_AFTER, UNAVAILABLE
 from config.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.rule:
             body["rule"] = exc.rule
         return Response(body, status=exc.status_code)
+    if isinstance(exc, DATABASE_LOST):
+        # The connection was lost (a failover, a restart) or never made: the client may retry.
+        log.error("database unavailable: %r", exc)
+        set_rollback()
+        return Response(UNAVAILABLE, status=503, headers=RETRY_AFTER)
     if isinstance(exc, IntegrityError):
         # A uniqueness the service checked before writing, broken by a request that committed meanwhile (two
         # clients creating the same name at once): a conflict, and the transaction has rolled back.

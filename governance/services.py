@@ -1,4 +1,4 @@
-"""Workflow services: requests, decisions, promotion, expiry, re-validation and policy edits."""
+"""Workflow services: requests, withdrawal, re-validation and policy edits (decisions: governance.decisions)."""
 
 from __future__ import annotations
 
@@ -14,26 +14,21 @@ from django.utils import timezone
 
 from audit import writer
 from config.errors import Conflict, InvalidInput, NotFound
-from config.json_input import check_json_value
-from governance import gates, policies, rules
-from governance.models import Approval, Policy, PromotionRequest, RequestStatus, TargetStage
+from governance import policies, rules
+from governance.decisions import (
+    TEXT_MAX,
+    approval_record,
+    clean_text,
+    end_request,
+    lock_request,
+    promotion_request_settle,
+    promotion_requests_expire,
+    settle,
+)
+from governance.models import Policy, PromotionRequest, RequestStatus, TargetStage
 from governance.policies import default_rules, validate_rules
 from governance.roles import APPROVER_ROLES
 from registry.models import ModelVersion, Stage
-from registry.services.version import model_version_set_stage
-
-TEXT_MAX = 10_000  # a justification's or comment's length, in every channel (the API's serializers say the same)
-
-
-def _text(value: Any, name: str) -> str:
-    """A justification or comment as stored: text without NUL (PostgreSQL cannot hold it; SQLite would), at most
-    TEXT_MAX characters, stripped. Checked here so the admin, the API, bulk actions and the shell all agree."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be text")
-    check_json_value(value, name=name)  # the one check of NUL and lone surrogates
-    if len(value) > TEXT_MAX:
-        raise InvalidInput(f"{name} is longer than {TEXT_MAX} characters")
-    return value.strip()
 
 
 def active_policy_or_none() -> Policy | None:
@@ -59,7 +54,7 @@ def promotion_request_create(
 ) -> PromotionRequest:
     if target_stage not in TargetStage.values:
         raise InvalidInput(f"target_stage must be one of {', '.join(TargetStage.values)}")
-    justification = _text(justification, "justification")
+    justification = clean_text(justification, "justification")
     if not justification:
         raise InvalidInput("a justification is required")
     if by is not None:
@@ -79,121 +74,24 @@ def promotion_request_create(
             version=locked, target_stage=target_stage, justification=justification, requested_by=by,
             is_revalidation=is_revalidation, policy_name=policy.name, policy_version=policy.version,
             policy_rule=rule, policy_sha256=digest,
+            expires_at=timezone.now() + policies.duration(rule, "request_ttl_days"),
         )
         writer.save(request, action="governance.promotionrequest.create")
         transaction.on_commit(lambda: notify_approvers(request.pk))
     return request
 
 
-def _lapse_stale_approvals(request: PromotionRequest, digests: dict[str, Any], now: dt.datetime) -> None:
-    """Approvals given on other evidence, or too long ago, lapse and must be given again."""
-    valid = policies.duration(request.policy_rule, "approval_valid_hours")
-    for approval in rules.active_approvals(request):
-        reason = ""
-        if approval.evidence_digests != digests or approval.artifact_sha256 != request.version.artifact_sha256:
-            reason = "the evidence changed since this approval"
-        elif now - approval.created_at > valid:
-            reason = f"older than {valid.total_seconds() / 3600:.0f} hours"
-        if reason:
-            approval.lapsed_at, approval.lapse_reason = now, reason
-            writer.save(approval, action="governance.approval.lapse")
-
-
-def _load(request: PromotionRequest) -> PromotionRequest:
-    try:
-        return (PromotionRequest.objects.select_for_update(of=("self",))
-                .select_related("version", "version__model").get(pk=request.pk))
-    except PromotionRequest.DoesNotExist as exc:
-        raise NotFound("no such promotion request") from exc
-
-
-def approval_record(
-    *, request: PromotionRequest, by: Any, role: str, decision: str, comment: str = ""
-) -> PromotionRequest:
-    """Approve or reject in a role; the last approval applies the promotion in the same transaction."""
-    if decision not in ("approve", "reject"):
-        raise InvalidInput("decision must be approve or reject")
-    comment = _text(comment, "comment")
-    if decision == "reject" and not comment:
-        raise InvalidInput("a rejection needs a comment saying why")
-    with writer.atomic():
-        # The row lock makes two approvals racing for the last slot promote exactly once.
-        request = _load(request)
-        if request.status != RequestStatus.PENDING:
-            raise Conflict(f"the request is {request.status}; it can no longer be decided", rule="request.decided")
-        now = timezone.now()
-        digests = gates.evidence_digests(request.version)
-        _lapse_stale_approvals(request, digests, now)
-        rules.require_may_decide(by, request, role)
-        if decision == "approve":
-            rules.require_slot_open(request, role)
-        approval = Approval(
-            request=request, approver=by, role=role, decision=decision, comment=comment,
-            artifact_sha256=request.version.artifact_sha256, evidence_digests=digests,
-        )
-        writer.save(approval, action=f"governance.approval.{decision}")
-        if decision == "reject":
-            request.status, request.decided_at = RequestStatus.REJECTED, now
-            writer.save(request, action="governance.promotionrequest.reject")
-        else:
-            _complete_if_ready(request, now)
-    return request
-
-
-def _complete_if_ready(request: PromotionRequest, now: dt.datetime) -> bool:
-    if rules.open_slots(request):
-        return False
-    if not gates.all_pass(gates.evaluate(request.version, request.policy_rule)):
-        return False
-    version = request.version
-    if version.stage != request.target_stage:
-        for previous in ModelVersion.objects.select_for_update().filter(
-            model_id=version.model_id, stage=request.target_stage
-        ).exclude(pk=version.pk):
-            model_version_set_stage(version=previous, stage=Stage.ARCHIVED, promotion_request_id=request.pk)
-    model_version_set_stage(version=version, stage=request.target_stage, promotion_request_id=request.pk)
-    request.status, request.decided_at = RequestStatus.APPROVED, now
-    writer.save(request, action="governance.promotionrequest.approve")
-    return True
-
-
-def promotion_request_apply(*, request: PromotionRequest) -> PromotionRequest:
-    """Retry completion when evidence arrives after the last approval (gates may pass now)."""
-    with writer.atomic():
-        request = _load(request)
-        if request.status != RequestStatus.PENDING:
-            raise Conflict(f"the request is {request.status}", rule="request.decided")
-        now = timezone.now()
-        _lapse_stale_approvals(request, gates.evidence_digests(request.version), now)
-        _complete_if_ready(request, now)
-    return request
-
-
 def promotion_request_withdraw(*, request: PromotionRequest, by: Any) -> PromotionRequest:
     with writer.atomic():
-        request = _load(request)
+        request = lock_request(request.pk)
         rules.require_may_withdraw(by, request)
+        now = timezone.now()
+        settle(request, now)  # a request past its time to live is expired, not withdrawn
         if request.status != RequestStatus.PENDING:
             raise Conflict(f"the request is {request.status}; only a pending request can be withdrawn",
                            rule="request.decided")
-        request.status, request.decided_at = RequestStatus.WITHDRAWN, timezone.now()
-        writer.save(request, action="governance.promotionrequest.withdraw")
+        end_request(request, RequestStatus.WITHDRAWN, now, "governance.promotionrequest.withdraw")
     return request
-
-
-def promotion_requests_expire(*, now: dt.datetime | None = None) -> int:
-    """Expire pending requests older than their policy allows; each in its own transaction."""
-    now = now or timezone.now()
-    expired = 0
-    for pk in PromotionRequest.objects.filter(status=RequestStatus.PENDING).values_list("pk", flat=True):
-        with writer.atomic():
-            request = PromotionRequest.objects.select_for_update().get(pk=pk)
-            ttl = policies.duration(request.policy_rule, "request_ttl_days")
-            if request.status == RequestStatus.PENDING and now - request.created_at > ttl:
-                request.status, request.decided_at = RequestStatus.EXPIRED, now
-                writer.save(request, action="governance.promotionrequest.expire")
-                expired += 1
-    return expired
 
 
 def revalidation_open_due(*, now: dt.datetime | None = None) -> list[PromotionRequest]:
@@ -222,9 +120,10 @@ def revalidation_open_due(*, now: dt.datetime | None = None) -> list[PromotionRe
 def notify_approvers(request_id: int) -> int:
     """E-mail everyone who could fill an open slot; runs after commit, never inside the transaction."""
     request = PromotionRequest.objects.select_related("version", "version__model").get(pk=request_id)
-    codes = [APPROVER_ROLES[r] for r in rules.open_slots(request)]
+    now = timezone.now()
+    codes = [APPROVER_ROLES[r] for r in rules.open_slots(request, now)]
     users = get_user_model().objects.filter(groups__role__code__in=codes, is_active=True).exclude(email="").distinct()
-    recipients = sorted(u.email for u in users if rules.may_decide(u, request))
+    recipients = sorted(u.email for u in users if rules.may_decide(u, request, now))
     if recipients:
         send_mail(
             subject=f"[modelgov] approval needed: {request.version} to {request.target_stage}",
@@ -234,13 +133,16 @@ def notify_approvers(request_id: int) -> int:
     return len(recipients)
 
 
+__all__ = ["TEXT_MAX", "approval_record", "promotion_request_settle", "promotion_requests_expire"]
+
+
 def policy_create(*, by: Any | None, name: str, rules_: dict[str, Any] | None = None, description: str = "",
                   activate: bool = False) -> Policy:
     if by is not None:
         rules.require_policy_admin(by)
     if Policy.objects.filter(name=name).exists():
         raise Conflict(f"a policy named {name!r} already exists")
-    description = _text(description, "description")
+    description = clean_text(description, "description")
     policy = Policy(name=name, description=description, rules=validate_rules(rules_ or default_rules()),
                     updated_by=by)
     with writer.atomic():
@@ -254,7 +156,7 @@ def policy_update(*, policy: Policy, by: Any, rules_: dict[str, Any] | None = No
                   description: str | None = None) -> Policy:
     rules.require_policy_admin(by)
     new_rules = validate_rules(rules_) if rules_ is not None else None
-    new_description = _text(description, "description") if description is not None else None
+    new_description = clean_text(description, "description") if description is not None else None
     with writer.atomic():
         policy = Policy.objects.select_for_update().get(pk=policy.pk)
         if new_rules in (None, policy.rules) and new_description in (None, policy.description):

@@ -175,6 +175,28 @@ class DatasetAdmin(ServiceAdmin):
         return False
 
 
+# A version's page names this many columns of its schema (up to REGISTRY_MAX_DATASET_COLUMNS): a page that
+# listed two thousand would be slow to send and no one would read it; the API gives the whole schema.
+SCHEMA_SHOWN = 50
+
+
+def _schema_summary(obj: DatasetVersion) -> str:
+    schema = obj.schema or []
+    counts: dict[str, int] = {}
+    for column in schema:
+        counts[column["type"]] = counts.get(column["type"], 0) + 1
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    rest = len(schema) - SCHEMA_SHOWN
+    return format_html(
+        "<h3>Schema: {} column(s){}</h3><table><tr><th>Column</th><th>Type</th><th>Empty cells</th></tr>{}</table>{}",
+        len(schema), f" ({kinds})" if kinds else "",
+        format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                         ((c["name"], c["type"], c.get("nulls", "")) for c in schema[:SCHEMA_SHOWN])),
+        format_html("<p>and {} more: the whole schema is at <code>{}</code></p>", rest,
+                    f"/api/v1/dataset-versions/{obj.pk}/") if rest > 0 else "",
+    )
+
+
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(ServiceAdmin):
     list_display = ("__str__", "sha256", "row_count", "target_column", "created_by", "created_at")
@@ -194,11 +216,13 @@ class DatasetVersionAdmin(ServiceAdmin):
     def details(self, obj: DatasetVersion) -> str:
         rows = [
             ("Dataset", obj.dataset.name), ("Version", obj.version), ("SHA-256", obj.sha256),
-            ("Rows", obj.row_count), ("Target", obj.target_column), ("Sensitive", obj.sensitive_columns),
-            ("Schema", obj.schema), ("File", obj.file.name or obj.uri),
+            ("Rows", obj.row_count), ("Target", obj.target_column),
+            ("Positive label", obj.positive_label), ("Sensitive", obj.sensitive_columns),
+            ("File", obj.file.name or obj.uri),
         ]
         return format_html(
-            "<table>{}</table>", format_html_join("", "<tr><th>{}</th><td><code>{}</code></td></tr>", rows)
+            "<table>{}</table>{}", format_html_join("", "<tr><th>{}</th><td><code>{}</code></td></tr>", rows),
+            _schema_summary(obj),
         )
 
     def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:

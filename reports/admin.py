@@ -10,9 +10,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from config.errors import DomainError
+from governance.evidence import report_config
 from registry.admin import ModelVersionAdmin
 from reports import services
-from reports.models import Report
+from reports.models import ALL_KINDS, Report
 
 
 @admin.register(Report)
@@ -43,15 +44,13 @@ class ReportAdmin(admin.ModelAdmin):
                            reverse("report-pdf", args=[obj.pk]), reverse("report-json-twin", args=[obj.pk]))
 
 
-@admin.action(description="Generate bias, explainability and lineage reports")
+@admin.action(description="Generate bias, explainability, performance and lineage reports")
 def generate_reports(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
-    from reports.api.views import policy_bias_thresholds
-
     for version in queryset:
-        for kind in ("bias", "explainability", "lineage"):
+        for kind in ALL_KINDS:
             try:
                 services.report_request(version=version, kind=kind, by=request.user,
-                                        config={"bias_thresholds": policy_bias_thresholds(version)})
+                                        config=report_config(version, kind))
             except DomainError as exc:
                 modeladmin.message_user(request, f"{version} {kind}: {exc.message}", level=messages.ERROR)
     modeladmin.message_user(request, "Reports requested; they appear under Reports when done.")

@@ -55,7 +55,7 @@ def _rates(counts: np.ndarray) -> np.ndarray:
                      _ratio(tp + tn, n)], axis=-1)
 
 
-def _quantiles(samples: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+def defined_quantiles(samples: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
     """Quantiles over the resamples (axis 0) that define each value; NaN where none does."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # defined in no resample: no interval
@@ -77,7 +77,7 @@ def group_bootstrap(*, y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series
         counts = np.bincount(cells[rows], minlength=4 * len(labels)).reshape(len(labels), 4)
         samples.append(_rates(counts))
     stacked = np.stack(samples)
-    result = _quantiles(stacked, quantiles)
+    result = defined_quantiles(stacked, quantiles)
     index = pd.Index(labels)
     defined = pd.DataFrame((~np.isnan(stacked)).sum(axis=0), index=index, columns=list(GROUP_METRICS))
     return [pd.DataFrame(result[i], index=index, columns=list(GROUP_METRICS)) for i in range(len(quantiles))], defined
@@ -109,12 +109,12 @@ def overall_bootstrap(*, y_true: np.ndarray, y_pred: np.ndarray, y_score: np.nda
             both = len(np.unique(yt[rows])) == 2
             auc.append(roc_auc_score(yt[rows], np.asarray(y_score)[rows]) if both else np.nan)
     stacked = np.asarray(samples, dtype=float).reshape(-1, len(OVERALL_METRICS))
-    bounds = _quantiles(stacked, quantiles)
+    bounds = defined_quantiles(stacked, quantiles)
     out = {m: [float(b) for b in bounds[:, i]] for i, m in enumerate(OVERALL_METRICS)}
     defined = {m: int((~np.isnan(stacked[:, i])).sum()) for i, m in enumerate(OVERALL_METRICS)}
     if y_score is not None:
         aucs = np.asarray(auc, dtype=float)
-        out["roc_auc"] = [float(b) for b in _quantiles(aucs, quantiles)]
+        out["roc_auc"] = [float(b) for b in defined_quantiles(aucs, quantiles)]
         defined["roc_auc"] = int((~np.isnan(aucs)).sum())
     return out, defined
 

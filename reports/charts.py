@@ -12,6 +12,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import font_manager
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import roc_curve
 
 FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
 font_manager.fontManager.addfont(str(FONT))
@@ -121,6 +125,7 @@ def dependence(feature: str, shap_column: np.ndarray, values: Any) -> bytes:
     try:
         xs = np.asarray(values, dtype=float)
         ax.scatter(xs, shap_column, s=6, color="#4a7ab5", linewidths=0)
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # wide numbers (credit amounts) overlapped at the default
     except (TypeError, ValueError):
         cats = sorted(set(map(str, values)))
         xs = np.array([cats.index(str(v)) for v in values], dtype=float)
@@ -133,19 +138,75 @@ def dependence(feature: str, shap_column: np.ndarray, values: Any) -> bytes:
     return _png(fig)
 
 
-def waterfall(case: dict[str, Any], base: float, top: int = 8) -> bytes:
+# SHAP's own waterfall colours: a feature that raises the output is red, one that lowers it blue.
+RAISES, LOWERS = "#ff0051", "#008bfb"
+
+
+def waterfall_bars(case: dict[str, Any], base: float, top: int = 8) -> list[dict[str, Any]]:
+    """The bars of a case's waterfall, top to bottom: the largest contributions, then the rest summed;
+    each starts where the previous ended, red if it raises the output and blue if it lowers it."""
     items = sorted(case["contributions"].items(), key=lambda kv: -abs(kv[1] or 0.0))
-    shown, rest = items[:top], sum((v or 0.0) for _, v in items[top:])
-    labels = [k for k, _ in shown] + ([f"{len(items) - top} others"] if len(items) > top else [])
-    deltas = [v or 0.0 for _, v in shown] + ([rest] if len(items) > top else [])
-    fig, ax = plt.subplots(figsize=(6, 0.3 * len(labels) + 1.0))
-    start = base
-    for i, d in enumerate(deltas):
-        y = len(deltas) - 1 - i
-        ax.barh(y, d, left=start, color="#2e86c1" if d >= 0 else "#c0392b")
-        start += d
-    ax.set_yticks(range(len(deltas))[::-1], labels)
+    shown = [(k, v or 0.0) for k, v in items[:top]]
+    if len(items) > top:
+        shown.append((f"{len(items) - top} others", sum((v or 0.0) for _, v in items[top:])))
+    bars, start = [], base
+    for label, delta in shown:
+        bars.append({"label": label, "start": start, "delta": delta, "colour": RAISES if delta > 0 else LOWERS})
+        start += delta
+    return bars
+
+
+def waterfall(case: dict[str, Any], base: float, top: int = 8) -> bytes:
+    bars = waterfall_bars(case, base, top)
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(bars) + 1.2))
+    for i, bar in enumerate(bars):
+        ax.barh(len(bars) - 1 - i, bar["delta"], left=bar["start"], color=bar["colour"])
+    end = bars[-1]["start"] + bars[-1]["delta"] if bars else base
+    ax.set_yticks(range(len(bars))[::-1], [b["label"] for b in bars])
+    # The base and output lines are often at the extremes: keep them off the frame.
+    edges = [base, end, *(b["start"] for b in bars)]
+    pad = 0.05 * (max(edges) - min(edges)) or 0.1
+    ax.set_xlim(min(edges) - pad, max(edges) + pad)
     ax.axvline(base, color="#888", lw=0.6)
-    ax.set_title(f"Case {case['row']}: prediction {case['prediction']} (base {base:.3f}, output {start:.3f})")
+    ax.axvline(end, color="#333", lw=0.6, ls="--")
+    ax.legend(handles=[Patch(color=RAISES, label="raises the score"), Patch(color=LOWERS, label="lowers the score"),
+                       Line2D([], [], color="#888", lw=0.6, label="base value"),
+                       Line2D([], [], color="#333", lw=0.6, ls="--", label="this case's output")],
+              loc="upper center", bbox_to_anchor=(0.5, -0.12 if bars else -0.2), ncol=4, fontsize=7, frameon=False)
+    ax.set_title(f"Case {case['row']}: prediction {case['prediction']} (base {base:.3f}, output {end:.3f})")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def performance_curves(y_true: np.ndarray, y_score: np.ndarray, metrics: dict[str, Any]) -> bytes:
+    """The ROC curve with the KS gap marked, and the calibration table drawn against the diagonal."""
+    fig, (roc, cal) = plt.subplots(1, 2, figsize=(7.2, 3.2))
+    fpr, tpr, _ = roc_curve(y_true, y_score)
+    auc, ks = metrics["metrics"]["roc_auc"]["value"], metrics["metrics"]["ks"]["value"]
+    roc.plot(fpr, tpr, color="#4a7ab5", lw=1.2, label=f"model (ROC AUC {auc:.3f})")
+    roc.plot([0, 1], [0, 1], color="#888", lw=0.6, ls=":", label="chance")
+    at = int(np.argmax(np.abs(tpr - fpr)))
+    roc.plot([fpr[at], fpr[at]], [fpr[at], tpr[at]], color="#c0392b", lw=1.2, label=f"KS {ks:.3f}")
+    roc.set_xlabel("false positive rate")
+    roc.set_ylabel("true positive rate")
+    roc.set_title("ROC curve")
+    roc.legend(loc="lower right", fontsize=6, frameon=False)
+    bins = metrics["calibration"]["bins"]
+    x = np.array([b["mean_score"] for b in bins], dtype=float)
+    y = np.array([b["observed_rate"]["value"] for b in bins], dtype=float)
+    lo = np.array([b["observed_rate"]["ci"][0] for b in bins], dtype=float)
+    hi = np.array([b["observed_rate"]["ci"][1] for b in bins], dtype=float)
+    lo, hi = np.where(np.isnan(lo), y, lo), np.where(np.isnan(hi), y, hi)
+    cal.plot([0, 1], [0, 1], color="#888", lw=0.6, ls=":", label="perfect calibration")
+    cal.errorbar(x, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="o-", ms=3, lw=1,
+                 capsize=2, color="#4a7ab5", label="observed rate per decile (95% CI)")
+    cal.set_xlim(0, 1)
+    cal.set_ylim(0, 1)
+    cal.set_xlabel("mean score in the decile")
+    cal.set_ylabel("observed rate of class 1")
+    cal.set_title("Calibration")
+    cal.legend(loc="lower right", fontsize=6, frameon=False)
+    for ax in (roc, cal):
+        ax.set_aspect("equal")
     fig.tight_layout()
     return _png(fig)

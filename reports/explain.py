@@ -118,6 +118,9 @@ def compute_explanation(
         explainer = shap.PermutationExplainer(f, shap.maskers.Independent(Zb, max_samples=len(Zb)), seed=seed)
         result = explainer(Ze, max_evals=2 * Ze.shape[1] + 1, silent=True)
         values, base = result.values, result.base_values
+    # Read from the explainer, so the report names what ran: an Independent masker over the background
+    # sample is interventional; a tree explainer without data would walk its training paths instead.
+    perturbation = str(getattr(explainer, "feature_perturbation", "interventional")).replace("_", "-")
     values = np.asarray(values, dtype=float)
     if values.ndim == 3:  # one set per class: explain class 1
         values = values[:, :, 1]
@@ -145,10 +148,15 @@ def compute_explanation(
             "explainer": {"tree": "TreeExplainer", "linear": "LinearExplainer"}.get(family, "PermutationExplainer"),
             "estimator": type(estimator).__name__,
             "output_explained": "log-odds of class 1" if family != "permutation" else "probability of class 1",
+            "feature_perturbation": perturbation,
             "background_size": len(background_idx),
             "background_sha256": hashlib.sha256(background_bytes).hexdigest(),
+            "background_source": "rows of the evaluation data drawn without replacement with the seed; the "
+                                 "digest is of their transformed features as float64",
             "seed": seed,
             "rows_explained": len(explain_idx),
+            "rows_explained_source": "rows of the evaluation data drawn without replacement with the seed",
+            "local_cases": len(local),
             "transformed_features": len(names),
         },
         "additivity": {"max_abs_error": num(additivity_error), "tolerance": ADDITIVITY_TOLERANCE,
@@ -182,7 +190,7 @@ def _stability(agg: np.ndarray, rng: np.random.Generator, n: int) -> dict[str, A
 def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, predictions: np.ndarray,
                  rng: np.random.Generator, n_local: int, descriptions: dict[str, str], *,
                  rows: np.ndarray) -> list[dict[str, Any]]:
-    """Sampled cases, adverse ones first, each with its top reasons.
+    """Sampled cases, adverse ones first (each kind in row order), each with its top reasons.
 
     The reasons of an adverse outcome are the features that lowered the score most (the reasons for the
     decision, as an adverse action notice gives them); those of a favourable one, the features that raised it
@@ -195,7 +203,7 @@ def _local_cases(agg: np.ndarray, cols: list[str], explained: pd.DataFrame, pred
     rest = min(len(favourable), n_local - len(picks))
     picks += list(rng.choice(favourable, rest, replace=False)) if rest else []
     cases = []
-    for i in sorted(int(p) for p in picks):
+    for i in sorted((int(p) for p in picks), key=lambda i: (predictions[i] != 0, i)):
         contrib = agg[i]
         adverse_case = bool(predictions[i] == 0)
         toward = -contrib if adverse_case else contrib  # how much each feature pushed toward this outcome

@@ -8,6 +8,7 @@ from typing import Any
 
 from audit.models import AuditEntry
 from registry.models import DatasetVersion, ModelVersion
+from reports import claims
 from reports.models import Report
 
 DECISIONS = ("governance.approval.approve", "governance.approval.reject")
@@ -47,7 +48,8 @@ def _states(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _dataset(role: str, d: DatasetVersion, state: dict[str, Any]) -> dict[str, Any]:
     # Provenance and licence can be edited later; the report shows them as they stood at the frozen head.
     return {"role": role, "name": d.dataset.name, "version": d.version, "sha256": d.sha256, "rows": d.row_count,
-            "schema": d.schema, "provenance": state.get("provenance", d.provenance),
+            "schema": d.schema, "target": d.target_column, "positive_label": d.positive_label,
+            "provenance": state.get("provenance", d.provenance),
             "licence": state.get("licence", d.licence)}
 
 
@@ -78,8 +80,12 @@ def _requests(version: ModelVersion, up_to: int) -> tuple[list[dict[str, Any]], 
                if _new(e, "version") == version.pk]
     history = _history("governance.promotionrequest", (e["object"]["id"] for e in created), up_to)
     states = _states(history)
+    # A decided request's gate results and the evidence at its decision, as the decision froze them (empty for a
+    # request still open at `up_to`, or decided before they were kept).
     requests = [{"id": int(e["object"]["id"]), "target_stage": _new(e, "target_stage"),
-                 "status": states[e["object"]["id"]].get("status"), "seq": e["seq"], "hash": e["hash"]}
+                 "status": states[e["object"]["id"]].get("status"), "seq": e["seq"], "hash": e["hash"],
+                 "gates": states[e["object"]["id"]].get("decision_gates") or [],
+                 "evidence_at_decision": states[e["object"]["id"]].get("decision_evidence") or {}}
                 for e in created]
     return requests, history
 
@@ -107,12 +113,29 @@ def _reports(version: ModelVersion, up_to: int) -> tuple[list[dict[str, Any]], l
     return sorted(reports, key=lambda r: r["id"]), history
 
 
-def build_lineage(version: ModelVersion, *, up_to_seq: int) -> dict[str, Any]:
+def _metric_claims(version: ModelVersion, reports: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+    """The declared metrics beside the latest performance report that had succeeded by the frozen head. A
+    report's numbers never change once it has succeeded, and a version's declared metrics never change."""
+    performance = [r for r in reports if r["kind"] == "performance"]
+    measured: dict[str, Any] = {}
+    if performance:
+        stored = Report.objects.filter(pk=performance[-1]["id"]).values_list("metrics", flat=True).first() or {}
+        measured = stored.get("metrics") or {}
+    return {"performance_report": performance[-1]["id"] if performance else None, "tolerance": tolerance,
+            "metrics": claims.compare(version.metrics, measured, tolerance)}
+
+
+def build_lineage(version: ModelVersion, *, up_to_seq: int, tolerance: float) -> dict[str, Any]:
     """Everything the lineage report shows, read from the log up to `up_to_seq` so a re-run is identical."""
     own = _history("registry.modelversion", [version.pk], up_to_seq)
     reports, report_entries = _reports(version, up_to_seq)
     requests, request_entries = _requests(version, up_to_seq)
     approvals, approval_entries = _approvals({r["id"] for r in requests}, up_to_seq)
+    # Evidence a decision that stands was bound to; any other report is shown as not reviewed by one.
+    bound = {d.get("report_id") for a in approvals if not a["lapse_reason"]
+             for d in a["evidence_digests"].values() if isinstance(d, dict)}
+    for r in reports:
+        r["reviewed"] = r["id"] in bound
     extract = own + report_entries + request_entries + approval_entries
     return {
         "datasets": _datasets(version, up_to_seq),
@@ -126,6 +149,7 @@ def build_lineage(version: ModelVersion, *, up_to_seq: int) -> dict[str, Any]:
         },
         "parents": _parents(version, up_to_seq),
         "reports": reports,
+        "metric_claims": _metric_claims(version, reports, tolerance),
         "promotion_requests": requests,
         "approvals": approvals,
         "stage_changes": [{"seq": e["seq"], "hash": e["hash"], "ts": e["ts"],

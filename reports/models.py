@@ -13,6 +13,11 @@ class ReportKind(models.TextChoices):
     BIAS = "bias", "Bias / fairness"
     EXPLAINABILITY = "explainability", "Explainability (SHAP)"
     LINEAGE = "lineage", "Lineage"
+    PERFORMANCE = "performance", "Performance"
+
+
+# Every kind, in the order "generate all" requests them: the lineage last, so it lists the others.
+ALL_KINDS = (ReportKind.BIAS, ReportKind.EXPLAINABILITY, ReportKind.PERFORMANCE, ReportKind.LINEAGE)
 
 
 class ReportStatus(models.TextChoices):

@@ -24,6 +24,18 @@ class EvidenceSummary:
     inputs: dict[str, Any]
 
 
+def _summary(report: Report) -> EvidenceSummary:
+    return EvidenceSummary(report_id=report.pk, kind=report.kind, status=report.status, verdict=report.verdict,
+                           pdf_sha256=report.pdf_sha256, json_sha256=report.json_sha256,
+                           finished_at=report.finished_at, metrics=report.metrics, inputs=report.inputs)
+
+
+def evidence_after(version_id: int, moment: dt.datetime) -> list[EvidenceSummary]:
+    """The version's reports that succeeded after `moment` (a decision), oldest first."""
+    return [_summary(r) for r in Report.objects.filter(version_id=version_id, status=ReportStatus.SUCCEEDED,
+                                                       finished_at__gt=moment).order_by("finished_at", "id")]
+
+
 def latest_evidence(version_id: int) -> dict[str, EvidenceSummary]:
     """The newest succeeded report of each kind for a version (failed runs are not evidence)."""
     summaries: dict[str, EvidenceSummary] = {}
@@ -33,15 +45,5 @@ def latest_evidence(version_id: int) -> dict[str, EvidenceSummary]:
     for report in reports:
         if report.kind in summaries:
             continue
-        summaries[report.kind] = EvidenceSummary(
-            report_id=report.pk,
-            kind=report.kind,
-            status=report.status,
-            verdict=report.verdict,
-            pdf_sha256=report.pdf_sha256,
-            json_sha256=report.json_sha256,
-            finished_at=report.finished_at,
-            metrics=report.metrics,
-            inputs=report.inputs,
-        )
+        summaries[report.kind] = _summary(report)
     return summaries

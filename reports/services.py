@@ -13,14 +13,19 @@ import rfc8785
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import writer
 from audit.models import Checkpoint
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from registry.models import DatasetVersion, ModelVersion
+from registry.sandbox import skops_types
+from registry.sandbox.runner import trusted_types
+from reports import claims
 from reports.errors import ReportInputError
 from reports.models import Report, ReportKind, ReportStatus
+from reports.signals import report_succeeded
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +66,19 @@ def report_subject(version: ModelVersion) -> dict[str, Any]:
             "intended_use": m.intended_use}
 
 
+def _check_held_out(version: ModelVersion, dataset: DatasetVersion) -> None:
+    """A performance report measures the model on data named for evaluation when the version was registered, and
+    never on data it was trained on (the same version, or the same bytes registered again): a developer could
+    otherwise pick the rows that flatter the model."""
+    if not version.evaluation_datasets.filter(pk=dataset.pk).exists():
+        named = ", ".join(f"#{d.pk}" for d in version.evaluation_datasets.order_by("id")) or "none"
+        raise InvalidInput(f"dataset version #{dataset.pk} was not named as an evaluation dataset when the version "
+                           f"was registered (named: {named}); a performance report measures on one of those")
+    if version.training_datasets.filter(Q(pk=dataset.pk) | Q(sha256=dataset.sha256)).exists():
+        raise InvalidInput(f"dataset version #{dataset.pk} holds the data the version was trained on; a performance "
+                           "report measures on held-out data")
+
+
 def report_request(
     *, version: ModelVersion, kind: str, by: Any | None, evaluation_dataset: DatasetVersion | None = None,
     config: dict[str, Any] | None = None,
@@ -74,13 +92,26 @@ def report_request(
         evaluation_dataset = evaluation_dataset or version.evaluation_datasets.order_by("-id").first()
         if evaluation_dataset is None:
             raise InvalidInput("the version has no evaluation dataset; name one")
+    if kind == ReportKind.PERFORMANCE:
+        assert evaluation_dataset is not None
+        _check_held_out(version, evaluation_dataset)
     merged = {**DEFAULT_CONFIG, **(config or {})}
+    if kind in (ReportKind.PERFORMANCE, ReportKind.LINEAGE):
+        # Frozen now, as the thresholds are: the report states and applies the tolerance in force when requested.
+        merged.setdefault("metric_tolerance", claims.tolerance())
     head = writer.head()
     cp = Checkpoint.objects.order_by("-size").first()
     merged["audit_head"] = {"seq": head[0], "hash": head[1]}
     merged["checkpoint"] = cp.as_json() if cp else None
     merged["software"] = software_versions()
     merged["subject"] = report_subject(version)
+    # The skops allowlist this request is made under: its digest is on the cover, and a worker trusting
+    # another list refuses the report (reports/builders.py).
+    merged["skops_trusted_types_sha256"] = skops_types.digest(trusted_types())
+    if evaluation_dataset is not None:
+        # Which value counts as 1, frozen with the request like the rest: the bias report maps labels through it.
+        merged["labels"] = {"target_column": evaluation_dataset.target_column,
+                            "positive_label": evaluation_dataset.positive_label}
     inputs = {"artifact_sha256": version.artifact_sha256}
     if evaluation_dataset is not None:
         inputs["evaluation_dataset_sha256"] = evaluation_dataset.sha256
@@ -151,16 +182,26 @@ def report_compute(*, report_id: int) -> Report:
         pdf_name = default_storage.save(f"reports/{report.pk}-{pdf_sha}.pdf", ContentFile(pdf))
     except OSError as exc:  # a full disk or a refused bucket: fail clearly, keep nothing half-stored
         return _finish_failed(report, f"the report could not be stored: {exc.strerror or exc}")
+    return report_succeed(report_id=report.pk, metrics=metrics, json_name=json_name, json_sha256=json_sha,
+                          pdf_name=pdf_name, pdf_sha256=pdf_sha)
+
+
+def report_succeed(*, report_id: int, metrics: dict[str, Any], json_name: str, json_sha256: str, pdf_name: str,
+                   pdf_sha256: str) -> Report:
+    """Serve a computed report (its files already stored under these names): from here it is evidence. Governance
+    reacts in this transaction (signals.report_succeeded): approvals given on other evidence lapse, and a request
+    this evidence completes is approved."""
     with writer.atomic():
-        report = Report.objects.select_for_update().get(pk=report.pk)
+        report = Report.objects.select_for_update().get(pk=report_id)
         if report.status == ReportStatus.SUCCEEDED:
             return report
         report.metrics = metrics
         report.verdict = metrics.get("verdict", "info") if report.kind != ReportKind.LINEAGE else "info"
-        report.json, report.json_sha256 = json_name, json_sha
-        report.pdf, report.pdf_sha256 = pdf_name, pdf_sha
+        report.json, report.json_sha256 = json_name, json_sha256
+        report.pdf, report.pdf_sha256 = pdf_name, pdf_sha256
         report.status, report.progress, report.finished_at = ReportStatus.SUCCEEDED, 100, timezone.now()
         writer.save(report, action="reports.report.succeed")
+        report_succeeded.send(sender=Report, report=report)
     return report
 
 

@@ -9,15 +9,21 @@ from audit.context import audit_context, user_actor
 
 
 def skops_bytes(seed: int = 0) -> bytes:
-    """A small real scikit-learn model serialised with skops."""
+    """A small real scikit-learn model serialised with skops, taking csv_bytes()'s columns (sex, age, amount)."""
     import numpy as np
+    import pandas as pd
     import skops.io as sio
+    from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
 
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(40, 3))
-    y = (x[:, 0] > 0).astype(int)
-    return sio.dumps(LogisticRegression().fit(x, y))
+    x = pd.DataFrame({"sex": rng.choice(["female", "male"], 40), "age": rng.integers(20, 70, 40),
+                      "amount": rng.normal(1500, 300, 40)})
+    y = (x["amount"] > 1500).astype(int)
+    pre = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["sex"])], remainder="passthrough")
+    return sio.dumps(Pipeline([("pre", pre), ("model", LogisticRegression(max_iter=500))]).fit(x, y))
 
 
 def csv_bytes(rows: int = 40) -> bytes:

@@ -20,6 +20,7 @@ from registry.api import fast as registry_fast
 from registry.api.serializers import ModelOut, VersionOut
 from registry.models import ModelVersion, RegisteredModel
 from tests.factories import csv_bytes, make_dataset_version, make_model, make_version
+from tests.governance.helpers import full_evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +51,7 @@ def world(make_user: Any) -> dict[str, Any]:
                           hyperparameters={"C": 1.5, "nested": {"a": [1, None]}}, metrics={"auc": 0.8})
     child = make_version(rich, dev, parent=parent, training_datasets=[train2], description="child",
                          packages={"sklearn": "1.5"})
+    full_evidence(child)  # an approval needs the evidence the rule requires
     first = promotion_request_create(version=child, target_stage="staging", justification="go", by=dev)
     approval_record(request=first, by=validator, role="validator", decision="approve", comment="fine")
     promotion_request_create(version=parent, target_stage="production", justification="prod", by=owner)

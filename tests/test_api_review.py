@@ -56,13 +56,17 @@ def test_export_bounds_are_ascii_digits(api: Any, people: People, value: str) ->
 
 
 @pytest.mark.django_db
-def test_a_refused_export_leaves_no_temporary_files(api: Any, people: People) -> None:
+def test_a_refused_export_leaves_no_temporary_files(
+    api: Any, people: People, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A temporary directory of its own: other processes' exports in the shared /tmp must not count.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     api.force_authenticate(people.aud)
     pattern = os.path.join(tempfile.gettempdir(), "modelgov-export-*")
-    before = set(glob.glob(pattern))
+    assert tempfile.gettempdir() == str(tmp_path)
     resp = api.get("/api/v1/audit/export/", {"from": 99999})
     assert resp.status_code == 400
-    assert set(glob.glob(pattern)) == before
+    assert glob.glob(pattern) == []
 
 
 @pytest.mark.django_db

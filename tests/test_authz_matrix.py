@@ -29,6 +29,7 @@ EXPECTED: dict[str, set[str]] = {
     "GET /api/v1/models/{name}/versions/": READ, "POST /api/v1/models/{name}/versions/": {"dev"},
     "GET /api/v1/versions/": READ, "GET /api/v1/versions/{id}/": READ, "PATCH /api/v1/versions/{id}/": {"dev"},
     "GET /api/v1/versions/{id}/lineage/": READ, "GET /api/v1/versions/{id}/artifact/": READ,
+    "GET /api/v1/versions/{id}/metrics/": READ,
     "GET /api/v1/datasets/": READ, "POST /api/v1/datasets/": {"dev", "dev_other", "gov"},
     "GET /api/v1/datasets/{name}/": READ, "GET /api/v1/datasets/{name}/versions/": READ,
     "POST /api/v1/datasets/{name}/versions/": {"dev", "dev_other", "gov"},

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from audit.verifier import verify_bundle
+from governance import selectors
 from governance.models import PromotionRequest
 from registry.models import ModelVersion
 
@@ -35,8 +36,30 @@ def test_demo_outcomes_and_rerun(fast_reports: None, tmp_path: Any, live_server:
     v2 = ModelVersion.objects.get(model__name="credit-risk", version=2)
     assert (v1.stage, v2.stage) == ("none", "production")
     assert v1.reports.get(kind="bias").verdict == "fail" and v2.reports.get(kind="bias").verdict == "pass"
-    assert PromotionRequest.objects.get(version=v1).status == "pending"
-    assert PromotionRequest.objects.get(version=v2).status == "approved"
+    # The performance report measured both from their artifacts; the gate reads it, not the declared metrics.
+    for version in (v1, v2):
+        performance = version.reports.get(kind="performance")
+        assert performance.verdict == "pass" and performance.metrics["checks"][0]["metric"] == "roc_auc"
+    request_v1 = PromotionRequest.objects.get(version=v1)
+    gates = {g["name"]: g for g in selectors.request_detail(request_v1, request_v1.requested_by)["gates"]}
+    assert [name for name, g in gates.items() if not g["passed"]] == ["evidence.bias"]  # blocked by its bias gate
+    assert f"measured by performance report #{v1.reports.get(kind='performance').pk}" in gates["metric.roc_auc"][
+        "detail"]
+    assert "performance" in text
+    assert PromotionRequest.objects.get(version=v1).status == "rejected"
+    assert "evidence.not_ready" in text and "verdict is fail" in text  # v1's approval was refused, naming why
+    approved = PromotionRequest.objects.get(version=v2)
+    assert approved.status == "approved"
+    # What the decision was made on, frozen: every gate passed; the lineage report computed after the promotion
+    # was bound to no approval and is shown apart as not reviewed.
+    assert approved.decision_gates and all(g["passed"] for g in approved.decision_gates)
+    from governance.selectors import request_detail, request_list
+
+    detail = request_detail(request_list().get(pk=approved.pk), None)
+    bound = {d["report_id"] for a in approved.approvals.all() for d in a.evidence_digests.values()}
+    assert {ev["report_id"] for ev in detail["evidence"].values()} <= bound
+    assert [ev["kind"] for ev in detail["evidence_not_reviewed"]] == ["lineage"]
+    assert detail["evidence_not_reviewed"][0]["report_id"] not in bound
     assert "sod.requester_cannot_decide" in text
     assert "audit log: verified" in text
     result = verify_bundle(tmp_path / "audit-export")

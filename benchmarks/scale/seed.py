@@ -145,8 +145,8 @@ class _Copy:
         "registry_dataset": ("id", "name", "description", "owner_id", "created_at", "updated_at"),
         "registry_datasetversion": (
             "id", "dataset_id", "version", "file", "uri", "sha256", "size", "row_count", "schema", "target_column",
-            "sensitive_columns", "description", "provenance", "licence", "created_by_id", "created_at",
-            "updated_at"),
+            "positive_label", "sensitive_columns", "description", "provenance", "licence", "created_by_id",
+            "created_at", "updated_at"),
         "registry_datasetversion_parents": ("from_datasetversion_id", "to_datasetversion_id"),
         "registry_registeredmodel": (
             "id", "name", "title", "description", "owner_id", "business_unit", "intended_use", "out_of_scope_uses",
@@ -156,16 +156,17 @@ class _Copy:
             "id", "model_id", "version", "description", "stage", "artifact", "artifact_sha256", "artifact_size",
             "artifact_format", "framework", "framework_version", "hyperparameters", "metrics", "code_repository",
             "code_commit", "python_version", "packages", "parent_id", "created_by_id", "created_at", "updated_at",
-            "stage_changed_at"),
+            "stage_changed_at", "artifact_check"),
         "registry_modelversion_training_datasets": ("modelversion_id", "datasetversion_id"),
         "registry_modelversion_evaluation_datasets": ("modelversion_id", "datasetversion_id"),
         "governance_promotionrequest": (
             "id", "version_id", "target_stage", "justification", "requested_by_id", "status", "is_revalidation",
             "policy_name", "policy_version", "policy_rule", "policy_sha256", "created_at", "updated_at",
-            "decided_at"),
+            "decided_at", "expires_at", "decision_gates", "decision_evidence"),
         "governance_approval": (
             "id", "request_id", "approver_id", "role", "decision", "comment", "artifact_sha256", "evidence_digests",
-            "created_at", "lapsed_at", "lapse_reason"),
+            "created_at", "lapsed_at", "lapse_reason", "valid_until"),
+        "registry_modelpersonnel": ("model_id", "user_id", "role", "started_at", "ended_at"),
     }
 
     def __init__(self, cursor: Any) -> None:
@@ -269,7 +270,7 @@ def _seed_datasets(sizes: Sizes, people: People, rows: _Copy, log: _Log, ids: di
             dsv = next(ids["dsv"])
             digest = hashlib.sha256(f"{name}@{v}".encode()).hexdigest()
             rows.add("registry_datasetversion", dsv, dataset_id, v, "", f"s3://bench/{name}/v{v}.parquet", digest,
-                     1_000_000, 50_000, json.dumps([{"name": "x", "type": "float"}]), "label",
+                     1_000_000, 50_000, json.dumps([{"name": "x", "type": "float"}]), "label", "1",
                      json.dumps(["sex"]), "", "seeded", "CC-BY-4.0", owner.pk, ts, ts)
             if parent is not None:
                 rows.add("registry_datasetversion_parents", dsv, parent)
@@ -285,6 +286,8 @@ def _seed_datasets(sizes: Sizes, people: People, rows: _Copy, log: _Log, ids: di
 def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_versions: list[int],
                 rows: _Copy, log: _Log, ids: dict[str, Iterator[int]], rid: Iterator[int], *, quota: int,
                 out: Seeded) -> None:
+    from governance import policies
+
     owner = people.developers[m % DEVELOPERS]
     helper = people.developers[(m + 1) % DEVELOPERS]
     tier = TIERS[m % len(TIERS)]
@@ -302,6 +305,9 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
     rows.add("registry_registeredmodel", model_id, name, f"Model {m}", "Seeded for the scale benchmark", owner.pk,
              UNITS[m % len(UNITS)], "Scoring", "", tier, "minimal", json.dumps(tags), ts, ts)
     rows.add("registry_registeredmodel_developers", model_id, helper.pk)
+    # The record separation of duties reads: the owner and the developer since the model's registration.
+    rows.add("registry_modelpersonnel", model_id, owner.pk, "owner", ts, None)
+    rows.add("registry_modelpersonnel", model_id, helper.pk, "developer", ts, None)
     model_ref = ("registry.registeredmodel", model_id, name)
     entry("registry.registeredmodel.create", model_ref,
           {"name": {"old": None, "new": name}, "risk_tier": {"old": None, "new": tier},
@@ -322,7 +328,8 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
         rows.add("registry_modelversion", vid, model_id, v, "", stage, ARTIFACT_NAME, artifact_sha, len(ARTIFACT),
                  "skops", FRAMEWORKS[m % len(FRAMEWORKS)], "1.5.0", json.dumps({"C": 1.0}),
                  json.dumps({"roc_auc": 0.8}), "https://git.example/models", f"{vid:040x}", "3.11",
-                 json.dumps({"scikit-learn": "1.5.0"}), parent, owner.pk, vts, vts, None if stage == "none" else vts)
+                 json.dumps({"scikit-learn": "1.5.0"}), parent, owner.pk, vts, vts, None if stage == "none" else vts,
+                 json.dumps({}))
         dsv = dataset_versions[(m * VERSIONS_PER_MODEL + v) % len(dataset_versions)]
         rows.add("registry_modelversion_training_datasets", vid, dsv)
         rows.add("registry_modelversion_evaluation_datasets", vid,
@@ -342,7 +349,8 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
         rts = log.now()
         decided = rts + dt.timedelta(hours=2) if status != "pending" else None
         rows.add("governance_promotionrequest", req, vid, target, "Seeded request", owner.pk, status, False,
-                 policy.name, policy.version, json.dumps(rule), digest, rts, decided or rts, decided)
+                 policy.name, policy.version, json.dumps(rule), digest, rts, decided or rts, decided,
+                 rts + policies.duration(rule, "request_ttl_days"), json.dumps([]), json.dumps({}))
         req_ref = ("governance.promotionrequest", req, f"Request #{req}: version {vid} to {target}")
         entry("governance.promotionrequest.create", req_ref,
               {"status": {"old": None, "new": "pending"}, "target_stage": {"old": None, "new": target},
@@ -360,8 +368,9 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
                         "compliance_officer": people.compliance}[role]
             decision = "reject" if status == "rejected" else "approve"
             aid = next(ids["approval"])
+            ats = log.now()
             rows.add("governance_approval", aid, req, approver.pk, role, decision, "seeded", artifact_sha,
-                     json.dumps({}), log.now(), None, "")
+                     json.dumps({}), ats, None, "", ats + policies.duration(rule, "approval_valid_hours"))
             entry(f"governance.approval.{decision}",
                   ("governance.approval", aid, f"{decision} by {approver.pk} as {role} on request {req}"),
                   {"decision": {"old": None, "new": decision}, "role": {"old": None, "new": role}}, approver)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -29,6 +31,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
 
 
+def env_float(name: str, default: float, *, low: float, high: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+    if not low <= number <= high:  # also refuses nan
+        raise ImproperlyConfigured(f"{name} must be from {low} to {high}, got {value!r}")
+    return number
+
+
 DEBUG = False
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
@@ -42,6 +57,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files of our own, never from a CDN
+    "axes",
     "audit",
     "registry",
     "reports",
@@ -50,6 +67,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, the API docs') from the app server itself: nothing else serves /static/.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "config.middleware.RejectNulMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -59,6 +79,8 @@ MIDDLEWARE = [
     "audit.middleware.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused by the lockout into its answer (config/lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -95,15 +117,24 @@ def database_from_env() -> dict:
 DATABASES = {"default": database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTHENTICATION_BACKENDS = ["governance.login_throttle.ThrottledModelBackend"]
-# Login lockout counters live in the cache: shared through Redis when CACHE_URL is set (several workers).
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
-    if os.environ.get("CACHE_URL")
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-}
-LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
-LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 900)
+# Password logins (django-axes, config/lockout.py): after LOGIN_MAX_FAILURES failures a username is locked for
+# LOGIN_LOCK_SECONDS, for the client address they came from only, so that a stranger cannot lock anyone else out.
+# The failures are rows in the database, shared by every worker; no log of successful logins is kept there (the
+# audit log has them). Each failure, lockout and lifted lock is an audit entry (audit/auth_events.py).
+AUTHENTICATION_BACKENDS = ["config.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_MAX_FAILURES", 5)
+AXES_COOLOFF_TIME = dt.timedelta(seconds=env_int("LOGIN_LOCK_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# A lock ends LOGIN_LOCK_SECONDS after it began: more tries while locked do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# How many reverse proxies in front of the server append to X-Forwarded-For (config/client_ip.py). 0: the
+# connection's peer is the client. Behind a proxy, set it, or every client shares the proxy's address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -118,7 +149,30 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# The app server serves /static/ itself (WhiteNoise), straight from the installed packages: no collectstatic
+# step, no CDN, and the API docs work offline. STATIC_ROOT is only for `collectstatic` into a directory that a
+# proxy in front serves instead.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True
+
+# Content-Security-Policy on every answer (django-csp): scripts, styles, fonts, images and requests from this
+# origin only; a page that needs an inline <style> carries its nonce (the API docs' templates). ReDoc's page
+# relaxes styles and workers for itself (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 
@@ -159,7 +213,6 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": "10/min"},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -174,6 +227,12 @@ SPECTACULAR_SETTINGS = {
         "config.api.add_error_responses",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge fetched from the public validator service.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {
         "ReportStatusEnum": "reports.models.ReportStatus",
         "RequestStatusEnum": "governance.models.request.RequestStatus",
@@ -206,8 +265,37 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "modelgov@localhost")
 # Registry
 REGISTRY_MAX_ARTIFACT_BYTES = env_int("REGISTRY_MAX_ARTIFACT_BYTES", 512 * 1024 * 1024)
 REGISTRY_MAX_DATASET_BYTES = env_int("REGISTRY_MAX_DATASET_BYTES", 512 * 1024 * 1024)
-# Loading a pickle or joblib file runs arbitrary code: refused unless explicitly trusted.
+# A dataset wider than this is refused from its header, before the rest of the file is read.
+REGISTRY_MAX_DATASET_COLUMNS = env_int("REGISTRY_MAX_DATASET_COLUMNS", 2000)
+# Loading a pickle or joblib file runs arbitrary code: refused unless explicitly trusted, and even then loaded
+# only in the sandbox.
 REGISTRY_TRUST_PICKLE = env_bool("REGISTRY_TRUST_PICKLE", False)
+# skops types trusted beyond registry/sandbox/skops_types.py's list: fully qualified names, comma-separated.
+# A name in a module of code (builtins functions, operator, functools, importlib, os, subprocess, types, ...)
+# is refused at startup. Every report names the digest of the list in force.
+REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES = [t.strip() for t in os.environ.get(
+    "REGISTRY_SKOPS_EXTRA_TRUSTED_TYPES", "").split(",") if t.strip()]
+
+# The sandbox (registry/sandbox/): every artifact is loaded and run in a short-lived child process, never in a
+# web or worker process. Limits per child; the wall clock per job.
+REGISTRY_SANDBOX_MEMORY_MB = env_int("REGISTRY_SANDBOX_MEMORY_MB", 4096)  # address space (RLIMIT_AS)
+REGISTRY_SANDBOX_CPU_SECONDS = env_int("REGISTRY_SANDBOX_CPU_SECONDS", 600)
+REGISTRY_SANDBOX_TIMEOUT_SECONDS = env_int("REGISTRY_SANDBOX_TIMEOUT_SECONDS", 600)
+# Registration waits for its check in the request: a shorter bound.
+REGISTRY_SANDBOX_PROBE_TIMEOUT_SECONDS = env_int("REGISTRY_SANDBOX_PROBE_TIMEOUT_SECONDS", 120)
+REGISTRY_SANDBOX_MAX_OPEN_FILES = env_int("REGISTRY_SANDBOX_MAX_OPEN_FILES", 256)
+REGISTRY_SANDBOX_MAX_FILE_MB = env_int("REGISTRY_SANDBOX_MAX_FILE_MB", 64)
+REGISTRY_SANDBOX_MAX_RESULT_MB = env_int("REGISTRY_SANDBOX_MAX_RESULT_MB", 512)
+# The user a child becomes when the server runs as root.
+REGISTRY_SANDBOX_USER = os.environ.get("REGISTRY_SANDBOX_USER", "nobody")
+# Refuse to run a child this machine cannot isolate (no network namespace; neither another user nor Landlock).
+# On here and in production; local and test settings turn it off and record what applied instead.
+REGISTRY_SANDBOX_REQUIRE_ISOLATION = env_bool("REGISTRY_SANDBOX_REQUIRE_ISOLATION", True)
+
+# Reports
+# A declared metric (the developer's claim) that differs from the product's measurement by more than this
+# (absolute, e.g. ROC AUC 0.80 declared, 0.77 measured) is flagged on the API, the review page and in reports.
+METRIC_CLAIM_TOLERANCE = env_float("METRIC_CLAIM_TOLERANCE", 0.02, low=0.0, high=1.0)
 
 # Audit log
 AUDIT_LOG_ID = os.environ.get("AUDIT_LOG_ID", "")

@@ -47,14 +47,39 @@ class GateOut(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class MetricClaimOut(serializers.Serializer):
+    metric = serializers.CharField()
+    declared = serializers.FloatField(allow_null=True, help_text="what the developer declared at registration")
+    measured = serializers.FloatField(allow_null=True, help_text="what the performance report measured")
+    difference = serializers.FloatField(allow_null=True, help_text="declared minus measured")
+    flagged = serializers.BooleanField(help_text="the difference is beyond the tolerance")
+    note = serializers.CharField(required=False)
+
+
+class MetricClaimsOut(serializers.Serializer):
+    version = serializers.IntegerField()
+    measured_by_report = serializers.IntegerField(allow_null=True, help_text="the performance report's id")
+    not_measured_reason = serializers.CharField(allow_null=True)
+    tolerance = serializers.FloatField(help_text="METRIC_CLAIM_TOLERANCE: larger differences are flagged")
+    flagged = serializers.ListField(child=serializers.CharField())
+    metrics = MetricClaimOut(many=True)
+
+
 class RequestDetailOut(RequestOut):
-    gates = GateOut(many=True, read_only=True)
+    gates = GateOut(many=True, read_only=True, help_text="Pending: as they stand now. Decided: frozen at the decision.")
     open_slots = serializers.DictField(child=serializers.IntegerField(), read_only=True)
-    evidence = serializers.DictField(read_only=True)
+    evidence = serializers.DictField(read_only=True, help_text="Pending: the latest report of each kind now. "
+                                     "Decided: the latest of each kind at the decision.")
+    evidence_not_reviewed = serializers.ListField(
+        child=serializers.DictField(), read_only=True,
+        help_text="Decided: reports no counted decision was bound to, among those at the decision and every report "
+                  "that succeeded after it. Empty while pending.")
     you_may_act_as = serializers.ListField(child=serializers.CharField(), read_only=True)
+    metric_claims = serializers.DictField(read_only=True, help_text="declared metrics beside the measured ones")
 
     class Meta(RequestOut.Meta):
-        fields = [*RequestOut.Meta.fields, "gates", "open_slots", "evidence", "you_may_act_as"]
+        fields = [*RequestOut.Meta.fields, "expires_at", "gates", "open_slots", "evidence", "evidence_not_reviewed",
+                  "you_may_act_as", "metric_claims"]
 
 
 class RequestIn(serializers.Serializer):

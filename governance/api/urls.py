@@ -1,5 +1,6 @@
 """Routes of the governance API."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from governance.api import views
@@ -10,4 +11,7 @@ router.register("policies", views.PolicyViewSet, basename="policy")
 router.register("tokens", views.TokenViewSet, basename="token")
 router.register("service-accounts", views.ServiceAccountViewSet, basename="serviceaccount")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("versions/<int:pk>/metrics/", views.VersionMetricsView.as_view(), name="version-metrics"),
+]

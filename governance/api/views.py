@@ -13,13 +13,16 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.errors import InvalidInput, NotFound, PermissionDenied
+from config.ids import BIGINT
 from config.paging import EstimatedCountPagination, rows_response
-from governance import accounts, rules, selectors, services, tokens
+from governance import accounts, evidence, rules, selectors, services, tokens
 from governance.api import fast
 from governance.api import serializers as s
 from governance.models import ApiToken, Policy, PromotionRequest, ServiceAccount
+from registry.models import ModelVersion
 
 
 class RequestFilter(django_filters.FilterSet):
@@ -103,6 +106,21 @@ class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str) -> Response:
         return self._detail(services.promotion_request_withdraw(request=self.get_object(), by=request.user))
+
+
+class VersionMetricsView(APIView):
+    """A version's declared metrics beside the measured ones (GET /api/v1/versions/{id}/metrics/).
+
+    Served by governance, not the registry, because what counts as measured is the gates' rule: the
+    latest performance report that is fresh for the policy in force (its production rule for the tier)."""
+
+    @extend_schema(responses={200: s.MetricClaimsOut})
+    def get(self, request: Request, pk: int) -> Response:
+        # An id beyond a 64-bit key names no version (SQLite's driver would overflow on it).
+        version = ModelVersion.objects.select_related("model").filter(pk=pk).first() if pk <= BIGINT else None
+        if version is None:
+            raise NotFound(f"no model version #{pk}")
+        return Response({"version": version.pk, **selectors.metric_claims(version, evidence.production_rule(version))})
 
 
 class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

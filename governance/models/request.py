@@ -49,7 +49,13 @@ class PromotionRequest(GovernedModel):
     policy_sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When the request lapses (created_at + the frozen rule's request_ttl_days): every decision checks it.
+    expires_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
+    # What the decision was made on, frozen by the service that ended the request: each gate's result, and the
+    # latest evidence of each kind (by id and digest) at that moment. Evidence that succeeds later is not in it.
+    decision_gates = models.JSONField(default=list, blank=True)
+    decision_evidence = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -74,6 +80,8 @@ class Approval(GovernedModel):
     artifact_sha256 = models.CharField(max_length=64)
     evidence_digests = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it stops counting (created_at + the frozen rule's approval_valid_hours), lapsed or not.
+    valid_until = models.DateTimeField()
     lapsed_at = models.DateTimeField(null=True, blank=True)
     lapse_reason = models.CharField(max_length=200, blank=True)
 

@@ -125,7 +125,10 @@ class DatasetIn(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
 
 
-class DatasetVersionOut(serializers.ModelSerializer):
+class DatasetVersionListOut(serializers.ModelSerializer):
+    """A dataset version in a list: everything but its schema (up to REGISTRY_MAX_DATASET_COLUMNS entries,
+    which would make a page of wide data sets megabytes); the schema is on the version's own page."""
+
     dataset = serializers.CharField(source="dataset.name")
     created_by = serializers.CharField(source="created_by.username")
     parents = DatasetRef(many=True)
@@ -133,9 +136,15 @@ class DatasetVersionOut(serializers.ModelSerializer):
     class Meta:
         model = DatasetVersion
         fields = [
-            "id", "dataset", "version", "uri", "sha256", "size", "row_count", "schema", "target_column",
-            "sensitive_columns", "description", "provenance", "licence", "parents", "created_by", "created_at",
+            "id", "dataset", "version", "uri", "sha256", "size", "row_count", "target_column",
+            "positive_label", "sensitive_columns", "description", "provenance", "licence", "parents", "created_by",
+            "created_at",
         ]
+
+
+class DatasetVersionOut(DatasetVersionListOut):
+    class Meta(DatasetVersionListOut.Meta):
+        fields = [*DatasetVersionListOut.Meta.fields[:7], "schema", *DatasetVersionListOut.Meta.fields[7:]]
 
 
 class DatasetVersionIn(serializers.Serializer):
@@ -146,6 +155,7 @@ class DatasetVersionIn(serializers.Serializer):
     # left to SQLite's driver to raise OverflowError.
     row_count = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
     target_column = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    positive_label = serializers.CharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
     sensitive_columns = serializers.ListField(child=serializers.CharField(max_length=120), required=False,
                                               max_length=50)
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)

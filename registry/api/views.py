@@ -148,15 +148,15 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(s.DatasetOut(dataset).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=s.DatasetVersionIn, responses={201: s.DatasetVersionOut, 200: s.DatasetVersionOut(many=True)}
+        request=s.DatasetVersionIn, responses={201: s.DatasetVersionOut, 200: s.DatasetVersionListOut(many=True)}
     )
     @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
     def versions(self, request: Request, name: str) -> Response:
         dataset: Dataset = self.get_object()
         if request.method == "GET":
-            qs = selectors.dataset_version_list().filter(dataset=dataset).order_by("-version")
+            qs = selectors.dataset_version_list().defer("schema").filter(dataset=dataset).order_by("-version")
             page = self.paginate_queryset(qs)
-            return self.get_paginated_response(s.DatasetVersionOut(page, many=True).data)
+            return self.get_paginated_response(s.DatasetVersionListOut(page, many=True).data)
         require_perm(request.user, "registry.add_datasetversion", doing="register a dataset version")
         data = s.DatasetVersionIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -172,7 +172,11 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     filterset_class = filters.DatasetVersionFilter
 
     def get_queryset(self) -> Any:
-        return selectors.dataset_version_list().order_by("-id")
+        qs = selectors.dataset_version_list().order_by("-id")
+        return qs.defer("schema") if self.action == "list" else qs
+
+    def get_serializer_class(self) -> Any:
+        return s.DatasetVersionListOut if self.action == "list" else s.DatasetVersionOut
 
     @extend_schema(request=s.DatasetVersionEdit, responses={200: s.DatasetVersionOut})
     def partial_update(self, request: Request, pk: str) -> Response:

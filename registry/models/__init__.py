@@ -2,6 +2,7 @@
 
 from registry.models.dataset import Dataset, DatasetVersion
 from registry.models.model import EUAIActCategory, RegisteredModel, RiskTier
+from registry.models.personnel import ModelPersonnel, PersonnelRole
 from registry.models.version import ArtifactFormat, ModelVersion, Stage
 
 __all__ = [
@@ -9,7 +10,9 @@ __all__ = [
     "Dataset",
     "DatasetVersion",
     "EUAIActCategory",
+    "ModelPersonnel",
     "ModelVersion",
+    "PersonnelRole",
     "RegisteredModel",
     "RiskTier",
     "Stage",

@@ -26,7 +26,7 @@ class DatasetVersion(GovernedModel):
     # What identifies the data never changes once registered; a change is a new version.
     IMMUTABLE_FIELDS = (
         "dataset", "version", "file", "uri", "sha256", "size", "row_count", "schema",
-        "target_column", "sensitive_columns", "created_by",
+        "target_column", "positive_label", "sensitive_columns", "created_by",
     )
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
@@ -38,6 +38,9 @@ class DatasetVersion(GovernedModel):
     row_count = models.BigIntegerField(null=True, blank=True)
     schema = models.JSONField(default=list, blank=True)
     target_column = models.CharField(max_length=120, blank=True)
+    # The target's value that is the positive class (1), as the file writes it ("yes", "good", "1"); set at
+    # registration from the declaration, or "1" for a 0/1 column. Blank: no target, or registered before.
+    positive_label = models.CharField(max_length=200, blank=True, default="")
     sensitive_columns = models.JSONField(default=list, blank=True)
     description = models.TextField(blank=True)
     provenance = models.TextField(blank=True)

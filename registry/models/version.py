@@ -26,7 +26,7 @@ class ArtifactFormat(models.TextChoices):
 
 class ModelVersion(GovernedModel):
     IMMUTABLE_FIELDS = (
-        "model", "version", "artifact", "artifact_sha256", "artifact_size", "artifact_format",
+        "model", "version", "artifact", "artifact_sha256", "artifact_size", "artifact_format", "artifact_check",
         "framework", "framework_version", "hyperparameters", "metrics", "code_repository",
         "code_commit", "python_version", "packages", "parent", "created_by",
     )
@@ -40,6 +40,9 @@ class ModelVersion(GovernedModel):
     artifact_sha256 = models.CharField(max_length=64)
     artifact_size = models.BigIntegerField()
     artifact_format = models.CharField(max_length=10, choices=ArtifactFormat.choices)
+    # What registration found when it loaded the artifact in the sandbox (registry/artifacts.py): the estimator,
+    # whether it gives scores, its features, the sample rows it predicted on, and the isolation that applied.
+    artifact_check = models.JSONField(default=dict, blank=True)
     framework = models.CharField(max_length=60, blank=True)
     framework_version = models.CharField(max_length=40, blank=True)
     hyperparameters = models.JSONField(default=dict, blank=True)

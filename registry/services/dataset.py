@@ -9,10 +9,11 @@ from django.db.models import Max
 
 from audit import writer
 from config.errors import Conflict, InvalidInput
+from registry import labels
 from registry.models import Dataset, DatasetVersion
 from registry.services.common import apply_edits, require_perm, validate_count
 from registry.storage import normalise_sha256, spooled, store
-from registry.tabular import inspect_csv
+from registry.tabular import check_header, header_bytes, inspect_csv
 
 VERSION_EDITABLE = ("description", "provenance", "licence")
 
@@ -34,6 +35,7 @@ def dataset_version_create(
     uri: str = "",
     expected_sha256: str | None = None,
     target_column: str = "",
+    positive_label: str = "",
     sensitive_columns: list[str] | None = None,
     description: str = "",
     provenance: str = "",
@@ -42,11 +44,15 @@ def dataset_version_create(
     row_count: int | None = None,
     allow_schema_change: bool = False,
 ) -> DatasetVersion:
-    """Register a dataset version from an uploaded CSV, or by URI and declared digest."""
+    """Register a dataset version from an uploaded CSV, or by URI and declared digest.
+
+    A target column's labels are two values, one of them `positive_label` (by default 1 of a 0/1 column)."""
     require_perm(by, "registry.add_datasetversion", doing="register a dataset version")
     sensitive = list(sensitive_columns or [])
     if not all(isinstance(c, str) and c for c in sensitive):
         raise InvalidInput("sensitive_columns must be a list of column names")
+    if not isinstance(positive_label, str) or len(positive_label) > 200 or "\x00" in positive_label:
+        raise InvalidInput("positive_label must be a text of at most 200 characters, without NUL")
     if (file is None) == (not uri):
         raise InvalidInput("give either a file or a uri (with its sha256), not both or neither")
     parent_list = list(parents or [])
@@ -55,20 +61,27 @@ def dataset_version_create(
         digest = normalise_sha256(expected_sha256)
         if digest is None:
             raise InvalidInput("a dataset registered by uri needs its sha256")
+        if positive_label and not target_column:
+            raise InvalidInput("a positive label is declared for a target column: name the target column")
+        # Nothing is read of a file registered by URI: the label is recorded as declared.
         version = DatasetVersion(
             uri=uri, sha256=digest, size=0, row_count=row_count, schema=[],
+            positive_label=positive_label or (labels.DEFAULT_POSITIVE if target_column else ""),
         )
         return _save_version(dataset, version, by, target_column, sensitive, description, provenance,
                              licence, parent_list)
     with spooled(
-        file, max_bytes=settings.REGISTRY_MAX_DATASET_BYTES, expected_sha256=expected_sha256, what="dataset file"
+        file, max_bytes=settings.REGISTRY_MAX_DATASET_BYTES, expected_sha256=expected_sha256, what="dataset file",
+        check_head=(header_bytes(), lambda head, whole: check_header(head, whole=whole)),
     ) as spool:
-        shape = inspect_csv(spool.path, target_column=target_column, sensitive_columns=sensitive)
+        shape = inspect_csv(spool.path, target_column=target_column, sensitive_columns=sensitive,
+                            positive_label=positive_label)
         if not allow_schema_change:
             _require_same_columns(dataset, [c["name"] for c in shape.schema])
         name = store(spool, prefix="datasets", suffix=".csv")
         version = DatasetVersion(
             file=name, sha256=spool.sha256, size=spool.size, row_count=shape.row_count, schema=shape.schema,
+            positive_label=shape.positive_label,
         )
         return _save_version(dataset, version, by, target_column, sensitive, description, provenance,
                              licence, parent_list)

@@ -10,6 +10,7 @@ from audit import writer
 from config.errors import Conflict, InvalidInput
 from registry.models import EUAIActCategory, RegisteredModel, RiskTier
 from registry.services.common import apply_edits, require_perm, validate_tags
+from registry.services.personnel import lock_model, personnel_delete
 
 EDITABLE = (
     "title", "description", "business_unit", "intended_use", "out_of_scope_uses",
@@ -42,7 +43,7 @@ def registered_model_create(
         raise Conflict(f"a model named {name!r} already exists")
     model = RegisteredModel(name=name, title=title, owner=owner or by, **fields)
     with writer.atomic():
-        writer.save(model)
+        writer.save(model)  # opens the owner's spell (registry.services.personnel)
         if developers:
             registered_model_set_developers(model=model, developers=developers, by=by, check=False)
     return model
@@ -53,7 +54,10 @@ def registered_model_update(*, model: RegisteredModel, by: Any, **edits: Any) ->
         require_perm(by, "registry.change_registeredmodel", doing=f"edit model {model.name}")
     _check_choices(edits)
     apply_edits(model, edits, editable=EDITABLE)
-    writer.save(model)
+    with writer.atomic():
+        if "owner" in edits:
+            lock_model(model.pk)  # before the record of its people changes (registry.services.personnel)
+        writer.save(model)
     return model
 
 
@@ -81,11 +85,13 @@ def registered_model_set_developers(
     new_ids = sorted({d.pk if isinstance(d, user_model) else int(d) for d in developers})
     if user_model.objects.filter(pk__in=new_ids).count() != len(new_ids):
         raise InvalidInput("one or more developers do not exist")
-    old_ids = sorted(model.developers.values_list("pk", flat=True)) if model.pk else []
-    if old_ids == new_ids:
-        return model
-    with writer.atomic(), writer.permit_governed_writes():
-        model.developers.set(new_ids)
+    with writer.atomic():
+        lock_model(model.pk)
+        old_ids = sorted(model.developers.values_list("pk", flat=True))
+        if old_ids == new_ids:
+            return model
+        with writer.permit_governed_writes():
+            model.developers.set(new_ids)
         writer.record(
             action="registry.registeredmodel.developers_set",
             obj=model,
@@ -101,4 +107,5 @@ def registered_model_delete(*, model: RegisteredModel, by: Any) -> None:
     with writer.atomic(), writer.permit_governed_writes():
         developers = sorted(model.developers.values_list("pk", flat=True))
         model.developers.clear()
+        personnel_delete(model=model)
         writer.delete(model, extra_changes={"developers": {"old": developers, "new": None}} if developers else None)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit import writer
 from config.errors import InvalidInput
+from registry.artifacts import artifact_check
 from registry.models import ArtifactFormat, DatasetVersion, ModelVersion, RegisteredModel, Stage
 from registry.rules import require_model_developer
 from registry.services.common import apply_edits, validate_json_size
@@ -39,7 +40,8 @@ def model_version_create(
     parent: ModelVersion | None = None,
     description: str = "",
 ) -> ModelVersion:
-    """Register a version: stream the artifact, check digest and format, assign the next number."""
+    """Register a version: stream the artifact, check digest and format, prove in the sandbox that it is a model
+    taking the training data's columns, then store it and assign the next number."""
     require_model_developer(by, model, doing="register versions")
     if artifact_format not in ArtifactFormat.values:
         raise InvalidInput(f"artifact_format must be one of {', '.join(ArtifactFormat.values)}")
@@ -53,6 +55,8 @@ def model_version_create(
         artifact, max_bytes=settings.REGISTRY_MAX_ARTIFACT_BYTES, expected_sha256=expected_sha256, what="artifact"
     ) as spool:
         check_artifact_format(spool.path, artifact_format)
+        checked = artifact_check(path=spool.path, artifact_format=artifact_format,
+                                 training_datasets=list(training_datasets or []))
         stored = store(spool, prefix="artifacts", suffix=_SUFFIX[artifact_format])
         version = ModelVersion(
             model=model,
@@ -61,6 +65,7 @@ def model_version_create(
             artifact_sha256=spool.sha256,
             artifact_size=spool.size,
             artifact_format=artifact_format,
+            artifact_check=checked,
             framework=framework,
             framework_version=framework_version,
             hyperparameters=hyperparameters or {},

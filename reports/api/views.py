@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from config.errors import Conflict, NotFound, PermissionDenied
 from config.strict_input import IdField
+from governance.evidence import report_config
 from registry.models import DatasetVersion, ModelVersion
 from reports import services
 from reports.models import Report, ReportKind, ReportStatus
@@ -35,18 +36,6 @@ class ReportIn(serializers.Serializer):
     evaluation_dataset = IdField(queryset=DatasetVersion.objects.all(), required=False)
 
 
-def policy_bias_thresholds(version: ModelVersion) -> dict[str, Any]:
-    """Thresholds of the policy in force for the version's tier (production rule): the gate's own."""
-    from governance.policies import bias_thresholds
-    from governance.services import active_policy_or_none
-
-    policy = active_policy_or_none()
-    if policy is None:
-        return {}
-    # Through the one reader of stored thresholds: a rule saved before thresholds were checked cannot fail a report.
-    return dict(bias_thresholds(policy.rules["production"][version.model.risk_tier]))
-
-
 class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ReportOut
     lookup_value_regex = r"\d+"
@@ -65,7 +54,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         report = services.report_request(
             version=version, kind=data.validated_data["kind"], by=request.user,
             evaluation_dataset=data.validated_data.get("evaluation_dataset"),
-            config={"bias_thresholds": policy_bias_thresholds(version)},
+            config=report_config(version, data.validated_data["kind"]),
         )
         dispatch = getattr(report, "dispatch", "sent")
         report.refresh_from_db()

@@ -95,7 +95,7 @@ def render_bias(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[str
         para("Rows with an unknown value: " + ", ".join(f"{a['attribute']}: {a['unknown']}" for a in attrs) + "."),
         Paragraph("2. Data", H2),
         para(f"{metrics['rows']} evaluation rows. Groups under {metrics['min_group_size']} rows (the larger of 30 "
-             "and 2% of rows) are flagged as too small to conclude."),
+             "and 2% of rows) are flagged as too small to conclude. " + cover_info.extra.get("labels", "")),
         Paragraph("3. Metric choice and thresholds", H2),
         para("Thresholds from the policy in force: " + ", ".join(
             f"{k.replace('_', ' ')} {'≤' if 'difference' in k else '≥'} {v}" for k, v in metrics["thresholds"].items())

@@ -32,8 +32,12 @@ shapes.STATE_DEFAULTS["fontName"] = "DejaVu"
 
 BODY = ParagraphStyle("body", fontName="DejaVu", fontSize=8.5, leading=11, alignment=TA_LEFT)
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7, leading=9)
-H1 = ParagraphStyle("h1", parent=BODY, fontName="DejaVu-Bold", fontSize=16, leading=20, spaceAfter=6)
-H2 = ParagraphStyle("h2", parent=BODY, fontName="DejaVu-Bold", fontSize=11, leading=14, spaceBefore=8, spaceAfter=4)
+# A heading stays on the page of what follows it (keepWithNext): never alone at the foot of a page.
+H1 = ParagraphStyle("h1", parent=BODY, fontName="DejaVu-Bold", fontSize=16, leading=20, spaceAfter=6, keepWithNext=1)
+H2 = ParagraphStyle("h2", parent=BODY, fontName="DejaVu-Bold", fontSize=11, leading=14, spaceBefore=8, spaceAfter=4,
+                    keepWithNext=1)
+# A caption introducing the chart or table below it, kept with it as a heading is.
+LEAD = ParagraphStyle("lead", parent=BODY, keepWithNext=1)
 
 
 def text(value: Any) -> str:
@@ -83,6 +87,8 @@ class CoverInfo:
     audit_head: dict[str, Any]
     checkpoint: dict[str, Any] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # How the artifact was run: the skops allowlist's digest and the sandbox's isolation (reports/builders.py).
+    sandbox: dict[str, str] = field(default_factory=dict)
 
 
 def cover(info: CoverInfo, title: str) -> list[Any]:
@@ -102,19 +108,24 @@ def cover(info: CoverInfo, title: str) -> list[Any]:
         audit.append(["Latest signed checkpoint", f"size {cp['size']}, root {cp['root']}, key {cp['key']}, {cp['ts']}"])
     else:
         audit.append(["Latest signed checkpoint", "none made yet"])
-    return [
+    story = [
         Paragraph(text(title), H1), table(rows, [45 * mm, 125 * mm], header=False), Spacer(1, 4 * mm),
         Paragraph("Inputs and digests", H2), table(digests, [55 * mm, 115 * mm]),
         Paragraph("Software", H2), table(software, [55 * mm, 115 * mm]),
-        Paragraph("Audit log at generation", H2), table(audit, [45 * mm, 125 * mm], header=False), PageBreak(),
     ]
+    if info.sandbox:
+        story += [Paragraph("How the artifact was run", H2),
+                  table([[k, v] for k, v in info.sandbox.items()], [55 * mm, 115 * mm], header=False)]
+    return [*story, Paragraph("Audit log at generation", H2), table(audit, [45 * mm, 125 * mm], header=False),
+            PageBreak()]
 
 
-def closing(mapping: list[list[str]], limitations: list[str], signoffs: list[dict[str, Any]]) -> list[Any]:
+def closing(mapping: list[list[str]], limitations: list[str] | None, signoffs: list[dict[str, Any]]) -> list[Any]:
+    """Mapping, limitations and sign-off; `limitations` None where a section of the report already gave them."""
     story: list[Any] = [Paragraph("Regulatory mapping", H2),
-                        table([["Section of this report", "Requirement it answers"], *mapping], [70 * mm, 100 * mm]),
-                        Paragraph("Limitations", H2)]
-    story += [para(f"• {item}") for item in limitations]
+                        table([["Section of this report", "Requirement it answers"], *mapping], [70 * mm, 100 * mm])]
+    if limitations is not None:
+        story += [Paragraph("Limitations", H2), *[para(f"• {item}") for item in limitations]]
     story.append(Paragraph("Sign-off", H2))
     if signoffs:
         story.append(table([["Who", "Role", "When (UTC)", "Decision", "Comment"]] + [

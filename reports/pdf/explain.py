@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph
+from reportlab.platypus import Paragraph, Spacer
 
-from reports.pdf.document import H2, CoverInfo, build, closing, cover, image, para, table
+from reports.pdf.document import H2, LEAD, CoverInfo, build, closing, cover, image, para, table
+
+PERTURBATION = {
+    "interventional": "interventional: a feature's absence is measured against the background sample",
+    "tree-path-dependent": "tree-path-dependent: a feature's absence follows the training data's paths in the trees",
+}
 
 MAPPING = [
     ["Intended use, Human oversight", "EU AI Act Art. 13 (transparency) and Art. 14 (human oversight)"],
@@ -31,6 +36,10 @@ OVERSIGHT = [
 ]
 
 
+def _three(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def render_explain(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[str, bytes],
                    signoffs: list[dict[str, Any]]) -> bytes:
     m = metrics["method"]
@@ -44,9 +53,12 @@ def render_explain(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
                                                     "outcome, whose reasons are given below.")),
               Paragraph("2. Method", H2),
               table([["Setting", "Value"], ["Explainer", m["explainer"]], ["Estimator", m["estimator"]],
-                     ["Output explained", m["output_explained"]], ["Background sample", m["background_size"]],
+                     ["Output explained", m["output_explained"]],
+                     ["Feature perturbation", PERTURBATION.get(m["feature_perturbation"], m["feature_perturbation"])],
+                     ["Background sample", f"{m['background_size']} {m['background_source']}"],
                      ["Background SHA-256", m["background_sha256"]], ["Seed", m["seed"]],
-                     ["Rows explained", m["rows_explained"]],
+                     ["Rows explained", f"{m['rows_explained']} {m['rows_explained_source']}"],
+                     ["Local cases", f"{m['local_cases']}, adverse outcomes first"],
                      ["Additivity check", f"max |error| {metrics['additivity']['max_abs_error']} "
                       f"(tolerance {metrics['additivity']['tolerance']}): "
                       f"{'passed' if metrics['additivity']['passed'] else 'FAILED'}"]], [50 * mm, 120 * mm]),
@@ -62,9 +74,12 @@ def render_explain(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
     for key in sorted(k for k in charts if k.startswith("dependence:")):
         story.append(image(charts[key], 90 * mm))
     story.append(Paragraph("5. Local explanations", H2))
+    story.append(para("Each case's waterfall starts at the base value (the mean output over the background sample); "
+                      "red bars raise the score toward the favourable outcome, blue bars lower it."))
     for case in metrics["local"]:
+        story.append(Spacer(1, 3 * mm))
         story.append(para(f"Case {case['row']}: prediction {case['prediction']}"
-                          + (" (adverse outcome)" if case["adverse"] else "")))
+                          + (" (adverse outcome)" if case["adverse"] else ""), LEAD))
         key = f"waterfall:{case['row']}"
         if key in charts:
             story.append(image(charts[key], 140 * mm))
@@ -72,9 +87,9 @@ def render_explain(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
     s = metrics["stability"]
     story += [Paragraph("6. Stability", H2),
               para(f"Spearman rank correlation of global importance over {s['resamples']} bootstrap resamples: "
-                   f"mean {s['mean_spearman']}, minimum {s['min_spearman']}."),
+                   f"mean {_three(s['mean_spearman'])}, minimum {_three(s['min_spearman'])}."),
               Paragraph("7. Limitations of the explanation", H2), *[para(f"• {t}") for t in LIMITATIONS],
               Paragraph("8. Human-oversight guidance", H2), *[para(f"• {t}") for t in OVERSIGHT]]
-    story += closing(MAPPING, LIMITATIONS, signoffs)
+    story += closing(MAPPING, None, signoffs)  # the limitations are section 7
     return build(story, title=f"Explainability report {cover_info.report_id}", report_id=cover_info.report_id,
                  metrics_sha256=cover_info.metrics_sha256)

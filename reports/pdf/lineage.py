@@ -1,9 +1,11 @@
 """The lineage report PDF (spec: reports.md, 'Lineage report'), with the lineage drawn as a diagram.
 
 Metrics shape (built by reports.lineage and reports.builders): {"datasets": [{role, name, version, sha256, rows,
-schema, provenance, licence}], "model_version": {...}, "parents": [{id, model, version, stage, artifact_sha256}],
-"reports": [{id, kind, verdict, pdf_sha256, json_sha256}], "promotion_requests": [{id, target_stage, status, seq,
-hash}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256, evidence_digests: {kind:
+schema, target, positive_label, provenance, licence}], "model_version": {...}, "parents": [{id, model, version,
+stage, artifact_sha256}], "reports": [{id, kind, verdict, pdf_sha256, json_sha256, reviewed}], "metric_claims":
+{performance_report, tolerance, metrics: [reports.claims.compare rows]}, "promotion_requests":
+[{id, target_stage, status, seq, hash, gates: [{name, passed, detail}], evidence_at_decision: {kind: {report_id,
+...}}}], "approvals": [{request, who, role, decision, when, comment, artifact_sha256, evidence_digests: {kind:
 {report_id, pdf_sha256, json_sha256, ...}}, lapse_reason, seq, hash}], "stage_changes": [{seq, hash, ts, old, new,
 request}], "audit_entries": [{seq, ts, action, object: {type, id, repr}, hash, inclusion_proof: a proof document
 | None}], "chain_verification": {ok, head_seq, rule, failed_seq}, "checkpoint": {...} | None}
@@ -28,6 +30,7 @@ MAPPING = [
     ["Evidence, Approvals", "SR 11-7 validation and effective challenge; EU AI Act Art. 14 human oversight"],
     ["Stage history, Audit extract", "EU AI Act Art. 12 record-keeping; Annex IV 6 (changes over the lifecycle)"],
 ]
+SCHEMA_SHOWN = 100
 LIMITATIONS = [
     "Lineage lists what was registered: data used outside the registry is not shown.",
     "The audit extract is verified against the whole chain at generation time; a later verification is needed to "
@@ -154,6 +157,37 @@ def _bound_to(m: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def _claims(m: dict[str, Any]) -> list[Any]:
+    """Declared metrics beside the latest performance report's measurement, with the difference flagged."""
+    mc = m.get("metric_claims") or {}
+    rows = mc.get("metrics") or []
+    source = (f"performance report #{mc['performance_report']}" if mc.get("performance_report")
+              else "no performance report had succeeded by the frozen audit head")
+    intro = para(f"Metrics: declared by the developer at registration, and measured by the product ({source}). A "
+                 f"difference beyond {mc.get('tolerance')} is flagged; gates read only the measured values.")
+    if not rows:
+        return [intro, para("Nothing declared and nothing measured.")]
+    return [KeepTogether([intro, table([["Metric", "Declared", "Measured", "Declared - measured", "Flag"]] + [
+        [r["metric"], "—" if r["declared"] is None else f"{r['declared']:.4f}",
+         "n/a" if r["measured"] is None else f"{r['measured']:.4f}",
+         "—" if r["difference"] is None else f"{r['difference']:+.4f}",
+         "FLAGGED" if r["flagged"] else r.get("note", "")] for r in rows],
+        [35 * mm, 25 * mm, 25 * mm, 35 * mm, 50 * mm])])]
+
+
+def _decided(m: dict[str, Any]) -> list[Any]:
+    """Each decided request's gate results as its decision froze them."""
+    rows: list[list[Any]] = [["Request", "Status", "Gate", "Result", "Detail"]]
+    for r in m["promotion_requests"]:
+        for g in r.get("gates") or []:
+            rows.append([f"#{r['id']} -> {r['target_stage']}", r["status"], g.get("name", ""),
+                         "PASS" if g.get("passed") else "FAIL", g.get("detail", "")])
+    if len(rows) == 1:
+        return []
+    return [KeepTogether([para("Gate results frozen at each decision."),
+                          table(rows, [28 * mm, 17 * mm, 33 * mm, 13 * mm, 79 * mm])])]
+
+
 def _verification(m: dict[str, Any]) -> str:
     cv = m["chain_verification"]
     if cv["ok"]:
@@ -176,8 +210,12 @@ def render_lineage(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
                   [d["role"], f"{d['name']}@{d['version']}", d["sha256"], d["rows"], d["provenance"], d["licence"]]
                   for d in m["datasets"]], [16 * mm, 28 * mm, 50 * mm, 12 * mm, 38 * mm, 26 * mm])]
     for d in m["datasets"]:
-        story.append(para(f"Schema of {d['name']}@{d['version']}: "
-                          + ", ".join(f"{c['name']} ({c['type']})" for c in d["schema"])))
+        # A wide data set's schema (up to 2,000 columns) would fill pages; the JSON twin holds all of it.
+        shown, rest = d["schema"][:SCHEMA_SHOWN], len(d["schema"]) - SCHEMA_SHOWN
+        label = (f" Target {d['target']}, positive label {d['positive_label']!r}." if d.get("target") else "")
+        story.append(para(f"Schema of {d['name']}@{d['version']} ({len(d['schema'])} columns): "
+                          + ", ".join(f"{c['name']} ({c['type']})" for c in shown)
+                          + (f" and {rest} more (in the JSON twin)." if rest > 0 else ".") + label))
     story += [Paragraph("3. Training", H2), table([["Item", "Value"],
               ["Code", f"{mv['code_repository']} @ {mv['code_commit']}"], ["Python", mv["python_version"]],
               ["Packages", ", ".join(f"{k} {v}" for k, v in sorted(mv["packages"].items()))],
@@ -187,9 +225,16 @@ def render_lineage(cover_info: CoverInfo, metrics: dict[str, Any], charts: dict[
               Paragraph("4. Model artifact", H2), table([["SHA-256", "Size", "Format", "Framework"], [
                   mv["artifact_sha256"], mv["artifact_size"], mv["artifact_format"],
                   f"{mv['framework']} {mv['framework_version']}"]], [80 * mm, 25 * mm, 20 * mm, 45 * mm]),
-              Paragraph("5. Evidence", H2), table([["Report", "Verdict", "PDF SHA-256", "JSON SHA-256"]] + [
-                  [f"{r['kind']} #{r['id']}", r["verdict"], r["pdf_sha256"], r["json_sha256"]] for r in m["reports"]],
-                  [30 * mm, 15 * mm, 62 * mm, 62 * mm]),
+              Paragraph("5. Evidence", H2),
+              para("Reviewed: a decision that stands (an approval that did not lapse, or a rejection) was bound to "
+                   "the report. A report no decision was bound to, such as one that arrived after the decision, is "
+                   "marked not reviewed."),
+              table([["Report", "Verdict", "Reviewed", "PDF SHA-256", "JSON SHA-256"]] + [
+                  [f"{r['kind']} #{r['id']}", r["verdict"], "yes" if r.get("reviewed") else "not reviewed",
+                   r["pdf_sha256"], r["json_sha256"]] for r in m["reports"]],
+                  [28 * mm, 13 * mm, 17 * mm, 56 * mm, 56 * mm]),
+              *_claims(m),
+              *_decided(m),
               Paragraph("6. Approvals", H2),
               table([["Seq", "Request", "Who", "Role", "When", "Decision", "Comment"]] + [
                   [a["seq"], a["request"], a["who"], a["role"], a["when"],

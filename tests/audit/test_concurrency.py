@@ -37,7 +37,10 @@ def test_eight_writer_processes_make_one_chain(make_user: Any) -> None:
     assert [status for _, status, _ in results] == ["ok"] * PROCESSES, results
     creates = AuditEntry.objects.filter(action="registry.registeredmodel.create").count()
     assert creates == PROCESSES * CHANGES
-    assert AuditEntry.objects.count() == before + PROCESSES * CHANGES
+    # Each model's owner also opens a spell in the record of its people, with its entry, in the same transaction.
+    spells = AuditEntry.objects.filter(action="registry.modelpersonnel.start").count()
+    assert spells == PROCESSES * CHANGES
+    assert AuditEntry.objects.count() == before + 2 * PROCESSES * CHANGES
     seqs = list(AuditEntry.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     run = verify_log()

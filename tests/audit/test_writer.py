@@ -9,6 +9,7 @@ import pytest
 import rfc8785
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from audit import writer
 from audit.context import audit_context, system_actor
@@ -342,12 +343,19 @@ def test_deleting_a_user_a_role_a_permission_or_a_model_records_the_links_that_g
     perm = Permission.objects.get(codename="delete_registeredmodel")
     user.user_permissions.add(perm)
     model = make_model(dev, "leaving-model")
-    registered_model_set_developers(model=model, developers=[dev, user], by=dev)
-    user.delete()  # Django deletes the link rows with it (the role, the permission, the developer)
+    once_on_model = make_user("once-developer")
+    registered_model_set_developers(model=model, developers=[dev, once_on_model], by=dev)
+    registered_model_set_developers(model=model, developers=[dev], by=dev)
+    # Who answered for a model is kept for good (separation of duties reads it): such a person is deactivated,
+    # never deleted, and nothing is written when the delete is refused.
+    entries = AuditEntry.objects.count()
+    with pytest.raises(ProtectedError):
+        once_on_model.delete()
+    assert AuditEntry.objects.count() == entries
+    user.delete()  # Django deletes the link rows with it (the role, the permission)
     changes = AuditEntry.objects.get(action="auth.user.delete").as_json()["changes"]
     assert changes["groups"] == {"old": ["model validator"], "new": None}
     assert changes["permissions"] == {"old": [str(perm)], "new": None}
-    assert changes["developed_models"] == {"old": [str(model)], "new": None}
     role = Group.objects.create(name="temporary role")
     role.permissions.add(perm)
     dev.groups.add(role)

@@ -119,3 +119,93 @@ def test_tokens_are_revoked_in_the_admin_never_edited(client, people):
     assert mine.revoked_at is None
     assert ApiToken.objects.filter(revoked_at__isnull=False).count() == 1
     assert AuditEntry.objects.filter(action="auth.token.revoke").count() == 1
+
+
+# Decisions judged at their moment, in the admin (issue 20) -----------------------------------------------------
+
+
+def _model_form(model, **change):
+    data = {"title": model.title, "description": "", "owner": model.owner_id,
+            "developers": list(model.developers.values_list("pk", flat=True)), "business_unit": "",
+            "intended_use": "", "out_of_scope_uses": "", "risk_tier": model.risk_tier,
+            "eu_ai_act_category": model.eu_ai_act_category, "tags": "[]"}
+    data.update(change)
+    return data
+
+
+def _review(client, req, **post):
+    url = f"/admin/governance/promotionrequest/{req.pk}/review/"
+    if not post:
+        return client.get(url).content.decode()
+    resp = client.post(url, post, follow=True)
+    return [str(m) for m in resp.context["messages"]]
+
+
+def test_a_developer_taken_off_in_the_admin_still_cannot_decide(client, people, req):
+    from django.contrib.auth.models import Group
+
+    people.dev2.groups.add(Group.objects.get(name="model validator"))
+    people.dev2.is_staff = True
+    people.dev2.save()
+    model = req.version.model
+    client.force_login(people.gov)  # a governance admin edits the model in the admin
+    resp = client.post(f"/admin/registry/registeredmodel/{model.pk}/change/", _model_form(model, developers=[]))
+    assert resp.status_code == 302, resp.content[:2000]
+    client.force_login(people.dev2)
+    assert f"/admin/governance/promotionrequest/{req.pk}/" not in client.get(
+        "/admin/governance/promotionrequest/").content.decode()
+    messages = _review(client, req, role="validator", comment="", _approve="Approve")
+    assert any("can never approve or reject its promotion" in m for m in messages)
+    assert not req.approvals.exists()
+
+
+def test_an_owner_change_in_the_admin_lapses_the_new_owners_approval(client, people, req):
+    client.force_login(people.val)
+    assert not any("Refused" in m for m in _review(client, req, role="validator", comment="", _approve="Approve"))
+    model = req.version.model
+    client.force_login(people.gov)
+    resp = client.post(f"/admin/registry/registeredmodel/{model.pk}/change/", _model_form(model, owner=people.val.pk))
+    assert resp.status_code == 302, resp.content[:2000]
+    page = _review(client, req)
+    assert "lapsed: its approver may no longer decide" in page
+    approval = req.approvals.get()
+    assert approval.lapsed_at is not None
+
+
+def test_an_expired_request_says_so_and_refuses_decisions_in_the_admin(client, people, req):
+    from tests.governance.test_decisions import _backdate
+
+    _backdate(req, days=40)
+    client.force_login(people.val)
+    assert f"/admin/governance/promotionrequest/{req.pk}/" not in client.get(
+        "/admin/governance/promotionrequest/").content.decode()
+    assert "Expired: past its time to live" in _review(client, req)
+    messages = _review(client, req, role="validator", comment="", _approve="Approve")
+    assert any("Refused: the request expired" in m for m in messages)
+    assert AuditEntry.objects.filter(action="governance.promotionrequest.expire").count() == 1
+
+
+def test_an_approval_without_evidence_is_refused_in_the_admin_naming_it(client, people):
+    version = version_for(people, name="bare")
+    bare = services.promotion_request_create(version=version, target_stage="production", justification="go",
+                                             by=people.dev)
+    client.force_login(people.val)
+    messages = _review(client, bare, role="validator", comment="", _approve="Approve")
+    assert any("no succeeded bias report" in m for m in messages)
+    resp = client.post("/admin/governance/promotionrequest/?queue=all",
+                       {"action": "approve_selected", "_selected_action": [str(bare.pk)], "role": "validator",
+                        "comment": ""}, follow=True)
+    assert any("evidence the policy requires" in str(m) for m in resp.context["messages"])
+    assert not bare.approvals.exists()
+
+
+def test_a_decided_request_shows_gates_at_the_decision_and_evidence_not_reviewed(client, people, req):
+    from tests.governance.helpers import add_report
+
+    for user, role in ((people.val, "validator"), (people.risk, "risk_officer"), (people.comp, "compliance_officer")):
+        services.approval_record(request=req, by=user, role=role, decision="approve")
+    later = add_report(req.version, "lineage", "info", digest="l")
+    client.force_login(people.aud)
+    page = _review(client, req)
+    assert "Gates at the decision" in page and "evidence.bias" in page and "Evidence at the decision" in page
+    assert "Evidence not reviewed" in page and f"lineage #{later.pk}" in page

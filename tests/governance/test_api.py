@@ -135,3 +135,90 @@ def test_withdraw_over_api(api, people, version):
     assert as_(api, people.val).post(f"/api/v1/promotion-requests/{rid}/withdraw/").status_code == 403
     assert as_(api, people.dev).post(f"/api/v1/promotion-requests/{rid}/withdraw/").json()["status"] == "withdrawn"
     assert PromotionRequest.objects.get(pk=rid).status == "withdrawn"
+
+
+# Decisions judged at their moment, over the API (issue 20) -----------------------------------------------------
+
+
+def _patch_model(api, user, model, **body):
+    resp = as_(api, user).patch(f"/api/v1/models/{model.name}/", body, format="json")
+    assert resp.status_code == 200, resp.content
+    return resp
+
+
+def _approve(api, user, rid, role):
+    return as_(api, user).post(f"/api/v1/promotion-requests/{rid}/approve/", {"role": role}, format="json")
+
+
+def test_a_developer_taken_off_the_model_to_approve_is_refused(api, people, version):
+    from django.contrib.auth.models import Group
+
+    people.dev2.groups.add(Group.objects.get(name="model validator"))
+    rid = _create(api, people, version)["id"]
+    _patch_model(api, people.dev, version.model, developers=[])
+    resp = _approve(api, people.dev2, rid, "validator")
+    assert resp.status_code == 403 and resp.json()["rule"] == "sod.developer_cannot_decide"
+    _patch_model(api, people.dev, version.model, developers=["dev2"])
+    assert not as_(api, people.dev2).get("/api/v1/promotion-requests/awaiting-me/").json()["results"]
+
+
+def test_a_validator_handed_the_model_loses_their_approval_at_once(api, people, version):
+    rid = _create(api, people, version)["id"]
+    assert _approve(api, people.val, rid, "validator").status_code == 200
+    assert _approve(api, people.risk, rid, "risk_officer").status_code == 200
+    _patch_model(api, people.dev, version.model, owner="val")
+    body = _approve(api, people.comp, rid, "compliance_officer").json()
+    assert body["status"] == "pending" and body["open_slots"] == {"validator": 1}
+    lapsed = next(a for a in body["approvals"] if a["approver"] == "val")
+    assert lapsed["lapsed_at"] and "owner or developer" in lapsed["lapse_reason"]
+
+
+def test_a_request_past_its_time_to_live_is_expired_by_the_first_decision(api, people, version):
+    from tests.governance.test_decisions import _backdate
+
+    rid = _create(api, people, version)["id"]
+    _backdate(PromotionRequest.objects.get(pk=rid), days=40)
+    assert as_(api, people.val).get(f"/api/v1/promotion-requests/{rid}/").json()["status"] == "expired"
+    assert as_(api, people.val).get("/api/v1/promotion-requests/awaiting-me/").json()["results"] == []
+    resp = _approve(api, people.val, rid, "validator")
+    assert resp.status_code == 409 and resp.json()["rule"] == "request.expired"
+    assert PromotionRequest.objects.get(pk=rid).status == "expired"
+    assert AuditEntry.objects.filter(action="governance.promotionrequest.expire").count() == 1
+
+
+def test_an_approval_without_the_evidence_is_refused_and_the_evidence_completes_it(api, people):
+    from tests.governance.helpers import add_report
+
+    bare = version_for(people, tier="low", name="bare", metrics={})
+
+    def ask(stage):
+        return as_(api, people.dev).post("/api/v1/promotion-requests/", {
+            "version": bare.pk, "target_stage": stage, "justification": "ok"}, format="json").json()["id"]
+
+    production, staging = ask("production"), ask("staging")
+    resp = _approve(api, people.val, production, "validator")
+    assert resp.status_code == 409 and resp.json()["rule"] == "evidence.not_ready"
+    assert "no succeeded bias report" in resp.json()["detail"] and "lineage" in resp.json()["detail"]
+    # Staging a low-tier model needs only the performance report its ROC AUC gate reads: refused, naming it.
+    resp = _approve(api, people.val, staging, "validator")
+    assert resp.status_code == 409 and "no succeeded performance report" in resp.json()["detail"]
+    add_report(bare, "performance", "info")  # measures ROC AUC 0.8: the one approval now completes the request
+    body = _approve(api, people.val, staging, "validator").json()
+    assert body["status"] == "approved"
+    assert [(g["name"], g["passed"]) for g in body["gates"]] == [("evidence.performance", True),
+                                                                  ("metric.roc_auc", True)]
+    assert as_(api, people.aud).get(f"/api/v1/versions/{bare.pk}/").json()["stage"] == "staging"
+
+
+def test_a_decided_request_shows_its_frozen_gates_and_later_evidence_apart(api, people, version):
+    from tests.governance.helpers import add_report
+
+    rid = _create(api, people, version)["id"]
+    for user, role in [(people.val, "validator"), (people.risk, "risk_officer"), (people.comp, "compliance_officer")]:
+        body = _approve(api, user, rid, role).json()
+    assert body["status"] == "approved" and all(g["passed"] for g in body["gates"]) and body["gates"]
+    later = add_report(version, "lineage", "info", digest="q")
+    body = as_(api, people.aud).get(f"/api/v1/promotion-requests/{rid}/").json()
+    assert body["evidence"]["lineage"]["report_id"] != later.pk
+    assert [e["report_id"] for e in body["evidence_not_reviewed"]] == [later.pk]
+    assert all(a["evidence_digests"] == body["evidence"] for a in body["approvals"])

@@ -44,7 +44,7 @@ def test_connection_killed_mid_promotion_leaves_nothing_half_done(make_user: Any
             other.execute("SELECT pg_terminate_backend(%s)", [pid])
         return original(**kwargs)
 
-    monkeypatch.setattr("governance.services.model_version_set_stage", drop_connection_then_continue)
+    monkeypatch.setattr("governance.decisions.model_version_set_stage", drop_connection_then_continue)
     with pytest.raises(OperationalError):
         services.approval_record(request=request, by=people.comp, role="compliance_officer", decision="approve")
     connection.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
+from django.utils import timezone
 
 from audit.context import audit_context, user_actor
 from audit.models import AuditEntry, UnauditedWriteError
@@ -96,7 +97,7 @@ def test_a_group_named_like_a_role_grants_nothing(people, req):
     with audit_context(actor=user_actor(people.gov)):
         people.aud.groups.add(lookalike)
     assert not rules.holds_role(people.aud, MODEL_VALIDATOR)
-    assert rules.may_decide(people.aud, req) == []
+    assert rules.may_decide(people.aud, req, timezone.now()) == []
 
 
 def test_a_role_is_bound_to_its_group_for_good(people):

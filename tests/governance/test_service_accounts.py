@@ -162,7 +162,7 @@ def ci_request(people, ci):
 
 def test_the_owner_of_a_ci_account_cannot_approve_what_it_requested(api, people, ci_request):
     assert rules.answers_for(people.val) == [people.val.pk, people.val.owned_service_accounts.get().user_id]
-    assert rules.may_decide(people.val, ci_request) == []
+    assert rules.may_decide(people.val, ci_request, timezone.now()) == []
     resp = _session(api, people.val).post(f"/api/v1/promotion-requests/{ci_request.pk}/approve/",
                                           {"role": "validator"}, format="json")
     assert resp.status_code == 403 and resp.json()["rule"] == "sod.requester_cannot_decide"
@@ -193,5 +193,5 @@ def test_the_owner_of_a_ci_account_developing_a_model_cannot_decide_on_it(people
     req = services.promotion_request_create(version=version, target_stage="production", justification="go",
                                             by=people.dev)
     with pytest.raises(PermissionDenied) as refused:
-        rules.require_may_decide(people.val, req, "validator")
+        rules.require_may_decide(people.val, req, "validator", now=timezone.now())
     assert refused.value.rule == "sod.developer_cannot_decide"

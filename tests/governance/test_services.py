@@ -83,6 +83,7 @@ def test_only_role_holders_decide(people, version, who, rule):
 
 def test_separation_of_duties(people, make_user):
     version = version_for(people)
+    full_evidence(version)
     # The requester holds the validator role too, and so does the version's creator: neither may decide.
     from django.contrib.auth.models import Group
 
@@ -130,13 +131,25 @@ def test_reject_needs_comment_and_ends_request(people, version):
         services.approval_record(request=request, by=people.risk, role="risk_officer", decision="approve")
 
 
-def test_gates_block_until_evidence_passes(people, version):
-    request = _approve_all(people, _request(people, version))
-    assert request.status == "pending"  # slots filled, evidence missing
+def test_an_approval_is_refused_while_required_evidence_is_missing_failing_or_stale(people, version):
+    request = _request(people, version)
+    with pytest.raises(Conflict) as err:
+        services.approval_record(request=request, by=people.val, role="validator", decision="approve")
+    assert err.value.rule == "evidence.not_ready"
+    assert "no succeeded bias report" in err.value.message and "lineage" in err.value.message
     add_report(version, "bias", "fail")
     add_report(version, "explainability", "info")
-    add_report(version, "lineage", "info")
-    assert services.promotion_request_apply(request=request).status == "pending"
+    add_report(version, "lineage", "info", finished_at=timezone.now() - dt.timedelta(days=400))
+    with pytest.raises(Conflict) as err:
+        services.approval_record(request=request, by=people.val, role="validator", decision="approve")
+    assert "verdict is fail, not pass" in err.value.message and "stale" in err.value.message
+    assert "explainability" not in err.value.message  # present, so not named
+    assert not request.approvals.exists()
+    # A rejection needs no evidence: it ends the request, freezing the gates it was decided on.
+    services.approval_record(request=request, by=people.val, role="validator", decision="reject", comment="bias")
+    request.refresh_from_db()
+    assert request.status == "rejected"
+    assert {g["name"]: g["passed"] for g in request.decision_gates}["evidence.bias"] is False
 
 
 def test_approvals_lapse_when_evidence_changes(people, version):
@@ -164,7 +177,8 @@ def test_stale_and_foreign_evidence_fail_gates(people, version):
     assert not results["evidence.bias"].passed and "stale" in results["evidence.bias"].detail
     assert not results["evidence.explainability"].passed
     assert not results["evidence.lineage"].passed
-    assert results["metric.roc_auc"].passed
+    # The version declares roc_auc 0.82; no performance report measured it, so its gate does not pass.
+    assert not results["metric.roc_auc"].passed and "not measured" in results["metric.roc_auc"].detail
 
 
 def test_expiry_and_withdraw(people, version):

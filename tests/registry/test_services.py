@@ -6,6 +6,7 @@ import hashlib
 import pickle
 
 import pytest
+import skops.io
 from django.db import transaction
 from django.test import override_settings
 
@@ -77,7 +78,12 @@ def test_pickle_refused_unless_trusted(dev):
     with pytest.raises(InvalidInput, match="loading a pickle runs code"):
         make_version(model, dev, content=payload, artifact_format="pickle")
     with override_settings(REGISTRY_TRUST_PICKLE=True):
-        assert make_version(model, dev, content=payload, artifact_format="pickle").version == 1
+        # Trusted, it is loaded (in the sandbox) and must still be a model.
+        with pytest.raises(InvalidInput, match="not a model: the dict it holds has no predict method"):
+            make_version(model, dev, content=payload, artifact_format="pickle")
+        fitted = skops.io.loads(skops_bytes(), trusted=skops.io.get_untrusted_types(data=skops_bytes()))
+        version = make_version(model, dev, content=pickle.dumps(fitted), artifact_format="pickle")
+    assert version.version == 1 and version.artifact_check["estimator"] == "Pipeline"
 
 
 @override_settings(REGISTRY_MAX_ARTIFACT_BYTES=100)

@@ -48,6 +48,7 @@ def promoted(people: People, django_capture_on_commit_callbacks: Any) -> dict[st
     parent = make_version(model, people.dev, metrics={"roc_auc": 0.8}, training_datasets=[data])
     version = make_version(model, people.dev, metrics={"roc_auc": 0.8}, training_datasets=[data], parent=parent)
     first = _lineage(people, version, django_capture_on_commit_callbacks)
+    measured = add_report(version, "performance", "info")  # the ROC AUC the staging gate reads, measured
     with audit_context(actor=user_actor(people.dev), channel="system"):
         request = governance.promotion_request_create(version=version, target_stage="staging", justification="ok",
                                                       by=people.dev)
@@ -55,7 +56,8 @@ def promoted(people: People, django_capture_on_commit_callbacks: Any) -> dict[st
         request = governance.approval_record(request=request, by=people.val, role="validator", decision="approve",
                                              comment="fine")
     assert request.status == "approved"
-    return {"version": version, "parent": parent, "data": data, "model": model, "first": first, "request": request}
+    return {"version": version, "parent": parent, "data": data, "model": model, "first": first, "request": request,
+            "measured": measured}
 
 
 def _lineage(people: People, version: Any, capture: Any) -> Report:
@@ -168,7 +170,8 @@ def test_the_audit_extract_holds_every_entry_about_the_version_its_reports_and_r
     assert {"reports.report.request", "reports.report.start", "reports.report.succeed",
             "governance.promotionrequest.create", "governance.promotionrequest.approve",
             "governance.approval.approve", "registry.modelversion.stage_change"} <= actions
-    assert [r["id"] for r in report.metrics["reports"]] == [promoted["first"].pk]  # not itself, not later ones
+    # Not itself, not later ones.
+    assert [r["id"] for r in report.metrics["reports"]] == [promoted["first"].pk, promoted["measured"].pk]
 
 
 def test_approvals_carry_every_digest_they_were_bound_to(

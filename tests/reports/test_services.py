@@ -36,7 +36,7 @@ def _text(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
-@pytest.mark.parametrize("kind", ["bias", "explainability", "lineage"])
+@pytest.mark.parametrize("kind", ["bias", "explainability", "performance", "lineage"])
 def test_report_succeeds_with_digests_and_audit(registered, kind, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         report = _request(registered, kind)
@@ -132,12 +132,12 @@ def test_gates_read_real_reports(registered, django_capture_on_commit_callbacks)
     from governance.models import Policy
 
     with django_capture_on_commit_callbacks(execute=True):
-        for kind in ("bias", "explainability", "lineage"):
+        for kind in ("bias", "explainability", "performance", "lineage"):
             _request(registered, kind, "v1")
     rule = Policy.objects.get().rules["production"]["high"]
     results = {g.name: g.passed for g in gates.evaluate(registered["v1"], rule)}
     assert results == {"evidence.bias": False, "evidence.explainability": True, "evidence.lineage": True,
-                       "metric.roc_auc": True}
+                       "evidence.performance": True, "metric.roc_auc": True}
 
 
 def test_api_request_poll_download(api, registered, django_capture_on_commit_callbacks):

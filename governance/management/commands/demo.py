@@ -31,14 +31,17 @@ class Command(BaseCommand):
             w(f"  {username:<11} {password(username):<22} {role}")
         w("")
         for name, version in out.versions.items():
-            w(f"{name}: {version} stage={version.stage} roc_auc={version.metrics.get('roc_auc')} "
-              f"sha256={version.artifact_sha256[:16]}…")
+            performance = out.reports[name]["performance"]
+            measured = ((performance.metrics or {}).get("metrics") or {}).get("roc_auc", {}).get("value")
+            w(f"{name}: {version} stage={version.stage} roc_auc declared={version.metrics.get('roc_auc')} "
+              f"measured={measured} (performance report #{performance.pk}) sha256={version.artifact_sha256[:16]}…")
             for kind, report in out.reports[name].items():
                 where = Path(settings.MEDIA_ROOT) / str(report.pdf.name) if report.pdf else "-"
                 w(f"    {kind:<15} {report.status:<9} verdict={report.verdict or '-':<5} {where}")
         assert out.v1_request is not None and out.v2_request is not None
-        w(f"v1 promotion request #{out.v1_request.pk}: {out.v1_request.status} — blocked by: "
+        w(f"v1 promotion request #{out.v1_request.pk}: {out.v1_request.status} — its gates fail: "
           + "; ".join(g.detail for g in out.v1_gates if not g.passed))
+        w(f"v1 approval by the validator: refused — {out.v1_approval_refused or 'already refused in an earlier run'}")
         w(f"v2 promotion request #{out.v2_request.pk}: {out.v2_request.status}")
         refused = out.self_approval_refused or "already refused in an earlier run"
         w(f"self-approval by the requester: refused — {refused}")

@@ -10,9 +10,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import DomainError
+from governance.evidence import report_config
 from registry.models import DatasetVersion, ModelVersion
 from reports import services
-from reports.models import Report
+from reports.models import ALL_KINDS, Report, ReportKind
 
 
 class Command(BaseCommand):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         gen = sub.add_parser("generate")
         gen.add_argument("version", type=int)
-        gen.add_argument("--kind", action="append", choices=["bias", "explainability", "lineage"])
+        gen.add_argument("--kind", action="append", choices=ReportKind.values)
         gen.add_argument("--dataset", type=int, help="evaluation dataset version id")
         gen.add_argument("--as", dest="username")
         sub.add_parser("dispatch", help="send reports left queued (e.g. after a broker outage) to the workers")
@@ -43,17 +44,15 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from exc
 
     def do_generate(self, user: Any, *, version: int, kind: list[str] | None, dataset: int | None, **_: Any) -> None:
-        from reports.api.views import policy_bias_thresholds
-
         target = ModelVersion.objects.select_related("model").filter(pk=version).first()
         if target is None:
             raise CommandError(f"no model version #{version}")
         evaluation = DatasetVersion.objects.filter(pk=dataset).first() if dataset else None
         if dataset and evaluation is None:
             raise CommandError(f"no dataset version #{dataset}")
-        for k in kind or ["bias", "explainability", "lineage"]:
+        for k in kind or list(ALL_KINDS):
             report = services.report_request(version=target, kind=k, by=user, evaluation_dataset=evaluation,
-                                             config={"bias_thresholds": policy_bias_thresholds(target)})
+                                             config=report_config(target, k))
             report.refresh_from_db()
             self.stdout.write(f"report #{report.pk} {k}: {report.status} {report.verdict} {report.error}".rstrip())
 

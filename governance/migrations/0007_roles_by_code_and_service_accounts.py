@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('governance', '0005_policy_one_active'),
+        ('governance', '0006_decision_moment'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

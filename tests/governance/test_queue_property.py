@@ -1,0 +1,132 @@
+"""The queue's SQL form of "may decide" (rules.awaiting_filter) against the rule itself (rules.may_decide), over random
+histories: owners and developers coming and going, versions registered between, roles held or not, requests by
+various people, approvals given (or refused), validity and time to live running out."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit import writer
+from audit.context import audit_context, system_actor, user_actor
+from config.errors import DomainError
+from governance import rules, services
+from governance.models import Approval, Policy, PromotionRequest
+from registry.models import RegisteredModel
+from registry.services.model import registered_model_create, registered_model_edit, registered_model_set_developers
+from registry.services.version import model_version_create
+from tests.factories import skops_bytes
+
+pytestmark = pytest.mark.django_db
+
+USERS = 6
+ROLE_GROUPS = {"validator": "model validator", "risk_officer": "risk officer",
+               "compliance_officer": "compliance officer"}
+
+users_ = st.integers(0, USERS - 1)
+events = st.one_of(
+    st.tuples(st.just("developers"), st.integers(0, 1), st.sets(users_, max_size=3)),
+    st.tuples(st.just("owner"), st.integers(0, 1), users_),
+    st.tuples(st.just("version"), st.integers(0, 1), users_),
+    st.tuples(st.just("request"), st.integers(0, 9), users_),
+    st.tuples(st.just("approve"), st.integers(0, 9), users_, st.sampled_from(sorted(ROLE_GROUPS))),
+    st.tuples(st.just("age_approval"), st.integers(0, 20), st.sampled_from([-30, -20, -1, 1, 20, 30])),
+)
+histories = st.fixed_dictionaries({
+    "roles": st.lists(st.sets(st.sampled_from(sorted(ROLE_GROUPS)), max_size=2), min_size=USERS, max_size=USERS),
+    "events": st.lists(events, min_size=4, max_size=18),
+    "later": st.sampled_from([0, 2, 8, 40]),  # days after the history: validity (7) and time to live (30) run out
+})
+
+
+@pytest.fixture
+def world(make_user: Any) -> dict[str, Any]:
+    people = [make_user(f"u{i}", "model developer") for i in range(USERS)]
+    admin = make_user("gov", "governance admin")
+    policy = Policy.objects.get()
+    rules_ = policy.rules
+    for stage in rules_.values():
+        for rule in stage.values():
+            rule["evidence"] = {}  # evidence is not what this test is about: every approval may be given
+    services.policy_update(policy=policy, by=admin, rules_=rules_)
+    models = [registered_model_create(by=people[0], name=f"m{i}", title="M", risk_tier=tier)
+              for i, tier in enumerate(("critical", "medium"))]
+    return {"people": people, "models": models, "artifact": skops_bytes()}
+
+
+def _member(model: RegisteredModel, index: int) -> Any:
+    """One of the model's current owner and developers, by index: only they register versions and ask."""
+    members = [model.owner, *model.developers.order_by("pk")]
+    return members[index % len(members)]
+
+
+def _step(world: dict[str, Any], event: tuple[Any, ...], versions: list[Any], requests: list[Any]) -> None:
+    people = world["people"]
+    kind = event[0]
+    if kind in ("developers", "owner", "version"):
+        model = RegisteredModel.objects.get(pk=world["models"][event[1]].pk)
+    if kind == "developers":
+        registered_model_set_developers(model=model, developers=[people[i] for i in sorted(event[2])],
+                                        by=model.owner)
+    elif kind == "owner":
+        registered_model_edit(model=model, by=model.owner, owner=people[event[2]])
+    elif kind == "version":
+        by = _member(model, event[2])
+        with audit_context(actor=user_actor(by), channel="system"):
+            versions.append(model_version_create(model=model, by=by, artifact=io.BytesIO(world["artifact"]),
+                                                 artifact_format="skops", metrics={"roc_auc": 0.9}))
+    elif kind == "request" and versions:
+        version = versions[event[1] % len(versions)]
+        requests.append(services.promotion_request_create(
+            version=version, target_stage="staging" if event[1] % 2 else "production", justification="h",
+            by=_member(RegisteredModel.objects.get(pk=version.model_id), event[2])))
+    elif kind == "approve" and requests:
+        services.approval_record(request=requests[event[1] % len(requests)], by=people[event[2]], role=event[3],
+                                 decision="approve")
+    elif kind == "age_approval":
+        approvals = list(Approval.objects.order_by("pk"))
+        if approvals:
+            approval = approvals[event[1] % len(approvals)]
+            approval.valid_until = timezone.now() + dt.timedelta(hours=event[2])
+            with audit_context(actor=system_actor("clock")):
+                writer.save(approval)
+
+
+def _play(world: dict[str, Any], history: dict[str, Any]) -> None:
+    versions: list[Any] = []
+    requests: list[PromotionRequest] = []
+    with audit_context(actor=system_actor("history"), channel="system"):
+        for user, held in zip(world["people"], history["roles"], strict=True):
+            user.groups.set([Group.objects.get(name="model developer")]
+                            + [Group.objects.get(name=ROLE_GROUPS[r]) for r in held])
+    # Every history starts with a version of each model asked to production, then goes its own way.
+    for event in [("version", 0, 0), ("version", 1, 0), ("request", 0, 0), ("request", 1, 0), *history["events"]]:
+        with contextlib.suppress(DomainError):  # a refused step is part of a history too
+            _step(world, event, versions, requests)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(history=histories)
+def test_the_queue_is_the_rule(world: dict[str, Any], history: dict[str, Any]) -> None:
+    with transaction.atomic():
+        _play(world, history)
+        now = timezone.now() + dt.timedelta(days=history["later"])
+        everything = list(PromotionRequest.objects.select_related("version", "version__model")
+                          .prefetch_related("approvals__approver"))
+        assert everything  # the prelude made requests for the rule to judge
+        for user in world["people"]:
+            user = type(user).objects.get(pk=user.pk)
+            by_rule = {r.pk for r in everything if rules.may_decide(user, r, now)}
+            by_sql = set(rules.awaiting_filter(PromotionRequest.objects.all(), user, now).values_list("pk", flat=True))
+            assert by_sql == by_rule, (user.username, history)
+        transaction.set_rollback(True)
