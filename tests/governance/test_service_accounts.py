@@ -5,6 +5,7 @@ CI account did."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
