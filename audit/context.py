@@ -77,3 +77,12 @@ def set_actor(actor: Actor | None) -> None:
 def request_id() -> str | None:
     ctx = _context.get()
     return ctx.get("request_id") if ctx else None
+
+
+def current_user_id() -> int | None:
+    """The primary key of the user the current block is attributed to; None for the system or a shell that
+    named nobody."""
+    actor = _actor.get()
+    if actor is None or actor.kind != "user" or actor.id is None:
+        return None
+    return int(actor.id)

@@ -34,7 +34,7 @@ class ServiceFormAdmin(admin.ModelAdmin):
             return super().changeform_view(request, *args, **kwargs)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)  # UserAdmin takes it by name only
         refusal = getattr(request, _REFUSAL, None)
         if refusal is None:
             return form

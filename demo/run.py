@@ -16,12 +16,11 @@ from typing import Any
 import skops.io as sio
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import DomainError
 from demo import credit
-from governance import gates, roles
+from governance import accounts, gates, roles
 from governance import services as governance
 from governance.evidence import report_config
 from governance.models import PromotionRequest
@@ -66,12 +65,12 @@ def _users(out: Outcome) -> dict[str, Any]:
         if user is None:
             user = user_model.objects.create_user(username, f"{username}@demo.invalid", password(username),
                                                   is_staff=True)
-            user.groups.add(Group.objects.get(name=role))
+            accounts.role_grant(role=role, user=user, by=None)
             if username == "developer":
                 # Also a validator, to show that holding the role does not let anyone approve their own request.
-                user.groups.add(Group.objects.get(name=roles.MODEL_VALIDATOR))
+                accounts.role_grant(role=roles.MODEL_VALIDATOR, user=user, by=None)
         people[username] = user
-        out.users[username] = role
+        out.users[username] = roles.LABELS[role]
     return people
 
 

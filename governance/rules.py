@@ -16,24 +16,49 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QueryS
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce
 
-from config.errors import Conflict, PermissionDenied
-from governance.models import Approval, ApproverRole, Decision, PromotionRequest, RequestStatus
-from governance.roles import APPROVER_ROLES, GOVERNANCE_ADMIN
+from config.errors import Conflict, InvalidInput, PermissionDenied
+from governance.models import Approval, ApproverRole, Decision, PromotionRequest, RequestStatus, Role, ServiceAccount
+from governance.roles import ALL_ROLES, APPROVER_ROLES, GOVERNANCE_ADMIN, SERVICE_ACCOUNT_ROLES
 from registry.models import ModelPersonnel, ModelVersion
 from registry.rules import require_model_developer
 
 
-def holds_role(user: Any, group_name: str) -> bool:
-    # Role membership is checked by group; a superuser without the group holds no role.
-    return bool(user and user.is_authenticated and user.groups.filter(name=group_name).exists())
+def _held(user: Any) -> Any:
+    """The roles `user` holds, by code: through their groups' roles, never the groups' names (a group renamed
+    "model validator" grants nothing). A service account holds only the roles open to service accounts,
+    whatever its groups say."""
+    # One query, as before roles had codes: the queue and every decision ask it.
+    open_to_it = Q(code__in=SERVICE_ACCOUNT_ROLES) | ~Exists(ServiceAccount.objects.filter(user=user))
+    return Role.objects.filter(open_to_it, group__user=user)
+
+
+def holds_role(user: Any, code: str) -> bool:
+    """Whether the user holds the role `code` (governance.roles); a superuser without it holds no role."""
+    if not user or not user.is_authenticated:
+        return False
+    return _held(user).filter(code=code).exists()
 
 
 def user_roles(user: Any) -> set[str]:
     """The approver roles (policy keys) the user holds."""
     if not user or not user.is_authenticated:
         return set()
-    names = set(user.groups.values_list("name", flat=True))
-    return {key for key, group in APPROVER_ROLES.items() if group in names}
+    codes = set(_held(user).values_list("code", flat=True))
+    return {key for key, code in APPROVER_ROLES.items() if code in codes}
+
+
+def is_service_account(user: Any) -> bool:
+    return bool(user and user.is_authenticated and ServiceAccount.objects.filter(user=user).exists())
+
+
+def answers_for(user: Any) -> list[int]:
+    """The accounts whose acts count as `user`'s for separation of duties: their own and the service accounts
+    they own (disabled ones too: what a CI pipeline did stays its owner's). A person cannot approve what their
+    pipeline requested or registered, nor a model their pipeline develops."""
+    if not user or not user.is_authenticated:
+        return []
+    return [int(user.pk), *ServiceAccount.objects.filter(owner_id=user.pk).order_by("pk")
+            .values_list("user_id", flat=True)]
 
 
 def require_may_request(user: Any, version: ModelVersion) -> None:
@@ -59,13 +84,13 @@ def active_approvals(request: PromotionRequest, now: dt.datetime) -> list[Approv
     return [a for a in request.approvals.all() if counts(a, now)]
 
 
-def was_on_model(user_id: int, request: PromotionRequest, now: dt.datetime) -> bool:
-    """The model's owner or one of its developers at any moment from the version's registration to `now`, as the
-    record of its people says (registry.ModelPersonnel), not as its row says today."""
+def was_on_model(accounts: list[int], request: PromotionRequest, now: dt.datetime) -> bool:
+    """One of `accounts` was the model's owner or one of its developers at any moment from the version's
+    registration to `now`, as the record of its people says (registry.ModelPersonnel), not as its row says today."""
     version = request.version
     return ModelPersonnel.objects.filter(
         Q(ended_at__isnull=True) | Q(ended_at__gte=version.created_at),
-        model_id=version.model_id, user_id=user_id, started_at__lte=now,
+        model_id=version.model_id, user_id__in=accounts, started_at__lte=now,
     ).exists()
 
 
@@ -76,18 +101,21 @@ def decision_refusal(user: Any, request: PromotionRequest, role: str, now: dt.da
         return PermissionDenied(f"unknown approver role {role!r}", rule="role.unknown")
     if not holds_role(user, APPROVER_ROLES[role]):
         return PermissionDenied(f"you do not hold the role {APPROVER_ROLES[role]}", rule="role.required")
-    if request.requested_by_id == user.pk:
-        return PermissionDenied("the requester can never approve or reject their own request",
-                                rule="sod.requester_cannot_decide")
-    if request.version.created_by_id == user.pk:
-        return PermissionDenied("the creator of the version can never approve or reject it",
-                                rule="sod.creator_cannot_decide")
-    if was_on_model(user.pk, request, now):
+    # The user and the service accounts they own: what their CI pipeline did is theirs.
+    accounts = answers_for(user)
+    if request.requested_by_id in accounts:
+        return PermissionDenied("the requester can never approve or reject their own request (nor the owner of "
+                                "the service account that requested it)", rule="sod.requester_cannot_decide")
+    if request.version.created_by_id in accounts:
+        return PermissionDenied("the creator of the version can never approve or reject it (nor the owner of the "
+                                "service account that registered it)", rule="sod.creator_cannot_decide")
+    if was_on_model(accounts, request, now):
         # Validation is independent of development (SR 11-7): whoever could change the model since this version
-        # was registered, its owners and developers then or since, does not decide on its promotion.
+        # was registered, its owners and developers then or since (or their service accounts), does not decide on
+        # its promotion.
         return PermissionDenied(f"an owner or developer of model {request.version.model.name} since this version "
-                                "was registered can never approve or reject its promotion",
-                                rule="sod.developer_cannot_decide")
+                                "was registered (or the owner of a service account that was) can never approve or "
+                                "reject its promotion", rule="sod.developer_cannot_decide")
     return None
 
 
@@ -146,11 +174,12 @@ def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.dat
     roles = sorted(user_roles(user))
     if not roles or not user.pk:
         return queryset.none()
+    accounts = answers_for(user)
     counted = Approval.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE, lapsed_at__isnull=True,
                                       valid_until__gt=now)
     on_model = ModelPersonnel.objects.filter(
         Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("version__created_at")),
-        model_id=OuterRef("version__model_id"), user_id=user.pk, started_at__lte=now,
+        model_id=OuterRef("version__model_id"), user_id__in=accounts, started_at__lte=now,
     )
     aliases: dict[str, Any] = {}
     open_role = Q()
@@ -165,9 +194,9 @@ def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.dat
     return (
         queryset
         .filter(status=RequestStatus.PENDING, expires_at__gt=now)
-        .exclude(requested_by=user)
+        .exclude(requested_by__in=accounts)
         # As NOT IN over the user's own versions (a short hashed list) rather than a join to every version.
-        .exclude(version__in=ModelVersion.objects.filter(created_by=user).values("pk"))
+        .exclude(version__in=ModelVersion.objects.filter(created_by__in=accounts).values("pk"))
         .exclude(Exists(on_model))
         .exclude(Exists(counted.filter(approver=user)))
         .alias(**aliases)
@@ -181,18 +210,103 @@ def may_administer_account(actor: Any, account: Any) -> bool:
     return bool(account is None or actor.is_superuser or not account.is_superuser)
 
 
+def may_set_password(actor: Any, account: Any) -> bool:
+    """Whoever sets a person's password may sign in as them and act in their roles: only a superuser sets
+    another's, everyone their own."""
+    return bool(actor.is_superuser or actor.pk == account.pk)
+
+
 def account_fields_closed_to(actor: Any, account: Any) -> tuple[str, ...]:
     """The fields of a user account `actor` may not set. Only a superuser makes superusers or grants permissions
-    one by one (beside the roles); nobody but a superuser changes their own roles or account status, so no one
-    grants themselves an approver role to fill a slot."""
+    one by one (beside the roles); nobody, a superuser included, changes their own roles, and nobody but a
+    superuser their own account status, so no one grants themselves an approver role to fill a slot."""
+    own = account is not None and account.pk == actor.pk
     if actor.is_superuser:
-        return ()
+        return ("groups",) if own else ()
     closed: tuple[str, ...] = ("is_superuser", "user_permissions")
-    if account is not None and account.pk == actor.pk:
+    if own:
         closed += ("groups", "is_staff", "is_active")
     return closed
+
+
+def is_account_admin(user: Any) -> bool:
+    """Governance admins and superusers: they grant and remove roles (never their own) and manage service
+    accounts."""
+    return bool(user and user.is_authenticated and (user.is_superuser or holds_role(user, GOVERNANCE_ADMIN)))
+
+
+def require_role_code(code: str) -> None:
+    if code not in ALL_ROLES:
+        raise InvalidInput(f"unknown role {code!r}: one of {', '.join(ALL_ROLES)}", rule="role.unknown")
+
+
+def require_may_hold(user: Any, code: str) -> None:
+    """What holds whoever grants: a service account holds only the roles open to service accounts."""
+    if code not in SERVICE_ACCOUNT_ROLES and ServiceAccount.objects.filter(user=user).exists():
+        raise PermissionDenied(f"a service account never holds the role {code}: it may hold only "
+                               f"{', '.join(sorted(SERVICE_ACCOUNT_ROLES))}", rule="role.service_account")
+
+
+def require_may_change_membership(by: Any | None, user: Any) -> None:
+    """Nobody changes their own memberships (roles or any other group), by any path; `by` None is the system
+    or an operator's shell with no user named, which is recorded as such."""
+    if by is not None and by.pk == user.pk:
+        raise PermissionDenied("nobody grants or removes their own roles, superusers included: another "
+                               "governance admin must", rule="role.self")
+
+
+def require_may_grant(*, by: Any | None, user: Any, code: str) -> None:
+    """Who may give `user` the role `code` (or take it away: the same, less require_may_hold)."""
+    require_role_code(code)
+    require_may_change_membership(by, user)
+    if by is not None and not is_account_admin(by):
+        raise PermissionDenied("only a governance admin or a superuser grants or removes roles", rule="role.admin")
 
 
 def require_policy_admin(user: Any) -> None:
     if not holds_role(user, GOVERNANCE_ADMIN):
         raise PermissionDenied("only a governance admin may change policies", rule="policy.admin")
+
+
+def require_may_create_token(*, by: Any | None, user: Any, by_token: Any | None) -> None:
+    """A token is made by someone signed in with a password (a session), never by a token: otherwise a token
+    that leaked, or a one-day token, could mint itself a successor that outlives its revocation. A person makes
+    their own tokens; a service account's are made by its owner or a governance admin. `by` None is an
+    operator's shell."""
+    if by_token is not None:
+        raise PermissionDenied("a token cannot create tokens: sign in with your password to create one",
+                               rule="token.from_token")
+    account = ServiceAccount.objects.filter(user=user).first()
+    if account is not None and (account.disabled_at is not None or not user.is_active):
+        raise Conflict(f"service account {user} is disabled: it gets no new tokens", rule="token.disabled")
+    if by is None:
+        return
+    if account is None:
+        if by.pk != user.pk:
+            raise PermissionDenied("you create tokens for yourself, or for a service account you own",
+                                   rule="token.owner")
+        return
+    if by.pk != account.owner_id and not is_account_admin(by):
+        raise PermissionDenied(f"only the owner of service account {user} or a governance admin creates its "
+                               "tokens", rule="token.owner")
+
+
+def may_revoke_token(by: Any, token: Any) -> bool:
+    """The token's user, the owner of the service account it belongs to, or a governance admin."""
+    if token.user_id == by.pk or by.has_perm("governance.change_apitoken"):
+        return True
+    return ServiceAccount.objects.filter(user_id=token.user_id, owner=by).exists()
+
+
+def require_may_create_service_account(*, by: Any | None, owner: Any) -> None:
+    if by is not None and not is_account_admin(by):
+        raise PermissionDenied("only a governance admin creates service accounts", rule="service_account.admin")
+    if not owner.is_active or ServiceAccount.objects.filter(user=owner).exists():
+        raise InvalidInput("a service account's owner is an active person, not another service account",
+                           rule="service_account.owner")
+
+
+def require_may_disable_service_account(*, by: Any | None, account: ServiceAccount) -> None:
+    if by is not None and by.pk != account.owner_id and not is_account_admin(by):
+        raise PermissionDenied("only its owner or a governance admin disables a service account",
+                               rule="service_account.owner")

@@ -121,8 +121,8 @@ def notify_approvers(request_id: int) -> int:
     """E-mail everyone who could fill an open slot; runs after commit, never inside the transaction."""
     request = PromotionRequest.objects.select_related("version", "version__model").get(pk=request_id)
     now = timezone.now()
-    groups = [APPROVER_ROLES[r] for r in rules.open_slots(request, now)]
-    users = get_user_model().objects.filter(groups__name__in=groups, is_active=True).exclude(email="").distinct()
+    codes = [APPROVER_ROLES[r] for r in rules.open_slots(request, now)]
+    users = get_user_model().objects.filter(groups__role__code__in=codes, is_active=True).exclude(email="").distinct()
     recipients = sorted(u.email for u in users if rules.may_decide(u, request, now))
     if recipients:
         send_mail(

@@ -31,6 +31,19 @@ def _flush_past_guards() -> Iterator[None]:
     ops_class.execute_sql_flush = original  # type: ignore[method-assign]
 
 
+@pytest.fixture(autouse=True)
+def _no_actor_between_tests() -> Iterator[None]:
+    """Each test starts as a shell does, with nobody acting: a test that authenticates a token outside a request's
+    middleware (which scopes the actor it sets) would otherwise leave its user acting in the tests after it, and
+    role grants in their fixtures would be judged as that user's."""
+    from audit import context
+
+    actor, ctx = context._actor.set(None), context._context.set(None)
+    yield
+    context._context.reset(ctx)
+    context._actor.reset(actor)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked postgres (or redis) run only against PostgreSQL (and a Redis broker); elsewhere
     they are deselected, not skipped. `.ci/run` runs the suite a second time with DATABASE_URL at

@@ -50,6 +50,11 @@ EXPECTED: dict[str, set[str]] = {
     "GET /api/v1/policies/": READ, "POST /api/v1/policies/": {"gov"}, "GET /api/v1/policies/{id}/": READ,
     "PATCH /api/v1/policies/{id}/": {"gov"}, "POST /api/v1/policies/{id}/activate/": {"gov"},
     "GET /api/v1/tokens/": READ, "POST /api/v1/tokens/": READ, "POST /api/v1/tokens/{id}/revoke/": {"dev", "gov"},
+    # Listed for governance admins; an owner sees and acts on their own ("dev" owns the world's account).
+    "GET /api/v1/service-accounts/": READ, "POST /api/v1/service-accounts/": {"gov"},
+    "GET /api/v1/service-accounts/{id}/": {"dev", "gov"},
+    "POST /api/v1/service-accounts/{id}/disable/": {"dev", "gov"},
+    "POST /api/v1/service-accounts/{id}/tokens/": {"dev", "gov"},
     "GET /api/v1/reports/": READ, "POST /api/v1/reports/": {"dev", "dev_other", "val"},
     "GET /api/v1/reports/{id}/": READ, "GET /api/v1/reports/{id}/pdf/": READ, "GET /api/v1/reports/{id}/json/": READ,
 }
@@ -82,12 +87,16 @@ def world(make_user: Any) -> dict[str, Any]:
     report = add_report(version, "bias")
     request = promotion_request_create(version=version, target_stage="production", justification="x", by=people.dev)
     token, _ = token_create(user=people.dev, name="t")
+    from governance.accounts import service_account_create
+
+    service = service_account_create(by=people.gov, owner=people.dev, username="ci-pd", purpose="CI of pd",
+                                     roles=["model_developer"])
     from governance.models import Policy
 
     ids = {"name": "pd", "id": version.pk, "seq": 1, "object_type": "registry.modelversion",
            "object_id": version.pk}
     return {"users": users, "version": version, "report": report, "request": request, "token": token,
-            "policy": Policy.objects.get(), "ids": ids, "dataset": dataset}
+            "policy": Policy.objects.get(), "ids": ids, "dataset": dataset, "service": service}
 
 
 def _path(op: str, world: dict[str, Any]) -> str:
@@ -97,6 +106,8 @@ def _path(op: str, world: dict[str, Any]) -> str:
         ids["id"] = world["request"].pk
     elif "/policies/{id}" in path:
         ids["id"] = world["policy"].pk
+    elif "/service-accounts/{id}" in path:
+        ids["id"] = world["service"].pk
     elif "/tokens/{id}" in path:
         ids["id"] = world["token"].pk
     elif "/reports/{id}" in path:
@@ -126,12 +137,17 @@ def test_authorization_matrix(api: Any, world: dict[str, Any], role: str) -> Non
         body: dict[str, Any] = {"role": ROLE_FOR.get(role, "validator"), "comment": "matrix"}
         if op == "POST /api/v1/promotion-requests/":
             body = {"version": world["version"].pk, "target_stage": "staging", "justification": "matrix"}
+        elif op == "POST /api/v1/service-accounts/":
+            body = {"username": "ci-new", "owner": "dev", "purpose": "matrix"}
+        elif op.startswith("POST /api/v1/service-accounts/{id}/tokens/"):
+            body = {"name": "matrix"}
         elif op == "POST /api/v1/reports/":
             body = {"version": world["version"].pk, "kind": "lineage"}
         with transaction.atomic():
             resp = getattr(api, method.lower())(_path(op, world), body if method != "GET" else None, format="json")
             transaction.set_rollback(True)
-        refused = resp.status_code in (401, 403) or (op.endswith("revoke/") and resp.status_code == 404)
+        refused = resp.status_code in (401, 403) or (resp.status_code == 404 and (
+            op.endswith("revoke/") or "/service-accounts/{id}" in op))
         if resp.status_code >= 500:
             failures.append(f"{op} as {role}: {resp.status_code}")
         elif (role in allowed) == refused:

@@ -6,7 +6,16 @@ from rest_framework import serializers
 
 from config.json_input import JSONValueField
 from config.strict_input import IdField, RefuseUnknownFields
-from governance.models import Approval, ApproverRole, Decision, Policy, PromotionRequest, TargetStage
+from governance.models import (
+    Approval,
+    ApproverRole,
+    Decision,
+    Policy,
+    PromotionRequest,
+    ServiceAccount,
+    TargetStage,
+)
+from governance.roles import SERVICE_ACCOUNT_ROLES
 from registry.models import ModelVersion
 
 
@@ -125,6 +134,29 @@ class TokenOut(serializers.Serializer):
 
 class TokenCreatedOut(TokenOut):
     key = serializers.CharField(help_text="shown once; store it now")
+
+
+class ServiceAccountOut(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    owner = serializers.CharField(source="owner.username")
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    roles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ServiceAccount
+        fields = ["id", "username", "owner", "purpose", "roles", "created_by", "created_at", "disabled_at"]
+
+    def get_roles(self, obj: ServiceAccount) -> list[str]:
+        return sorted(group.role.code for group in obj.user.groups.all() if hasattr(group, "role"))
+
+
+class ServiceAccountIn(RefuseUnknownFields):
+    username = serializers.CharField(max_length=150)
+    owner = serializers.CharField(max_length=150, help_text="the username of the person who answers for it")
+    purpose = serializers.CharField(max_length=300)
+    roles = serializers.ListField(child=serializers.CharField(max_length=40), required=False, default=list,
+                                  help_text="role codes; a service account may hold only "
+                                            + ", ".join(sorted(SERVICE_ACCOUNT_ROLES)))
 
 
 __all__ = ["Decision"]

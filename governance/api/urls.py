@@ -9,6 +9,7 @@ router = DefaultRouter(trailing_slash=True)
 router.register("promotion-requests", views.PromotionRequestViewSet, basename="promotionrequest")
 router.register("policies", views.PolicyViewSet, basename="policy")
 router.register("tokens", views.TokenViewSet, basename="token")
+router.register("service-accounts", views.ServiceAccountViewSet, basename="serviceaccount")
 
 urlpatterns = [
     *router.urls,

@@ -1,4 +1,5 @@
-"""Governance API: promotion requests and decisions, the queue awaiting me, policies, API tokens."""
+"""Governance API: promotion requests and decisions, the queue awaiting me, policies, API tokens, service
+accounts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 import django_filters
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,13 +15,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import NotFound, PermissionDenied
+from config.errors import InvalidInput, NotFound, PermissionDenied
 from config.ids import BIGINT
 from config.paging import EstimatedCountPagination, rows_response
-from governance import evidence, rules, selectors, services, tokens
+from governance import accounts, evidence, rules, selectors, services, tokens
 from governance.api import fast
 from governance.api import serializers as s
-from governance.models import ApiToken, Policy, PromotionRequest
+from governance.models import ApiToken, Policy, PromotionRequest, ServiceAccount
 from registry.models import ModelVersion
 
 
@@ -152,6 +154,17 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(s.PolicyOut(services.policy_activate(policy=self.get_object(), by=request.user)).data)
 
 
+def _request_token(request: Request) -> ApiToken | None:
+    """The token the request was authenticated with (None: a session signed in with a password)."""
+    return request.auth if isinstance(request.auth, ApiToken) else None
+
+
+def _token_created(token: ApiToken, key: str) -> Response:
+    body = dict(s.TokenOut(token).data)
+    body["key"] = key
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
 class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.TokenOut
     lookup_value_regex = r"\d+"
@@ -159,21 +172,68 @@ class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> Any:
         return ApiToken.objects.filter(user_id=int(self.request.user.pk or 0)).order_by("-created_at")
 
-    @extend_schema(request=s.TokenIn, responses={201: s.TokenCreatedOut})
+    @extend_schema(request=s.TokenIn, responses={201: s.TokenCreatedOut},
+                   description="Only from a session signed in with a password: a token cannot create tokens.")
     def create(self, request: Request) -> Response:
         data = s.TokenIn(data=request.data)
         data.is_valid(raise_exception=True)
-        token, key = tokens.token_create(user=request.user, name=data.validated_data["name"],
+        token, key = tokens.token_create(user=request.user, by=request.user, by_token=_request_token(request),
+                                         name=data.validated_data["name"],
                                          lifetime=dt.timedelta(days=data.validated_data["lifetime_days"]))
-        body = dict(s.TokenOut(token).data)
-        body["key"] = key
-        return Response(body, status=status.HTTP_201_CREATED)
+        return _token_created(token, key)
 
     @extend_schema(request=None, responses=s.TokenOut)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str) -> Response:
         token = ApiToken.objects.filter(pk=pk).first()
-        if token is None or (token.user_id != request.user.pk and not request.user.has_perm(
-                "governance.change_apitoken")):
+        if token is None or not rules.may_revoke_token(request.user, token):
             raise NotFound("no such token")
         return Response(s.TokenOut(tokens.token_revoke(token=token, by=request.user)).data)
+
+
+class ServiceAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Service accounts for CI pipelines: every one for governance admins, one's own for their owners."""
+
+    serializer_class = s.ServiceAccountOut
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> Any:
+        listed = ServiceAccount.objects.select_related("user", "owner", "created_by").prefetch_related(
+            "user__groups__role").order_by("user__username")
+        if rules.is_account_admin(self.request.user):
+            return listed
+        return listed.filter(owner_id=int(self.request.user.pk or 0))
+
+    @extend_schema(request=s.ServiceAccountIn, responses={201: s.ServiceAccountOut})
+    def create(self, request: Request) -> Response:
+        if not rules.is_account_admin(request.user):
+            raise PermissionDenied("only a governance admin creates service accounts", rule="service_account.admin")
+        data = s.ServiceAccountIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        owner = get_user_model()._default_manager.filter(username=v["owner"]).first()
+        if owner is None:
+            raise InvalidInput(f"no account {v['owner']!r} to own the service account")
+        created = accounts.service_account_create(by=request.user, owner=owner, username=v["username"],
+                                                  purpose=v["purpose"], roles=v["roles"])
+        return Response(s.ServiceAccountOut(self.get_queryset().get(pk=created.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.ServiceAccountOut)
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, pk: str) -> Response:
+        account = accounts.service_account_disable(account=self.get_object(), by=request.user)
+        return Response(s.ServiceAccountOut(self.get_queryset().get(pk=account.pk)).data)
+
+    @extend_schema(request=s.TokenIn, responses={201: s.TokenCreatedOut},
+                   description="A token for the service account, made by its owner or a governance admin signed "
+                               "in with a password (never with a token).")
+    @action(detail=True, methods=["post"], url_path="tokens")
+    def create_token(self, request: Request, pk: str) -> Response:
+        account = self.get_object()
+        data = s.TokenIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, key = tokens.token_create(user=account.user, by=request.user, by_token=_request_token(request),
+                                         name=data.validated_data["name"],
+                                         lifetime=dt.timedelta(days=data.validated_data["lifetime_days"]))
+        return _token_created(token, key)

@@ -16,7 +16,9 @@ def refuse_more_than_one_active(apps: Any, schema_editor: Any) -> None:
             f"{len(active)} policies are in force ({', '.join(active)}); at most one may be. A governance admin "
             "must put the intended one in force (admin action 'Make the selected policy the one in force', or "
             "POST /api/v1/policies/{id}/activate/), which takes the others out of force with audit entries; "
-            "then run migrate again."
+            "where the release installed already knows roles by code (their table comes after this migration), "
+            "an operator does it from `manage.py shell`: governance.services.policy_activate(policy=..., by=None). "
+            "Then run migrate again."
         )
 
 

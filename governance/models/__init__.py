@@ -1,4 +1,4 @@
-"""Governance models: API tokens, policies, promotion requests, approvals."""
+"""Governance models: roles, service accounts, API tokens, policies, promotion requests, approvals."""
 
 from governance.models.policy import Policy
 from governance.models.request import (
@@ -9,7 +9,9 @@ from governance.models.request import (
     RequestStatus,
     TargetStage,
 )
+from governance.models.role import Role
+from governance.models.service_account import ServiceAccount
 from governance.models.token import ApiToken
 
-__all__ = ["ApiToken", "Approval", "ApproverRole", "Decision", "Policy", "PromotionRequest", "RequestStatus",
-           "TargetStage"]
+__all__ = ["ApiToken", "Approval", "ApproverRole", "Decision", "Policy", "PromotionRequest", "RequestStatus", "Role",
+           "ServiceAccount", "TargetStage"]

@@ -186,7 +186,7 @@ def test_user_and_group_saves_outside_any_transaction_commit_only_with_their_ent
     from django.contrib.auth.models import Group, User
 
     user = make_user("shell-user", "model developer")
-    group = Group.objects.get(name="model developer")
+    group = Group.objects.create(name="reviewers")  # a group with no role: a role's group keeps its name
     before = AuditEntry.objects.count()
 
     def broken(*args, **kwargs):
@@ -203,7 +203,7 @@ def test_user_and_group_saves_outside_any_transaction_commit_only_with_their_ent
         User.objects.create_user("never-made", password="x" * 12)
     monkeypatch.undo()
     assert not User.objects.get(pk=user.pk).is_superuser
-    assert Group.objects.filter(name="model developer").exists()
+    assert Group.objects.filter(name="reviewers").exists()
     assert not User.objects.filter(username="never-made").exists()
     assert AuditEntry.objects.count() == before
     user.is_superuser = True
@@ -301,9 +301,11 @@ def test_related_managers_still_write_links_and_record_each_change(make_user):
     user.user_permissions.clear()
     admins.permissions.add(perm)
     actions = list(AuditEntry.objects.filter(seq__gt=start).order_by("seq").values_list("action", flat=True))
-    assert actions == ["auth.user.groups_add", "auth.user.groups_remove", "auth.user.groups_add",
-                       "auth.group.members_remove", "auth.user.permissions_add", "auth.user.permissions_clear",
-                       "auth.group.permissions_add"]
+    # Each membership of a role's group is also recorded as the grant or removal of the role.
+    assert actions == ["auth.user.groups_add", "governance.role.grant", "auth.user.groups_remove",
+                       "governance.role.revoke", "auth.user.groups_add", "governance.role.grant",
+                       "auth.group.members_remove", "governance.role.revoke", "auth.user.permissions_add",
+                       "auth.user.permissions_clear", "auth.group.permissions_add"]
     assert not user.groups.exists() and not user.user_permissions.exists()
     assert admins.permissions.filter(pk=perm.pk).exists()
 

@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
 from audit import writer
+from audit.context import audit_context, system_actor
 from audit.models import AuditEntry
 from config.errors import InvalidInput
 from governance import policies, services
@@ -180,7 +181,10 @@ def test_migrate_refuses_a_database_with_two_policies_in_force(people: People) -
         with pytest.raises(CommandError, match=r"2 policies are in force \(default, other\); at most one may be"):
             call_command("migrate", "governance", verbosity=0)
         assert Policy.objects.filter(is_active=True).count() == 2  # refused, not repaired
-        services.policy_activate(policy=other, by=people.gov)  # what the message asks a governance admin to do
+        # What the message asks for: this release's roles need a table that comes after this migration, so an
+        # operator puts the policy in force from the shell.
+        with audit_context(actor=system_actor("operator shell"), channel="system"):
+            services.policy_activate(policy=other, by=None)
     finally:
         call_command("migrate", "governance", verbosity=0)
     assert Policy.objects.get(is_active=True) == other

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
+from audit.context import audit_context, system_actor
 from audit.models import AuditEntry
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from governance import services
@@ -97,8 +98,9 @@ def test_separation_of_duties(people, make_user):
     # The requester holds the validator role too, and so does the version's creator: neither may decide.
     from django.contrib.auth.models import Group
 
-    for user in (people.dev, people.dev2):
-        user.groups.add(Group.objects.get(name="model validator"))
+    with audit_context(actor=system_actor("test fixtures"), channel="system"):
+        for user in (people.dev, people.dev2):
+            user.groups.add(Group.objects.get(name="model validator"))
     request = services.promotion_request_create(version=version, target_stage="production", justification="x",
                                                 by=people.dev2)
     with pytest.raises(PermissionDenied) as err:
@@ -118,7 +120,8 @@ def test_separation_of_duties(people, make_user):
 def test_superuser_with_the_role_is_still_bound_by_separation_of_duties(people):
     from django.contrib.auth.models import Group
 
-    people.root.groups.add(Group.objects.get(name="model validator"), Group.objects.get(name="model developer"))
+    with audit_context(actor=system_actor("test fixtures"), channel="system"):
+        people.root.groups.add(Group.objects.get(name="model validator"), Group.objects.get(name="model developer"))
     version = version_for(people)
     from registry.services.model import registered_model_set_developers
 
