@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from audit import proofs
 from audit.models import AuditEntry, Checkpoint, SigningKey, VerificationRun, entry_json
+from config import query_params
 from config.errors import InvalidInput
 from config.filters import SafeIsoDateTimeFilter
 from config.ids import BIGINT, ascii_digits
@@ -109,6 +110,7 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(responses=EntryOut(many=True))
     @action(detail=False, methods=["get"], url_path=r"history/(?P<object_type>[a-z_]+\.[a-z_]+)/(?P<object_id>[^/]+)")
     def history(self, request: Request, object_type: str, object_id: str) -> Response:
+        query_params.require_only(request, self, paging=True)  # the list's filters do not apply here
         return self._entries(self.get_queryset().filter(object_type=object_type, object_id=object_id))
 
     def _entries(self, queryset: Any) -> Response:
@@ -132,6 +134,7 @@ class VerificationViewSet(viewsets.GenericViewSet):
     @extend_schema(responses=VerificationOut)
     @action(detail=False, methods=["get"])
     def latest(self, request: Request) -> Response:
+        query_params.require_only(request, self)
         run = VerificationRun.objects.order_by("-id").first()
         if run is None:
             return Response({"detail": "the log has not been verified yet"}, status=404)
@@ -172,6 +175,7 @@ class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(responses=CheckpointOut)
     @action(detail=False, methods=["get"])
     def latest(self, request: Request) -> Response:
+        query_params.require_only(request, self)
         cp = Checkpoint.objects.order_by("-size").first()
         if cp is None:
             return Response({"detail": "no checkpoint has been made yet"}, status=404)
@@ -180,11 +184,13 @@ class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(responses={200: OpenApiResponse(description="public keys by key id (PEM)")})
     @action(detail=False, methods=["get"])
     def keys(self, request: Request) -> Response:
+        query_params.require_only(request, self)
         return Response({k.key_id: k.public_pem for k in SigningKey.objects.order_by("first_used")})
 
     @extend_schema(parameters=[SizeQuery], responses={200: OpenApiResponse(description="RFC 6962 inclusion proof")})
     @action(detail=False, methods=["get"])
     def inclusion(self, request: Request) -> Response:
+        query_params.require_only(request, self, "seq", "size")
         query = SizeQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         if "seq" not in query.validated_data:
@@ -194,6 +200,7 @@ class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(parameters=[SizeQuery], responses={200: OpenApiResponse(description="RFC 6962 consistency proof")})
     @action(detail=False, methods=["get"])
     def consistency(self, request: Request) -> Response:
+        query_params.require_only(request, self, "old_size", "size")
         query = SizeQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         if "old_size" not in query.validated_data:
@@ -229,6 +236,7 @@ class ExportView(viewsets.ViewSet):
             from config.errors import PermissionDenied
 
             raise PermissionDenied("you may not export the audit log", rule="audit.view_auditentry")
+        query_params.require_only(request, self, "from", "to")
         from_seq, to_seq = _int("from"), _int("to")
         tmp = Path(tempfile.mkdtemp(prefix="modelgov-export-"))
         try:

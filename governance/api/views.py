@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import query_params
 from config.errors import InvalidInput, NotFound, PermissionDenied
 from config.ids import BIGINT
 from config.paging import EstimatedCountPagination, rows_response
@@ -82,6 +83,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(responses=s.RequestOut(many=True))
     @action(detail=False, methods=["get"], url_path="awaiting-me")
     def awaiting_me(self, request: Request) -> Response:
+        query_params.require_only(request, self, paging=True)  # the list's filters do not apply here
         return self._page(selectors.awaiting(request.user))
 
     @extend_schema(request=s.DecisionIn, responses=s.RequestDetailOut)
@@ -116,6 +118,7 @@ class VersionMetricsView(APIView):
 
     @extend_schema(responses={200: s.MetricClaimsOut})
     def get(self, request: Request, pk: int) -> Response:
+        query_params.require_only(request, self)
         # An id beyond a 64-bit key names no version (SQLite's driver would overflow on it).
         version = ModelVersion.objects.select_related("model").filter(pk=pk).first() if pk <= BIGINT else None
         if version is None:
