@@ -19,7 +19,7 @@ from django.db.models.signals import m2m_changed, pre_save
 from audit import writer
 from audit.context import current_user_id
 from config.errors import PermissionDenied
-from governance import rules
+from governance import decisions, rules
 from governance.models import Role
 
 _PENDING = "_governance_role_changes"
@@ -74,12 +74,16 @@ def _membership_changed(sender: Any, instance: Any, action: str, **kwargs: Any) 
     if action not in {"post_add", "post_remove", "post_clear"}:
         return
     granted = action == "post_add"
-    for member, code in instance.__dict__.pop(_PENDING, []):
+    changed = instance.__dict__.pop(_PENDING, [])
+    for member, code in changed:
         writer.record(
             action="governance.role.grant" if granted else "governance.role.revoke",
             obj=writer.ObjectRef(type="auth.user", id=str(member.pk), repr=member.get_username()),
             changes={"role": {"old": None, "new": code} if granted else {"old": code, "new": None}},
         )
+    if not granted and changed:
+        # An approval counts only while its approver holds the role: those it no longer does lapse now.
+        decisions.on_roles_removed(user_ids=sorted({int(member.pk) for member, _ in changed}))
 
 
 def _refuse_role_rename(sender: Any, instance: Any, **kwargs: Any) -> None:
