@@ -271,8 +271,9 @@ def require_policy_admin(user: Any) -> None:
 def require_may_create_token(*, by: Any | None, user: Any, by_token: Any | None) -> None:
     """A token is made by someone signed in with a password (a session), never by a token: otherwise a token
     that leaked, or a one-day token, could mint itself a successor that outlives its revocation. A person makes
-    their own tokens; a service account's are made by its owner or a governance admin. `by` None is an
-    operator's shell."""
+    their own tokens; a service account's are made by its owner only: whoever holds one acts as the account, and
+    the account's acts count as its owner's (answers_for), so anyone else holding one could act through it and
+    then decide on what it did. `by` None is an operator's shell."""
     if by_token is not None:
         raise PermissionDenied("a token cannot create tokens: sign in with your password to create one",
                                rule="token.from_token")
@@ -286,9 +287,9 @@ def require_may_create_token(*, by: Any | None, user: Any, by_token: Any | None)
             raise PermissionDenied("you create tokens for yourself, or for a service account you own",
                                    rule="token.owner")
         return
-    if by.pk != account.owner_id and not is_account_admin(by):
-        raise PermissionDenied(f"only the owner of service account {user} or a governance admin creates its "
-                               "tokens", rule="token.owner")
+    if by.pk != account.owner_id:
+        raise PermissionDenied(f"only the owner of service account {user} creates its tokens (its acts count as "
+                               "theirs); a governance admin may disable it or revoke its tokens", rule="token.owner")
 
 
 def may_revoke_token(by: Any, token: Any) -> bool:

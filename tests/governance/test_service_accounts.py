@@ -14,7 +14,7 @@ from audit.models import AuditEntry
 from config.errors import PermissionDenied
 from governance import accounts, rules, services, tokens
 from governance.models import ApiToken
-from governance.roles import MODEL_DEVELOPER, MODEL_VALIDATOR
+from governance.roles import MODEL_DEVELOPER, MODEL_VALIDATOR, RISK_OFFICER
 from tests.factories import make_model, make_version
 from tests.governance.helpers import People, full_evidence
 
@@ -196,3 +196,24 @@ def test_the_owner_of_a_ci_account_developing_a_model_cannot_decide_on_it(people
     with pytest.raises(PermissionDenied) as refused:
         rules.require_may_decide(people.val, req, "validator", now=timezone.now())
     assert refused.value.rule == "sod.developer_cannot_decide"
+
+
+def test_only_the_owner_makes_a_service_accounts_tokens(api, people, ci, make_user):
+    # Was: a governance admin (or a superuser) could make a token for a service account someone else owns, act as
+    # it (register a model, request its promotion) and then decide that promotion in a role of their own: the
+    # account's acts counted as its owner's, never as theirs.
+    with audit_context(actor=user_actor(people.root)):
+        accounts.role_grant(role=RISK_OFFICER, user=people.gov, by=people.root)
+    for by in (people.gov, people.root):
+        resp = _session(api, by).post(f"/api/v1/service-accounts/{ci.pk}/tokens/", {"name": "mine"}, format="json")
+        assert resp.status_code == 403, resp.content
+        assert resp.json()["rule"] == "token.owner"
+        with pytest.raises(PermissionDenied):
+            tokens.token_create(user=ci.user, by=by, name="mine")
+    assert not ApiToken.objects.filter(user=ci.user).exists()
+    # Governance admins still see it, disable it and revoke its tokens; its owner makes them.
+    _, key = tokens.token_create(user=ci.user, by=people.val, name="ci")
+    token = ApiToken.objects.get(user=ci.user)
+    resp = _session(api, people.gov).post(f"/api/v1/tokens/{token.pk}/revoke/")
+    assert resp.status_code == 200, resp.content
+    assert _with_token(api, key).get("/api/v1/tokens/").status_code == 401
