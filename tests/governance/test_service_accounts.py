@@ -9,11 +9,12 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from audit import writer
 from audit.context import audit_context, user_actor
 from audit.models import AuditEntry
 from config.errors import PermissionDenied
 from governance import accounts, rules, services, tokens
-from governance.models import ApiToken
+from governance.models import ApiToken, ServiceAccount
 from governance.roles import MODEL_DEVELOPER, MODEL_VALIDATOR, RISK_OFFICER
 from tests.factories import make_model, make_version
 from tests.governance.helpers import People, full_evidence
@@ -217,3 +218,29 @@ def test_only_the_owner_makes_a_service_accounts_tokens(api, people, ci, make_us
     resp = _session(api, people.gov).post(f"/api/v1/tokens/{token.pk}/revoke/")
     assert resp.status_code == 200, resp.content
     assert _with_token(api, key).get("/api/v1/tokens/").status_code == 401
+
+
+def test_a_service_account_keeps_its_owner_and_stays_one(people, ci, ci_request):
+    # Was: from a shell, `account.owner = someone_else; writer.save(account)` (recorded, yet accepted) made what the
+    # pipeline requested no longer its owner's, who then approved it; `writer.delete(account)` made the pipeline's
+    # account a person's, who could then be granted an approver role, and `disabled_at = None` revived it.
+    account = ServiceAccount.objects.get(pk=ci.pk)
+    account.owner = people.val2
+    with pytest.raises(PermissionDenied) as refused, audit_context(actor=user_actor(people.gov)):
+        writer.save(account)
+    assert refused.value.rule == "service_account.immutable"
+    account = ServiceAccount.objects.get(pk=ci.pk)
+    account.user = people.dev2
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.save(account)
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.delete(ServiceAccount.objects.get(pk=ci.pk))
+    with pytest.raises(PermissionDenied) as refused:
+        services.approval_record(request=ci_request, by=people.val, role="validator", decision="approve")
+    assert refused.value.rule == "sod.requester_cannot_decide"
+    disabled = accounts.service_account_disable(account=ci, by=people.gov)
+    disabled.disabled_at = None
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.save(disabled)
+    assert ServiceAccount.objects.get(pk=ci.pk).owner == people.val
+    assert ServiceAccount.objects.get(pk=ci.pk).disabled_at is not None
