@@ -293,3 +293,32 @@ def test_an_approval_lapses_in_the_transaction_that_takes_its_approvers_role(
     with audit_context(actor=system_actor("a shell")):
         Group.objects.get(name="model validator").user_set.remove(people.val2)
     assert Approval.objects.get(approver=people.val2).lapsed_at is not None
+
+
+def test_the_record_of_a_models_people_cannot_be_rewritten_to_clear_someone(people):
+    # Was: from a shell, writer.delete(spell) (or its end backdated to before the version's registration, or its
+    # start moved) erased that a developer had been on the model, who then approved its promotion as a validator.
+    version = version_for(people)  # dev2 develops the model
+    full_evidence(version)
+    _give_validator_role(people.dev2)
+    request = _request(people, version)
+    spell = ModelPersonnel.objects.get(model=version.model, user=people.dev2)
+    with pytest.raises(PermissionDenied) as refused, audit_context(actor=user_actor(people.gov)):
+        writer.delete(spell)
+    assert refused.value.rule == "personnel.immutable"
+    for field, value in (("ended_at", version.created_at - dt.timedelta(seconds=1)),
+                         ("started_at", timezone.now() + dt.timedelta(days=1)), ("user_id", people.dev.pk)):
+        spell = ModelPersonnel.objects.get(pk=spell.pk)
+        setattr(spell, field, value)
+        with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+            writer.save(spell)
+    with pytest.raises(PermissionDenied) as refused:
+        _approve(request, people.dev2, "validator")
+    assert refused.value.rule == "sod.developer_cannot_decide"
+    # The registry still closes a spell when someone leaves, and a closed spell stays as it was.
+    _set_developers(people, version.model, [])
+    spell = ModelPersonnel.objects.get(pk=spell.pk)
+    assert spell.ended_at is not None
+    spell.ended_at = timezone.now() + dt.timedelta(days=1)
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.save(spell)
