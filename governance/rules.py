@@ -229,6 +229,30 @@ def account_fields_closed_to(actor: Any, account: Any) -> tuple[str, ...]:
     return closed
 
 
+def require_may_set_account_fields(actor: Any | None, account: Any, changed: set[str]) -> None:
+    """The account fields `actor` may not set (account_fields_closed_to) refused in every channel: the admin shows
+    them read-only, and a shell acting as someone, or any other path, is refused the same. `actor` None is the
+    system or a shell that named nobody."""
+    if actor is None:
+        return
+    closed = sorted(changed & set(account_fields_closed_to(actor, account)))
+    if not closed:
+        return
+    superuser_only = {"is_superuser", "user_permissions"} & set(closed)
+    raise PermissionDenied(
+        f"you may not set {', '.join(closed)} of {account.get_username()}: "
+        + ("only a superuser grants superuser status or permissions one by one" if superuser_only
+           else "nobody but a superuser changes their own account status"),
+        rule="account.superuser_only" if superuser_only else "account.self")
+
+
+def require_may_edit_group_permissions(actor: Any | None) -> None:
+    """A group's permissions (a role's, or any group's that could be given to someone) are a superuser's to edit:
+    otherwise a governance admin could give their own role, or a group they then grant, rights beyond it."""
+    if actor is not None and not actor.is_superuser:
+        raise PermissionDenied("only a superuser edits a group's permissions", rule="account.superuser_only")
+
+
 def is_account_admin(user: Any) -> bool:
     """Governance admins and superusers: they grant and remove roles (never their own) and manage service
     accounts."""
