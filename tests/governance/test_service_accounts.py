@@ -244,3 +244,25 @@ def test_a_service_account_keeps_its_owner_and_stays_one(people, ci, ci_request)
         writer.save(disabled)
     assert ServiceAccount.objects.get(pk=ci.pk).owner == people.val
     assert ServiceAccount.objects.get(pk=ci.pk).disabled_at is not None
+
+
+def test_a_revoked_token_stays_revoked_and_a_token_keeps_its_user_and_end(api, people):
+    # Was: from a shell, `token.revoked_at = None` (or a later expires_at, or another user) saved through the
+    # writer, recorded but accepted: a revoked or expired token worked again, or acted as someone else.
+    token, key = tokens.token_create(user=people.dev, by=people.dev, name="one day",
+                                     lifetime=tokens.dt.timedelta(days=1))
+    for field, value in (("expires_at", timezone.now() + tokens.dt.timedelta(days=365)), ("user_id", people.val.pk),
+                         ("expires_at", None), ("key_hash", "0" * 64)):
+        changed = ApiToken.objects.get(pk=token.pk)
+        setattr(changed, field, value)
+        with pytest.raises(PermissionDenied) as refused, audit_context(actor=user_actor(people.gov)):
+            writer.save(changed)
+        assert refused.value.rule == "token.immutable"
+    tokens.token_revoke(token=ApiToken.objects.get(pk=token.pk), by=people.gov)
+    revived = ApiToken.objects.get(pk=token.pk)
+    revived.revoked_at = None
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.save(revived)
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.delete(ApiToken.objects.get(pk=token.pk))
+    assert _with_token(api, key).get("/api/v1/tokens/").status_code == 401
