@@ -206,6 +206,18 @@ def on_personnel_joined(sender: Any, model: RegisteredModel, user_ids: list[int]
         settle(lock_request(pk), timezone.now())
 
 
+def on_roles_removed(*, user_ids: list[int]) -> None:
+    """People lost roles (governance.memberships, inside the transaction of the removal): the approvals they gave
+    on open requests are judged again now, and lapse with their entries if their approver no longer holds the
+    role, so the queues and the requests' pages never count an approval the rule would not."""
+    pending = (PromotionRequest.objects.filter(status=RequestStatus.PENDING, approvals__approver_id__in=user_ids,
+                                               approvals__decision="approve", approvals__lapsed_at__isnull=True)
+               .values_list("pk", flat=True).distinct())
+    with writer.atomic():
+        for pk in sorted(pending):
+            settle(lock_request(pk), timezone.now())
+
+
 def on_report_succeeded(sender: Any, report: Report, **kwargs: Any) -> None:
     """A report succeeded (reports, inside its transaction): the version's open requests are settled at once, the
     approvals bound to the evidence it replaces lapse, and a request it completes is approved and applied."""

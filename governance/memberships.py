@@ -6,6 +6,8 @@ these receivers of m2m_changed see every such change, refuse anyone changing the
 account taking a role it may not hold, and record `governance.role.grant` / `governance.role.revoke` (who is the
 entry's actor, to whom its object, which role its change) in the transaction of the change. A role's group
 keeps its name for good: renaming it would make a list of groups say something else than the roles it holds.
+What the admin keeps read-only beside the roles (superuser status, one's own status, permissions one by one on a
+user or a group) is refused the same way to anyone acting as a user who may not set it, whatever the path.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.db.models.signals import m2m_changed, pre_save
 from audit import writer
 from audit.context import current_user_id
 from config.errors import PermissionDenied
-from governance import rules
+from governance import decisions, rules
 from governance.models import Role
 
 _PENDING = "_governance_role_changes"
@@ -74,12 +76,16 @@ def _membership_changed(sender: Any, instance: Any, action: str, **kwargs: Any) 
     if action not in {"post_add", "post_remove", "post_clear"}:
         return
     granted = action == "post_add"
-    for member, code in instance.__dict__.pop(_PENDING, []):
+    changed = instance.__dict__.pop(_PENDING, [])
+    for member, code in changed:
         writer.record(
             action="governance.role.grant" if granted else "governance.role.revoke",
             obj=writer.ObjectRef(type="auth.user", id=str(member.pk), repr=member.get_username()),
             changes={"role": {"old": None, "new": code} if granted else {"old": code, "new": None}},
         )
+    if not granted and changed:
+        # An approval counts only while its approver holds the role: those it no longer does lapse now.
+        decisions.on_roles_removed(user_ids=sorted({int(member.pk) for member, _ in changed}))
 
 
 def _refuse_role_rename(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -91,8 +97,49 @@ def _refuse_role_rename(sender: Any, instance: Any, **kwargs: Any) -> None:
                                "code, and a renamed group would mislead whoever grants it", rule="role.rename")
 
 
+_ACCOUNT_STATUS = ("is_superuser", "is_staff", "is_active")
+
+
+def _account_saving(sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kwargs: Any) -> None:
+    """Superuser status, and one's own staff and active status, set by whoever may (rules.account_fields_closed_to),
+    whichever path saves the account: the admin's read-only fields hold in a shell acting as someone too."""
+    by = _acting_user()
+    if raw or by is None or (update_fields is not None and not set(update_fields) & set(_ACCOUNT_STATUS)):
+        return
+    row = (type(instance)._base_manager.filter(pk=instance.pk).values(*_ACCOUNT_STATUS).first()
+           if instance.pk is not None else None)
+    before = row or {"is_superuser": False, "is_staff": False, "is_active": True}
+    changed = {field for field in _ACCOUNT_STATUS if bool(getattr(instance, field)) != bool(before[field])}
+    rules.require_may_set_account_fields(by, instance, changed)
+
+
+def _user_permissions_changing(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any,
+                               **kwargs: Any) -> None:
+    if action not in {"pre_add", "pre_remove", "pre_clear"}:
+        return
+    by = _acting_user()
+    if by is None:
+        return
+    users = ([instance] if not reverse
+             else list(get_user_model()._default_manager.filter(pk__in=pk_set or ()))
+             if action != "pre_clear" else list(instance.user_set.all()))
+    for user in users:
+        rules.require_may_set_account_fields(by, user, {"user_permissions"})
+
+
+def _group_permissions_changing(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
+    if action in {"pre_add", "pre_remove", "pre_clear"}:
+        rules.require_may_edit_group_permissions(_acting_user())
+
+
 def connect() -> None:
-    through = get_user_model().groups.through
+    user_model = get_user_model()
+    through = user_model.groups.through
     m2m_changed.connect(_membership_changing, sender=through, dispatch_uid="governance-membership-check")
     m2m_changed.connect(_membership_changed, sender=through, dispatch_uid="governance-membership-record")
     pre_save.connect(_refuse_role_rename, sender=Group, dispatch_uid="governance-role-rename")
+    pre_save.connect(_account_saving, sender=user_model, dispatch_uid="governance-account-status")
+    m2m_changed.connect(_user_permissions_changing, sender=user_model.user_permissions.through,
+                        dispatch_uid="governance-user-permissions")
+    m2m_changed.connect(_group_permissions_changing, sender=Group.permissions.through,
+                        dispatch_uid="governance-group-permissions")

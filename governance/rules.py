@@ -229,6 +229,30 @@ def account_fields_closed_to(actor: Any, account: Any) -> tuple[str, ...]:
     return closed
 
 
+def require_may_set_account_fields(actor: Any | None, account: Any, changed: set[str]) -> None:
+    """The account fields `actor` may not set (account_fields_closed_to) refused in every channel: the admin shows
+    them read-only, and a shell acting as someone, or any other path, is refused the same. `actor` None is the
+    system or a shell that named nobody."""
+    if actor is None:
+        return
+    closed = sorted(changed & set(account_fields_closed_to(actor, account)))
+    if not closed:
+        return
+    superuser_only = {"is_superuser", "user_permissions"} & set(closed)
+    raise PermissionDenied(
+        f"you may not set {', '.join(closed)} of {account.get_username()}: "
+        + ("only a superuser grants superuser status or permissions one by one" if superuser_only
+           else "nobody but a superuser changes their own account status"),
+        rule="account.superuser_only" if superuser_only else "account.self")
+
+
+def require_may_edit_group_permissions(actor: Any | None) -> None:
+    """A group's permissions (a role's, or any group's that could be given to someone) are a superuser's to edit:
+    otherwise a governance admin could give their own role, or a group they then grant, rights beyond it."""
+    if actor is not None and not actor.is_superuser:
+        raise PermissionDenied("only a superuser edits a group's permissions", rule="account.superuser_only")
+
+
 def is_account_admin(user: Any) -> bool:
     """Governance admins and superusers: they grant and remove roles (never their own) and manage service
     accounts."""
@@ -271,8 +295,9 @@ def require_policy_admin(user: Any) -> None:
 def require_may_create_token(*, by: Any | None, user: Any, by_token: Any | None) -> None:
     """A token is made by someone signed in with a password (a session), never by a token: otherwise a token
     that leaked, or a one-day token, could mint itself a successor that outlives its revocation. A person makes
-    their own tokens; a service account's are made by its owner or a governance admin. `by` None is an
-    operator's shell."""
+    their own tokens; a service account's are made by its owner only: whoever holds one acts as the account, and
+    the account's acts count as its owner's (answers_for), so anyone else holding one could act through it and
+    then decide on what it did. `by` None is an operator's shell."""
     if by_token is not None:
         raise PermissionDenied("a token cannot create tokens: sign in with your password to create one",
                                rule="token.from_token")
@@ -286,9 +311,9 @@ def require_may_create_token(*, by: Any | None, user: Any, by_token: Any | None)
             raise PermissionDenied("you create tokens for yourself, or for a service account you own",
                                    rule="token.owner")
         return
-    if by.pk != account.owner_id and not is_account_admin(by):
-        raise PermissionDenied(f"only the owner of service account {user} or a governance admin creates its "
-                               "tokens", rule="token.owner")
+    if by.pk != account.owner_id:
+        raise PermissionDenied(f"only the owner of service account {user} creates its tokens (its acts count as "
+                               "theirs); a governance admin may disable it or revoke its tokens", rule="token.owner")
 
 
 def may_revoke_token(by: Any, token: Any) -> bool:

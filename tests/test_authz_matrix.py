@@ -54,7 +54,8 @@ EXPECTED: dict[str, set[str]] = {
     "GET /api/v1/service-accounts/": READ, "POST /api/v1/service-accounts/": {"gov"},
     "GET /api/v1/service-accounts/{id}/": {"dev", "gov"},
     "POST /api/v1/service-accounts/{id}/disable/": {"dev", "gov"},
-    "POST /api/v1/service-accounts/{id}/tokens/": {"dev", "gov"},
+    # Only its owner makes its tokens: whoever holds one acts as the account, whose acts count as its owner's.
+    "POST /api/v1/service-accounts/{id}/tokens/": {"dev"},
     "GET /api/v1/reports/": READ, "POST /api/v1/reports/": {"dev", "dev_other", "val"},
     "GET /api/v1/reports/{id}/": READ, "GET /api/v1/reports/{id}/pdf/": READ, "GET /api/v1/reports/{id}/json/": READ,
 }

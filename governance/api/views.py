@@ -229,7 +229,7 @@ class ServiceAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         return Response(s.ServiceAccountOut(self.get_queryset().get(pk=account.pk)).data)
 
     @extend_schema(request=s.TokenIn, responses={201: s.TokenCreatedOut},
-                   description="A token for the service account, made by its owner or a governance admin signed "
+                   description="A token for the service account, made by its owner (never a governance admin) signed "
                                "in with a password (never with a token).")
     @action(detail=True, methods=["post"], url_path="tokens")
     def create_token(self, request: Request, pk: str) -> Response:

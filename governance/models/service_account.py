@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from audit.governed import GovernedModel
+from config.errors import PermissionDenied
 
 
 class ServiceAccount(GovernedModel):
@@ -27,3 +30,24 @@ class ServiceAccount(GovernedModel):
 
     def __str__(self) -> str:
         return f"service account {self.user} (owner {self.owner})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Once made, an account keeps its user and its owner and, once disabled, stays disabled: separation of
+        duties reads who owns it now (governance.rules.answers_for) as who owned it always, so moving it to
+        another owner would clear the first of what the pipeline did, and reviving it would bring back a
+        pipeline whose tokens were revoked. Only `purpose` and `disabled_at` (once) change."""
+        if not self._state.adding:
+            row = (type(self)._base_manager.filter(pk=self.pk)
+                   .values("user_id", "owner_id", "created_by_id", "disabled_at").first())
+            if row is not None and (
+                (row["user_id"], row["owner_id"], row["created_by_id"]) != (self.user_id, self.owner_id,
+                                                                            self.created_by_id)
+                or (row["disabled_at"] is not None and row["disabled_at"] != self.disabled_at)
+            ):
+                raise PermissionDenied(f"{self} keeps its account and its owner, and stays disabled once disabled: "
+                                       "make a new service account instead", rule="service_account.immutable")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionDenied(f"{self} is never deleted (its account would become a person's): disable it",
+                               rule="service_account.immutable")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from audit.governed import GovernedModel
+from config.errors import PermissionDenied
 from registry.models.model import RegisteredModel
 
 
@@ -47,3 +50,31 @@ class ModelPersonnel(GovernedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id} as {self.role} of model {self.model_id}"
+
+    def _refused(self, what: str) -> PermissionDenied:
+        return PermissionDenied(f"the record of model {self.model_id}'s people is kept as it happened: {what}",
+                                rule="personnel.immutable")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A spell changes once, when it ends, and never back before a version of its model was registered:
+        separation of duties asks whether someone was on the model at any moment since a version's registration,
+        so an end moved earlier, a start moved later or a spell given to someone else would clear them."""
+        if not self._state.adding:
+            row = type(self)._base_manager.filter(pk=self.pk).values(
+                "model_id", "user_id", "role", "started_at", "ended_at").first()
+            if row is not None:
+                if (row["model_id"], row["user_id"], row["role"], row["started_at"]) != (
+                        self.model_id, self.user_id, self.role, self.started_at):
+                    raise self._refused("a spell keeps its model, person, role and start")
+                if row["ended_at"] is not None and row["ended_at"] != self.ended_at:
+                    raise self._refused("a spell that ended stays ended when it did")
+                last = self.model.versions.aggregate(last=models.Max("created_at"))["last"]
+                if self.ended_at is not None and (self.ended_at < self.started_at
+                                                  or (last is not None and self.ended_at < last)):
+                    raise self._refused("a spell ends after it started and after the model's last registration")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self.model.versions.exists():
+            raise self._refused("its spells go only with a model that has no versions")
+        return super().delete(*args, **kwargs)

@@ -14,8 +14,9 @@ from audit import writer
 from audit.context import audit_context, system_actor, user_actor
 from audit.models import AuditEntry
 from config.errors import Conflict, PermissionDenied
-from governance import policies, selectors, services
+from governance import accounts, policies, selectors, services
 from governance.models import Approval, Policy, PromotionRequest
+from governance.roles import MODEL_VALIDATOR
 from registry.models import ModelPersonnel
 from registry.services.model import registered_model_edit, registered_model_set_developers
 from tests.factories import make_model, make_version
@@ -266,3 +267,58 @@ def test_the_queue_leaves_out_what_the_user_may_not_decide(people, make_user):
     assert list(selectors.awaiting(people.risk)) == []
     _set_developers(people, version.model, [people.dev2])
     assert list(selectors.awaiting(people.risk)) == []  # was on the model since the version's registration
+
+
+def test_an_approval_lapses_in_the_transaction_that_takes_its_approvers_role(
+        people, django_capture_on_commit_callbacks):
+    # Was: the validator's role revoked after approving, the approval still filled the slot for the queue and the
+    # request's page (nobody saw the request awaiting them) until some other action settled it.
+    version = version_for(people)
+    full_evidence(version)
+    request = _request(people, version)
+    _approve(request, people.val, "validator")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True), audit_context(actor=user_actor(people.gov)):
+        accounts.role_revoke(role=MODEL_VALIDATOR, user=people.val, by=people.gov)
+    approval = Approval.objects.get(approver=people.val)
+    assert approval.lapsed_at is not None and "you do not hold the role" in approval.lapse_reason
+    revoke = AuditEntry.objects.get(action="governance.role.revoke")
+    lapse = AuditEntry.objects.get(action="governance.approval.lapse")
+    assert abs(lapse.seq - revoke.seq) <= 3
+    assert [m.to for m in mail.outbox] == [["val@example.com"]]
+    assert list(selectors.awaiting(people.val2)) == [request]
+    assert selectors.request_detail(request, people.val2)["you_may_act_as"] == ["validator"]
+    # The same through the related manager, from a shell naming nobody.
+    _approve(request, people.val2, "validator")
+    with audit_context(actor=system_actor("a shell")):
+        Group.objects.get(name="model validator").user_set.remove(people.val2)
+    assert Approval.objects.get(approver=people.val2).lapsed_at is not None
+
+
+def test_the_record_of_a_models_people_cannot_be_rewritten_to_clear_someone(people):
+    # Was: from a shell, writer.delete(spell) (or its end backdated to before the version's registration, or its
+    # start moved) erased that a developer had been on the model, who then approved its promotion as a validator.
+    version = version_for(people)  # dev2 develops the model
+    full_evidence(version)
+    _give_validator_role(people.dev2)
+    request = _request(people, version)
+    spell = ModelPersonnel.objects.get(model=version.model, user=people.dev2)
+    with pytest.raises(PermissionDenied) as refused, audit_context(actor=user_actor(people.gov)):
+        writer.delete(spell)
+    assert refused.value.rule == "personnel.immutable"
+    for field, value in (("ended_at", version.created_at - dt.timedelta(seconds=1)),
+                         ("started_at", timezone.now() + dt.timedelta(days=1)), ("user_id", people.dev.pk)):
+        spell = ModelPersonnel.objects.get(pk=spell.pk)
+        setattr(spell, field, value)
+        with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+            writer.save(spell)
+    with pytest.raises(PermissionDenied) as refused:
+        _approve(request, people.dev2, "validator")
+    assert refused.value.rule == "sod.developer_cannot_decide"
+    # The registry still closes a spell when someone leaves, and a closed spell stays as it was.
+    _set_developers(people, version.model, [])
+    spell = ModelPersonnel.objects.get(pk=spell.pk)
+    assert spell.ended_at is not None
+    spell.ended_at = timezone.now() + dt.timedelta(days=1)
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.save(spell)

@@ -4,7 +4,7 @@ path, another person's password a superuser's to set."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -224,3 +224,33 @@ def test_only_a_superuser_sets_another_persons_password(client, people):
     people.root.save()
     client.force_login(people.root)
     assert client.get(f"/admin/auth/user/{people.val.pk}/password/").status_code == 200
+
+
+def test_no_self_elevation_in_a_shell_that_names_the_user(people):
+    # Was: what the admin keeps read-only was open to the same person in a shell acting as themselves: a
+    # governance admin made themselves a superuser (who sets anyone's password, so signs in as a validator), gave
+    # themselves or their role's group permissions one by one (auth.add_user: a second person with a password).
+    perm = Permission.objects.get(content_type__app_label="auth", codename="add_user")
+    admins = _group(GOVERNANCE_ADMIN)
+    spare = Group.objects.create(name="helpers")
+    with audit_context(actor=user_actor(people.gov)):
+        for change in (lambda: admins.permissions.add(perm), lambda: spare.permissions.add(perm),
+                       lambda: people.gov.user_permissions.add(perm), lambda: people.aud.user_permissions.add(perm)):
+            with pytest.raises(PermissionDenied) as refused, transaction.atomic():  # the manager's block: a savepoint
+                change()
+            assert refused.value.rule == "account.superuser_only"
+        for account, field in ((people.gov, "is_superuser"), (people.aud, "is_superuser")):
+            setattr(account, field, True)
+            with pytest.raises(PermissionDenied) as refused:
+                account.save()
+            assert refused.value.rule == "account.superuser_only"
+            account.refresh_from_db()
+        people.val.is_active = False  # another's status a governance admin may set, as in the admin
+        people.val.save()
+    assert not people.gov.is_superuser and not people.gov.has_perm("auth.add_user")
+    assert not admins.permissions.filter(pk=perm.pk).exists()
+    # A superuser may, and the system (role setup, no user named) too.
+    with audit_context(actor=user_actor(people.root)):
+        spare.permissions.add(perm)
+        people.aud.is_superuser = True
+        people.aud.save()

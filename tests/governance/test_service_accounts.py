@@ -9,12 +9,13 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from audit import writer
 from audit.context import audit_context, user_actor
 from audit.models import AuditEntry
 from config.errors import PermissionDenied
 from governance import accounts, rules, services, tokens
-from governance.models import ApiToken
-from governance.roles import MODEL_DEVELOPER, MODEL_VALIDATOR
+from governance.models import ApiToken, ServiceAccount
+from governance.roles import MODEL_DEVELOPER, MODEL_VALIDATOR, RISK_OFFICER
 from tests.factories import make_model, make_version
 from tests.governance.helpers import People, full_evidence
 
@@ -196,3 +197,72 @@ def test_the_owner_of_a_ci_account_developing_a_model_cannot_decide_on_it(people
     with pytest.raises(PermissionDenied) as refused:
         rules.require_may_decide(people.val, req, "validator", now=timezone.now())
     assert refused.value.rule == "sod.developer_cannot_decide"
+
+
+def test_only_the_owner_makes_a_service_accounts_tokens(api, people, ci, make_user):
+    # Was: a governance admin (or a superuser) could make a token for a service account someone else owns, act as
+    # it (register a model, request its promotion) and then decide that promotion in a role of their own: the
+    # account's acts counted as its owner's, never as theirs.
+    with audit_context(actor=user_actor(people.root)):
+        accounts.role_grant(role=RISK_OFFICER, user=people.gov, by=people.root)
+    for by in (people.gov, people.root):
+        resp = _session(api, by).post(f"/api/v1/service-accounts/{ci.pk}/tokens/", {"name": "mine"}, format="json")
+        assert resp.status_code == 403, resp.content
+        assert resp.json()["rule"] == "token.owner"
+        with pytest.raises(PermissionDenied):
+            tokens.token_create(user=ci.user, by=by, name="mine")
+    assert not ApiToken.objects.filter(user=ci.user).exists()
+    # Governance admins still see it, disable it and revoke its tokens; its owner makes them.
+    _, key = tokens.token_create(user=ci.user, by=people.val, name="ci")
+    token = ApiToken.objects.get(user=ci.user)
+    resp = _session(api, people.gov).post(f"/api/v1/tokens/{token.pk}/revoke/")
+    assert resp.status_code == 200, resp.content
+    assert _with_token(api, key).get("/api/v1/tokens/").status_code == 401
+
+
+def test_a_service_account_keeps_its_owner_and_stays_one(people, ci, ci_request):
+    # Was: from a shell, `account.owner = someone_else; writer.save(account)` (recorded, yet accepted) made what the
+    # pipeline requested no longer its owner's, who then approved it; `writer.delete(account)` made the pipeline's
+    # account a person's, who could then be granted an approver role, and `disabled_at = None` revived it.
+    account = ServiceAccount.objects.get(pk=ci.pk)
+    account.owner = people.val2
+    with pytest.raises(PermissionDenied) as refused, audit_context(actor=user_actor(people.gov)):
+        writer.save(account)
+    assert refused.value.rule == "service_account.immutable"
+    account = ServiceAccount.objects.get(pk=ci.pk)
+    account.user = people.dev2
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.save(account)
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.delete(ServiceAccount.objects.get(pk=ci.pk))
+    with pytest.raises(PermissionDenied) as refused:
+        services.approval_record(request=ci_request, by=people.val, role="validator", decision="approve")
+    assert refused.value.rule == "sod.requester_cannot_decide"
+    disabled = accounts.service_account_disable(account=ci, by=people.gov)
+    disabled.disabled_at = None
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.save(disabled)
+    assert ServiceAccount.objects.get(pk=ci.pk).owner == people.val
+    assert ServiceAccount.objects.get(pk=ci.pk).disabled_at is not None
+
+
+def test_a_revoked_token_stays_revoked_and_a_token_keeps_its_user_and_end(api, people):
+    # Was: from a shell, `token.revoked_at = None` (or a later expires_at, or another user) saved through the
+    # writer, recorded but accepted: a revoked or expired token worked again, or acted as someone else.
+    token, key = tokens.token_create(user=people.dev, by=people.dev, name="one day",
+                                     lifetime=tokens.dt.timedelta(days=1))
+    for field, value in (("expires_at", timezone.now() + tokens.dt.timedelta(days=365)), ("user_id", people.val.pk),
+                         ("expires_at", None), ("key_hash", "0" * 64)):
+        changed = ApiToken.objects.get(pk=token.pk)
+        setattr(changed, field, value)
+        with pytest.raises(PermissionDenied) as refused, audit_context(actor=user_actor(people.gov)):
+            writer.save(changed)
+        assert refused.value.rule == "token.immutable"
+    tokens.token_revoke(token=ApiToken.objects.get(pk=token.pk), by=people.gov)
+    revived = ApiToken.objects.get(pk=token.pk)
+    revived.revoked_at = None
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.save(revived)
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.gov)):
+        writer.delete(ApiToken.objects.get(pk=token.pk))
+    assert _with_token(api, key).get("/api/v1/tokens/").status_code == 401
