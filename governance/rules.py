@@ -12,12 +12,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from config.errors import Conflict, InvalidInput, PermissionDenied
-from governance.models import Approval, ApproverRole, Decision, PromotionRequest, RequestStatus, Role, ServiceAccount
+from governance.models import (
+    Approval,
+    ApproverRole,
+    Decision,
+    OpenSlot,
+    PromotionRequest,
+    RequestStatus,
+    Role,
+    ServiceAccount,
+)
 from governance.roles import ALL_ROLES, APPROVER_ROLES, GOVERNANCE_ADMIN, SERVICE_ACCOUNT_ROLES
 from registry.models import ModelPersonnel, ModelVersion
 from registry.rules import require_model_developer
@@ -181,16 +188,11 @@ def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.dat
         Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("version__created_at")),
         model_id=OuterRef("version__model_id"), user_id__in=accounts, started_at__lte=now,
     )
-    aliases: dict[str, Any] = {}
-    open_role = Q()
-    for role in roles:
-        filled = counted.filter(role=role).values("request").annotate(n=Count("pk")).values("n")
-        aliases[f"needs_{role}"] = Cast(KeyTextTransform(role, KeyTransform("approvals", "policy_rule")),
-                                        IntegerField())
-        aliases[f"filled_{role}"] = Coalesce(Subquery(filled), 0)
-        # "The rule names this role" first, as `approvals -> role IS NOT NULL` (the same as has_key: approvals is
-        # always an object) rather than `approvals ? role`, whose selectivity PostgreSQL guesses at 0.1%.
-        open_role |= Q(**{f"policy_rule__approvals__{role}__isnull": False, f"needs_{role}__gt": F(f"filled_{role}")})
+    # A role held with a slot open: the request's row of open slots for it (governance.slots derives them from the
+    # frozen rule and the approvals not lapsed) says until when every slot is filled; past that, or never filled,
+    # one is open now.
+    open_role = OpenSlot.objects.filter(Q(full_until__isnull=True) | Q(full_until__lte=now), request=OuterRef("pk"),
+                                        role__in=roles)
     return (
         queryset
         .filter(status=RequestStatus.PENDING, expires_at__gt=now)
@@ -199,8 +201,7 @@ def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.dat
         .exclude(version__in=ModelVersion.objects.filter(created_by__in=accounts).values("pk"))
         .exclude(Exists(on_model))
         .exclude(Exists(counted.filter(approver=user)))
-        .alias(**aliases)
-        .filter(open_role)
+        .filter(Exists(open_role))
     )
 
 

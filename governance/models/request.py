@@ -91,3 +91,25 @@ class Approval(GovernedModel):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} by {self.approver_id} as {self.role} on request {self.request_id}"
+
+
+class OpenSlot(models.Model):
+    """One role a pending request's frozen rule asks approvals of, and until when its slots are all filled: a table
+    derived from the request and its approvals (governance.slots keeps it, in the transaction of every save of
+    either, and rebuilds it), not a governed row: it records nothing that the request and approvals do not say.
+
+    Slots of `role` are open at `now` when `full_until` is null (fewer counted approvals than `needed`) or not after
+    `now` (the `needed`-th latest validity has run out), so time is still judged when the queue is read."""
+
+    request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="open_slots")
+    role = models.CharField(max_length=20, choices=ApproverRole.choices)
+    needed = models.PositiveSmallIntegerField()
+    full_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "role"], name="openslot_one_per_role")]
+        # The queue: one role's rows with no validity at all, and those whose validity has run out by now.
+        indexes = [models.Index(fields=["role", "full_until"], name="openslot_role_full_until")]
+
+    def __str__(self) -> str:
+        return f"{self.role} on request {self.request_id}: {self.needed} needed, full until {self.full_until}"
