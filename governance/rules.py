@@ -2,9 +2,10 @@
 
 "May decide" lives here in two forms side by side: the rule applied to one request (`decision_refusal`,
 `require_may_decide`, `may_decide`, `counted_approval_refusal`) that approve, reject, completion and every page use,
-and its SQL form (`awaiting_filter`) that the queues of the API and the admin filter with. A property test
-(tests/governance/test_queue_property.py) holds the two to the same answer over random histories; a change to one
-is a change to both.
+and its SQL forms: `awaiting_filter`, that the queues of the API and the admin filter and page with, and
+`awaiting_ids`, the same conditions on the table of open slots alone, that the API's queue counts with. A property
+test (tests/governance/test_queue_property.py) holds the three to the same answer over random histories; a change to
+one is a change to all.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from governance.models import (
@@ -190,9 +191,11 @@ def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.dat
     )
     # A role held with a slot open: the request's row of open slots for it (governance.slots derives them from the
     # frozen rule and the approvals not lapsed) says until when every slot is filled; past that, or never filled,
-    # one is open now.
-    open_role = OpenSlot.objects.filter(Q(full_until__isnull=True) | Q(full_until__lte=now), request=OuterRef("pk"),
-                                        role__in=roles)
+    # one is open now. Asked as "its first such row IS NOT NULL" rather than EXISTS: PostgreSQL would make EXISTS a
+    # join whose size it underestimates (it cannot know the rows are all of pending requests) and then sort every
+    # match for one page, rather than walk the requests in order and probe each one's rows by the unique index.
+    open_role = Subquery(OpenSlot.objects.filter(Q(full_until__isnull=True) | Q(full_until__lte=now),
+                                                 request=OuterRef("pk"), role__in=roles).values("request_id")[:1])
     return (
         queryset
         .filter(status=RequestStatus.PENDING, expires_at__gt=now)
@@ -201,7 +204,34 @@ def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.dat
         .exclude(version__in=ModelVersion.objects.filter(created_by__in=accounts).values("pk"))
         .exclude(Exists(on_model))
         .exclude(Exists(counted.filter(approver=user)))
-        .filter(Exists(open_role))
+        .alias(open_role=open_role)
+        .filter(open_role__isnull=False)
+    )
+
+
+def awaiting_ids(user: Any, now: dt.datetime) -> QuerySet[OpenSlot, int]:
+    """The ids of the requests `awaiting_filter` keeps, from the table of open slots alone (its rows are of pending
+    requests, with the request's and version's facts the rule reads): what the queue counts, reading no request,
+    version or rule. The same conditions as `awaiting_filter`, held to the rule by the same property test."""
+    roles = sorted(user_roles(user))
+    if not roles or not user.pk:
+        return OpenSlot.objects.none().values_list("request_id", flat=True)
+    accounts = answers_for(user)
+    on_model = ModelPersonnel.objects.filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("registered_at")),
+        model_id=OuterRef("model_id"), user_id__in=accounts, started_at__lte=now,
+    )
+    theirs = Approval.objects.filter(request=OuterRef("request_id"), approver=user, decision=Decision.APPROVE,
+                                     lapsed_at__isnull=True, valid_until__gt=now)
+    return (
+        OpenSlot.objects
+        .filter(Q(full_until__isnull=True) | Q(full_until__lte=now), role__in=roles, expires_at__gt=now)
+        .exclude(requested_by__in=accounts)
+        .exclude(registered_by__in=accounts)
+        .exclude(Exists(on_model))
+        .exclude(Exists(theirs))
+        .values_list("request_id", flat=True)
+        .distinct()
     )
 
 

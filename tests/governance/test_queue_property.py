@@ -139,13 +139,15 @@ def test_the_queue_is_the_rule(world: dict[str, Any], history: dict[str, Any]) -
             by_rule = {r.pk for r in everything if rules.may_decide(user, r, now)}
             by_sql = set(rules.awaiting_filter(PromotionRequest.objects.all(), user, now).values_list("pk", flat=True))
             assert by_sql == by_rule, (user.username, history)
+            assert set(rules.awaiting_ids(user, now)) == by_rule, (user.username, history)
         _assert_slots_are_the_rule(everything, now)
         transaction.set_rollback(True)
 
 
 def _assert_slots_are_the_rule(requests: list[PromotionRequest], now: dt.datetime) -> None:
     """The open-slot rows kept by the saves are the rule's open slots (rules.open_slots), at the moment judged and
-    at every moment a validity runs out, for pending requests only; and deriving the table again changes nothing."""
+    at every moment a validity runs out, for pending requests only, with their request's and version's facts; and
+    deriving the table again changes nothing."""
     table = slots.stored()
     moments = sorted({now, timezone.now(), *(a.valid_until + delta for r in requests for a in r.approvals.all()
                                              for delta in (dt.timedelta(0), -dt.timedelta(microseconds=1)))})
@@ -154,9 +156,12 @@ def _assert_slots_are_the_rule(requests: list[PromotionRequest], now: dt.datetim
         if request.status != "pending":
             assert rows == {}, request
             continue
-        assert {role: n for role, (n, _) in rows.items()} == {
+        assert {role: slot.needed for role, slot in rows.items()} == {
             role: n for role, n in request.policy_rule["approvals"].items() if n > 0}
+        version = request.version
+        assert {slot.facts for slot in rows.values()} == {slots.Facts(
+            request.expires_at, request.requested_by_id, version.model_id, version.created_at, version.created_by_id)}
         for moment in moments:
-            open_now = {role for role, (_, full_until) in rows.items() if full_until is None or full_until <= moment}
+            open_now = {role for role, slot in rows.items() if slot.full_until is None or slot.full_until <= moment}
             assert open_now == set(rules.open_slots(request, moment)), (request, moment)
     assert slots.slots_rebuild() == 0
