@@ -2,10 +2,10 @@
 
 "May decide" lives here in two forms side by side: the rule applied to one request (`decision_refusal`,
 `require_may_decide`, `may_decide`, `counted_approval_refusal`) that approve, reject, completion and every page use,
-and its SQL forms: `awaiting_filter`, that the queues of the API and the admin filter and page with, and
-`awaiting_ids`, the same conditions on the table of open slots alone, that the API's queue counts with. A property
-test (tests/governance/test_queue_property.py) holds the three to the same answer over random histories; a change to
-one is a change to all.
+and its SQL form (`awaiting_slots`, on the table of open slots that governance.slots derives from the requests and
+approvals), that the queues of the API and the admin filter, page and count with. A property test
+(tests/governance/test_queue_property.py) holds the two, and the table, to the same answer over random histories; a
+change to one is a change to both.
 """
 
 from __future__ import annotations
@@ -175,47 +175,15 @@ def may_decide(user: Any, request: PromotionRequest, now: dt.datetime) -> list[s
     return roles
 
 
-def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime) -> QuerySet[PromotionRequest]:
-    """`may_decide(user, request, now)` is not empty, in SQL: the queue's form of the rule above, condition by
-    condition (pending and not expired; a role held with a slot open; not the requester, not the creator, never on
-    the model since the version's registration; no slot of theirs already counted)."""
+def awaiting_slots(user: Any, now: dt.datetime) -> QuerySet[OpenSlot]:
+    """`may_decide(user, request, now)` is not empty, in SQL: the open-slot rows (governance.slots: one per role of
+    each pending request, with the request's and version's facts the rule reads) that make it so, condition by
+    condition: a role held with a slot open at `now`; not expired; not the requester, not the creator, never on the
+    model since the version's registration; no slot of theirs already counted. The queue's one SQL form of the rule,
+    read two ways: `awaiting_ids` (its count) and `awaiting_filter` (its pages)."""
     roles = sorted(user_roles(user))
     if not roles or not user.pk:
-        return queryset.none()
-    accounts = answers_for(user)
-    counted = Approval.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE, lapsed_at__isnull=True,
-                                      valid_until__gt=now)
-    on_model = ModelPersonnel.objects.filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("version__created_at")),
-        model_id=OuterRef("version__model_id"), user_id__in=accounts, started_at__lte=now,
-    )
-    # A role held with a slot open: the request's row of open slots for it (governance.slots derives them from the
-    # frozen rule and the approvals not lapsed) says until when every slot is filled; past that, or never filled,
-    # one is open now. Asked as "its first such row IS NOT NULL" rather than EXISTS: PostgreSQL would make EXISTS a
-    # join whose size it underestimates (it cannot know the rows are all of pending requests) and then sort every
-    # match for one page, rather than walk the requests in order and probe each one's rows by the unique index.
-    open_role = Subquery(OpenSlot.objects.filter(Q(full_until__isnull=True) | Q(full_until__lte=now),
-                                                 request=OuterRef("pk"), role__in=roles).values("request_id")[:1])
-    return (
-        queryset
-        .filter(status=RequestStatus.PENDING, expires_at__gt=now)
-        .exclude(requested_by__in=accounts)
-        # As NOT IN over the user's own versions (a short hashed list) rather than a join to every version.
-        .exclude(version__in=ModelVersion.objects.filter(created_by__in=accounts).values("pk"))
-        .exclude(Exists(on_model))
-        .exclude(Exists(counted.filter(approver=user)))
-        .alias(open_role=open_role)
-        .filter(open_role__isnull=False)
-    )
-
-
-def awaiting_ids(user: Any, now: dt.datetime) -> QuerySet[OpenSlot, int]:
-    """The ids of the requests `awaiting_filter` keeps, from the table of open slots alone (its rows are of pending
-    requests, with the request's and version's facts the rule reads): what the queue counts, reading no request,
-    version or rule. The same conditions as `awaiting_filter`, held to the rule by the same property test."""
-    roles = sorted(user_roles(user))
-    if not roles or not user.pk:
-        return OpenSlot.objects.none().values_list("request_id", flat=True)
+        return OpenSlot.objects.none()
     accounts = answers_for(user)
     on_model = ModelPersonnel.objects.filter(
         Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("registered_at")),
@@ -225,14 +193,29 @@ def awaiting_ids(user: Any, now: dt.datetime) -> QuerySet[OpenSlot, int]:
                                      lapsed_at__isnull=True, valid_until__gt=now)
     return (
         OpenSlot.objects
+        # Slots of the role are open when never all filled, or when the approval filling the last one ran out.
         .filter(Q(full_until__isnull=True) | Q(full_until__lte=now), role__in=roles, expires_at__gt=now)
         .exclude(requested_by__in=accounts)
         .exclude(registered_by__in=accounts)
         .exclude(Exists(on_model))
         .exclude(Exists(theirs))
-        .values_list("request_id", flat=True)
-        .distinct()
     )
+
+
+def awaiting_ids(user: Any, now: dt.datetime) -> QuerySet[OpenSlot, int]:
+    """The ids of the requests awaiting `user`'s decision at `now`, from the table of open slots alone: what the
+    queue counts, reading no request, version or rule."""
+    return awaiting_slots(user, now).values_list("request_id", flat=True).distinct()
+
+
+def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime) -> QuerySet[PromotionRequest]:
+    """The requests of `queryset` awaiting `user`'s decision at `now`: each pending one with a row of
+    `awaiting_slots`. Asked of each request as "its first such row IS NOT NULL", a probe of the unique index, rather
+    than as EXISTS or IN, which PostgreSQL makes a join whose size it underestimates tenfold (it cannot know that
+    every row is of a pending request), and then sorts every match for one page rather than walk the requests in
+    order. `status` is the rows' own condition too; asked of the request it is the index the walk starts from."""
+    first = awaiting_slots(user, now).filter(request=OuterRef("pk")).values("request_id")[:1]
+    return queryset.filter(status=RequestStatus.PENDING).alias(awaiting=Subquery(first)).filter(awaiting__isnull=False)
 
 
 def may_administer_account(actor: Any, account: Any) -> bool:

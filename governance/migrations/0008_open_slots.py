@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
                 ('registered_at', models.DateTimeField()),
                 ('model', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='registry.registeredmodel')),
                 ('registered_by', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='open_slots', to='governance.promotionrequest')),
+                ('request', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='open_slots', to='governance.promotionrequest')),
                 ('requested_by', models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={

@@ -109,7 +109,8 @@ class OpenSlot(models.Model):
     `expires_at` and `requested_by` (copied again on every save of the request): the queue's count then reads this
     table alone (rules.awaiting_ids)."""
 
-    request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="open_slots")
+    # Found by request through the unique (request, role) index: no index of its own.
+    request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="open_slots", db_index=False)
     role = models.CharField(max_length=20, choices=ApproverRole.choices)
     needed = models.PositiveSmallIntegerField()
     full_until = models.DateTimeField(null=True, blank=True)
