@@ -202,19 +202,21 @@ def awaiting_slots(user: Any, now: dt.datetime) -> QuerySet[OpenSlot]:
     )
 
 
-def awaiting_ids(user: Any, now: dt.datetime) -> QuerySet[OpenSlot, int]:
+def awaiting_ids(user: Any, now: dt.datetime, slots: QuerySet[OpenSlot] | None = None) -> QuerySet[OpenSlot, int]:
     """The ids of the requests awaiting `user`'s decision at `now`, from the table of open slots alone: what the
-    queue counts, reading no request, version or rule."""
-    return awaiting_slots(user, now).values_list("request_id", flat=True).distinct()
+    queue counts, reading no request, version or rule (`slots`: `awaiting_slots(user, now)` if already made)."""
+    return (awaiting_slots(user, now) if slots is None else slots).values_list("request_id", flat=True).distinct()
 
 
-def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime) -> QuerySet[PromotionRequest]:
+def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime,
+                    slots: QuerySet[OpenSlot] | None = None) -> QuerySet[PromotionRequest]:
     """The requests of `queryset` awaiting `user`'s decision at `now`: each pending one with a row of
     `awaiting_slots`. Asked of each request as "its first such row IS NOT NULL", a probe of the unique index, rather
     than as EXISTS or IN, which PostgreSQL makes a join whose size it underestimates tenfold (it cannot know that
     every row is of a pending request), and then sorts every match for one page rather than walk the requests in
     order. `status` is the rows' own condition too; asked of the request it is the index the walk starts from."""
-    first = awaiting_slots(user, now).filter(request=OuterRef("pk")).values("request_id")[:1]
+    slots = awaiting_slots(user, now) if slots is None else slots
+    first = slots.filter(request=OuterRef("pk")).values("request_id")[:1]
     return queryset.filter(status=RequestStatus.PENDING).alias(awaiting=Subquery(first)).filter(awaiting__isnull=False)
 
 

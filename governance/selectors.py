@@ -27,9 +27,13 @@ def awaiting(user: Any, now: dt.datetime | None = None) -> QuerySet[PromotionReq
     return rules.awaiting_filter(request_list(), user, now or timezone.now()).order_by("created_at")
 
 
-def awaiting_ids(user: Any, now: dt.datetime) -> QuerySet[Any]:
-    """The ids of `awaiting(user, now)`, read from the table of open slots alone: what counting the queue reads."""
-    return rules.awaiting_ids(user, now)
+def awaiting_counted(user: Any) -> tuple[QuerySet[PromotionRequest], QuerySet[Any]]:
+    """`awaiting(user)`, and the ids of the same requests read from the table of open slots alone (what counting the
+    queue reads), from one reading of the user's roles at one moment."""
+    now = timezone.now()
+    slots = rules.awaiting_slots(user, now)
+    return (rules.awaiting_filter(request_list(), user, now, slots).order_by("created_at"),
+            rules.awaiting_ids(user, now, slots))
 
 
 def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any) -> QuerySet[PromotionRequest]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -85,9 +84,8 @@ class PromotionRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def awaiting_me(self, request: Request) -> Response:
         # Counted on the table of open slots alone (the same requests, held equal by the property test): counting
         # through the requests read each pending one's row.
-        now = timezone.now()
-        return rows_response(self, selectors.awaiting(request.user, now), fast.request_rows, fast.requests_out,
-                             count_of=selectors.awaiting_ids(request.user, now))
+        queue, ids = selectors.awaiting_counted(request.user)
+        return rows_response(self, queue, fast.request_rows, fast.requests_out, count_of=ids)
 
     @extend_schema(request=s.DecisionIn, responses=s.RequestDetailOut)
     @action(detail=True, methods=["post"])
