@@ -61,15 +61,16 @@ class EstimatedCountPagination(LimitOffsetPagination):
     has_more = False
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None,
-                          rows_of: Callable[[Any], Any] | None = None) -> list[Any] | None:
+                          rows_of: Callable[[Any], Any] | None = None, count_of: Any = None) -> list[Any] | None:
         """The page of `queryset`; with `rows_of`, the page of `rows_of(queryset)` (the same rows as plain values,
-        for a list that builds its JSON without model instances) while the count is still made on `queryset`."""
+        for a list that builds its JSON without model instances) while the count is still made on `queryset`, or on
+        `count_of` (one row for each of `queryset`'s, found a cheaper way)."""
         self.request = request
         self.limit = self.get_limit(request)
         if self.limit is None:
             return None
         self.offset = self.get_offset(request)
-        self.count, self.count_exact = estimated_count(queryset, API_COUNT_CAP)
+        self.count, self.count_exact = estimated_count(queryset if count_of is None else count_of, API_COUNT_CAP)
         if self.count_exact and (self.count == 0 or self.offset > self.count):
             self.has_more = False
             return []
@@ -103,14 +104,14 @@ class EstimatedCountPagination(LimitOffsetPagination):
 
 
 def rows_response(view: Any, queryset: Any, rows_of: Callable[[Any], Any],
-                  out: Callable[[list[Any]], list[Any]]) -> Response:
+                  out: Callable[[list[Any]], list[Any]], *, count_of: Any = None) -> Response:
     """A list view's response built from plain rows: `out` of the page of `rows_of(queryset)`, counted on
-    `queryset` itself (the count then joins nothing the rows need); the whole list when the view does not
-    paginate."""
+    `queryset` itself (the count then joins nothing the rows need) or on `count_of`, one row for each of its rows;
+    the whole list when the view does not paginate."""
     paginator = view.paginator
     page: list[Any] | None = None
     if isinstance(paginator, EstimatedCountPagination):
-        page = paginator.paginate_queryset(queryset, view.request, view=view, rows_of=rows_of)
+        page = paginator.paginate_queryset(queryset, view.request, view=view, rows_of=rows_of, count_of=count_of)
     elif paginator is not None:
         page = paginator.paginate_queryset(rows_of(queryset), view.request, view=view)
     if page is None:

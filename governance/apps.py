@@ -10,13 +10,15 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from governance import decisions, memberships, roles, services
+        from governance import decisions, memberships, roles, services, slots
         from governance.schema import TokenScheme
         from registry.signals import model_personnel_joined
         from reports.signals import report_succeeded
 
         del TokenScheme  # importing it registers the OpenAPI description of token authentication
         memberships.connect()
+        # The queue's table of open slots, derived in the transaction of every save of a request or an approval.
+        slots.connect()
         # Changes below governance that move a pending request: reacted to inside their own transactions.
         model_personnel_joined.connect(decisions.on_personnel_joined, dispatch_uid="governance-personnel-joined")
         report_succeeded.connect(decisions.on_report_succeeded, dispatch_uid="governance-report-succeeded")

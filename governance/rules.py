@@ -2,9 +2,10 @@
 
 "May decide" lives here in two forms side by side: the rule applied to one request (`decision_refusal`,
 `require_may_decide`, `may_decide`, `counted_approval_refusal`) that approve, reject, completion and every page use,
-and its SQL form (`awaiting_filter`) that the queues of the API and the admin filter with. A property test
-(tests/governance/test_queue_property.py) holds the two to the same answer over random histories; a change to one
-is a change to both.
+and its SQL form (`awaiting_slots`, on the table of open slots that governance.slots derives from the requests and
+approvals), that the queues of the API and the admin filter, page and count with. A property test
+(tests/governance/test_queue_property.py) holds the two, and the table, to the same answer over random histories; a
+change to one is a change to both.
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from config.errors import Conflict, InvalidInput, PermissionDenied
-from governance.models import Approval, ApproverRole, Decision, PromotionRequest, RequestStatus, Role, ServiceAccount
+from governance.models import (
+    Approval,
+    ApproverRole,
+    Decision,
+    OpenSlot,
+    PromotionRequest,
+    RequestStatus,
+    Role,
+    ServiceAccount,
+)
 from governance.roles import ALL_ROLES, APPROVER_ROLES, GOVERNANCE_ADMIN, SERVICE_ACCOUNT_ROLES
 from registry.models import ModelPersonnel, ModelVersion
 from registry.rules import require_model_developer
@@ -167,41 +175,49 @@ def may_decide(user: Any, request: PromotionRequest, now: dt.datetime) -> list[s
     return roles
 
 
-def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime) -> QuerySet[PromotionRequest]:
-    """`may_decide(user, request, now)` is not empty, in SQL: the queue's form of the rule above, condition by
-    condition (pending and not expired; a role held with a slot open; not the requester, not the creator, never on
-    the model since the version's registration; no slot of theirs already counted)."""
+def awaiting_slots(user: Any, now: dt.datetime) -> QuerySet[OpenSlot]:
+    """`may_decide(user, request, now)` is not empty, in SQL: the open-slot rows (governance.slots: one per role of
+    each pending request, with the request's and version's facts the rule reads) that make it so, condition by
+    condition: a role held with a slot open at `now`; not expired; not the requester, not the creator, never on the
+    model since the version's registration; no slot of theirs already counted. The queue's one SQL form of the rule,
+    read two ways: `awaiting_ids` (its count) and `awaiting_filter` (its pages)."""
     roles = sorted(user_roles(user))
     if not roles or not user.pk:
-        return queryset.none()
+        return OpenSlot.objects.none()
     accounts = answers_for(user)
-    counted = Approval.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE, lapsed_at__isnull=True,
-                                      valid_until__gt=now)
     on_model = ModelPersonnel.objects.filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("version__created_at")),
-        model_id=OuterRef("version__model_id"), user_id__in=accounts, started_at__lte=now,
+        Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("registered_at")),
+        model_id=OuterRef("model_id"), user_id__in=accounts, started_at__lte=now,
     )
-    aliases: dict[str, Any] = {}
-    open_role = Q()
-    for role in roles:
-        filled = counted.filter(role=role).values("request").annotate(n=Count("pk")).values("n")
-        aliases[f"needs_{role}"] = Cast(KeyTextTransform(role, KeyTransform("approvals", "policy_rule")),
-                                        IntegerField())
-        aliases[f"filled_{role}"] = Coalesce(Subquery(filled), 0)
-        # "The rule names this role" first, as `approvals -> role IS NOT NULL` (the same as has_key: approvals is
-        # always an object) rather than `approvals ? role`, whose selectivity PostgreSQL guesses at 0.1%.
-        open_role |= Q(**{f"policy_rule__approvals__{role}__isnull": False, f"needs_{role}__gt": F(f"filled_{role}")})
+    theirs = Approval.objects.filter(request=OuterRef("request_id"), approver=user, decision=Decision.APPROVE,
+                                     lapsed_at__isnull=True, valid_until__gt=now)
     return (
-        queryset
-        .filter(status=RequestStatus.PENDING, expires_at__gt=now)
+        OpenSlot.objects
+        # Slots of the role are open when never all filled, or when the approval filling the last one ran out.
+        .filter(Q(full_until__isnull=True) | Q(full_until__lte=now), role__in=roles, expires_at__gt=now)
         .exclude(requested_by__in=accounts)
-        # As NOT IN over the user's own versions (a short hashed list) rather than a join to every version.
-        .exclude(version__in=ModelVersion.objects.filter(created_by__in=accounts).values("pk"))
+        .exclude(registered_by__in=accounts)
         .exclude(Exists(on_model))
-        .exclude(Exists(counted.filter(approver=user)))
-        .alias(**aliases)
-        .filter(open_role)
+        .exclude(Exists(theirs))
     )
+
+
+def awaiting_ids(user: Any, now: dt.datetime, slots: QuerySet[OpenSlot] | None = None) -> QuerySet[OpenSlot, int]:
+    """The ids of the requests awaiting `user`'s decision at `now`, from the table of open slots alone: what the
+    queue counts, reading no request, version or rule (`slots`: `awaiting_slots(user, now)` if already made)."""
+    return (awaiting_slots(user, now) if slots is None else slots).values_list("request_id", flat=True).distinct()
+
+
+def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime,
+                    slots: QuerySet[OpenSlot] | None = None) -> QuerySet[PromotionRequest]:
+    """The requests of `queryset` awaiting `user`'s decision at `now`: each pending one with a row of
+    `awaiting_slots`. Asked of each request as "its first such row IS NOT NULL", a probe of the unique index, rather
+    than as EXISTS or IN, which PostgreSQL makes a join whose size it underestimates tenfold (it cannot know that
+    every row is of a pending request), and then sorts every match for one page rather than walk the requests in
+    order. `status` is the rows' own condition too; asked of the request it is the index the walk starts from."""
+    slots = awaiting_slots(user, now) if slots is None else slots
+    first = slots.filter(request=OuterRef("pk")).values("request_id")[:1]
+    return queryset.filter(status=RequestStatus.PENDING).alias(awaiting=Subquery(first)).filter(awaiting__isnull=False)
 
 
 def may_administer_account(actor: Any, account: Any) -> bool:

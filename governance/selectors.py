@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -21,9 +22,18 @@ def request_list() -> QuerySet[PromotionRequest]:
     )
 
 
-def awaiting(user: Any) -> QuerySet[PromotionRequest]:
+def awaiting(user: Any, now: dt.datetime | None = None) -> QuerySet[PromotionRequest]:
     """Pending requests the user may approve now (rules.may_decide, in its SQL form), oldest first."""
-    return awaiting_filter(request_list(), user).order_by("created_at")
+    return rules.awaiting_filter(request_list(), user, now or timezone.now()).order_by("created_at")
+
+
+def awaiting_counted(user: Any) -> tuple[QuerySet[PromotionRequest], QuerySet[Any]]:
+    """`awaiting(user)`, and the ids of the same requests read from the table of open slots alone (what counting the
+    queue reads), from one reading of the user's roles at one moment."""
+    now = timezone.now()
+    slots = rules.awaiting_slots(user, now)
+    return (rules.awaiting_filter(request_list(), user, now, slots).order_by("created_at"),
+            rules.awaiting_ids(user, now, slots))
 
 
 def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any) -> QuerySet[PromotionRequest]:

@@ -208,6 +208,7 @@ def seed(sizes: Sizes, media_root: Path) -> Seeded:
 
     from audit.models import AuditEntry
     from governance.models import Policy
+    from governance.slots import slots_rebuild
 
     started = time.perf_counter()
     people = make_people()
@@ -244,6 +245,8 @@ def seed(sizes: Sizes, media_root: Path) -> Seeded:
                       "registry_modelversion", "governance_promotionrequest", "governance_approval"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                            f"(SELECT coalesce(max(id), 1) FROM {table}))")
+    # COPY passes no save: the queue's table of open slots is derived from the rows, as its migration does.
+    slots_rebuild()
     with connection.cursor() as cursor:
         # A bank's database is measured at rest: after a bulk load PostgreSQL's autovacuum would otherwise
         # run during the measurements (setting hint bits, building the visibility map that index-only scans

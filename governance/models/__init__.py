@@ -5,6 +5,7 @@ from governance.models.request import (
     Approval,
     ApproverRole,
     Decision,
+    OpenSlot,
     PromotionRequest,
     RequestStatus,
     TargetStage,
@@ -13,5 +14,5 @@ from governance.models.role import Role
 from governance.models.service_account import ServiceAccount
 from governance.models.token import ApiToken
 
-__all__ = ["ApiToken", "Approval", "ApproverRole", "Decision", "Policy", "PromotionRequest", "RequestStatus", "Role",
-           "ServiceAccount", "TargetStage"]
+__all__ = ["ApiToken", "Approval", "ApproverRole", "Decision", "OpenSlot", "Policy", "PromotionRequest",
+           "RequestStatus", "Role", "ServiceAccount", "TargetStage"]

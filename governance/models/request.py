@@ -87,7 +87,46 @@ class Approval(GovernedModel):
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["request", "lapsed_at"], name="approval_request_active")]
+        indexes = [
+            models.Index(fields=["request", "lapsed_at"], name="approval_request_active"),
+            # "Not one of theirs already counted", for a whole queue at once: read from the index alone.
+            models.Index(fields=["approver", "request", "valid_until"], name="approval_counted_by_approver",
+                         condition=models.Q(decision="approve", lapsed_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} by {self.approver_id} as {self.role} on request {self.request_id}"
+
+
+class OpenSlot(models.Model):
+    """One role a pending request's frozen rule asks approvals of, and until when its slots are all filled: a table
+    derived from the request, its version and its approvals (governance.slots keeps it, in the transaction of every
+    save of a request or an approval, and rebuilds it), not a governed row: it records nothing they do not say.
+
+    Slots of `role` are open at `now` when `full_until` is null (fewer counted approvals than `needed`) or not after
+    `now` (the `needed`-th latest validity has run out), so time is still judged when the queue is read. Beside them,
+    copies of what "may decide" reads of the request and its version, none of which changes after they are made but
+    `expires_at` and `requested_by` (copied again on every save of the request): the queue's count then reads this
+    table alone (rules.awaiting_ids)."""
+
+    # Found by request through the unique (request, role) index: no index of its own.
+    request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="open_slots", db_index=False)
+    role = models.CharField(max_length=20, choices=ApproverRole.choices)
+    needed = models.PositiveSmallIntegerField()
+    full_until = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING,
+                                     db_index=False, related_name="+")
+    model = models.ForeignKey("registry.RegisteredModel", on_delete=models.DO_NOTHING, db_index=False,
+                              related_name="+")
+    registered_at = models.DateTimeField()
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_index=False,
+                                      related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "role"], name="openslot_one_per_role")]
+        # The queue: one role's rows with no validity at all, and those whose validity has run out by now.
+        indexes = [models.Index(fields=["role", "full_until"], name="openslot_role_full_until")]
+
+    def __str__(self) -> str:
+        return f"{self.role} on request {self.request_id}: {self.needed} needed, full until {self.full_until}"

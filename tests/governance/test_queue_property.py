@@ -1,6 +1,8 @@
 """The queue's SQL form of "may decide" (rules.awaiting_filter) against the rule itself (rules.may_decide), over random
 histories: owners and developers coming and going, versions registered between, roles held or not, requests by
-various people, approvals given (or refused), validity and time to live running out."""
+various people, approvals given (or refused), rejections and withdrawals, validity and time to live running out.
+The table of open slots the SQL form reads (governance.slots) is held to the rule's open slots at every moment, and
+to what deriving it again from the rows gives."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import DomainError
-from governance import rules, services
+from governance import rules, services, slots
 from governance.models import Approval, Policy, PromotionRequest
 from registry.models import RegisteredModel
 from registry.services.model import registered_model_create, registered_model_edit, registered_model_set_developers
@@ -39,6 +41,8 @@ events = st.one_of(
     st.tuples(st.just("version"), st.integers(0, 1), users_),
     st.tuples(st.just("request"), st.integers(0, 9), users_),
     st.tuples(st.just("approve"), st.integers(0, 9), users_, st.sampled_from(sorted(ROLE_GROUPS))),
+    st.tuples(st.just("reject"), st.integers(0, 9), users_, st.sampled_from(sorted(ROLE_GROUPS))),
+    st.tuples(st.just("withdraw"), st.integers(0, 9)),
     st.tuples(st.just("age_approval"), st.integers(0, 20), st.sampled_from([-30, -20, -1, 1, 20, 30])),
 )
 histories = st.fixed_dictionaries({
@@ -92,6 +96,12 @@ def _step(world: dict[str, Any], event: tuple[Any, ...], versions: list[Any], re
     elif kind == "approve" and requests:
         services.approval_record(request=requests[event[1] % len(requests)], by=people[event[2]], role=event[3],
                                  decision="approve")
+    elif kind == "reject" and requests:
+        services.approval_record(request=requests[event[1] % len(requests)], by=people[event[2]], role=event[3],
+                                 decision="reject", comment="no")
+    elif kind == "withdraw" and requests:
+        request = requests[event[1] % len(requests)]
+        services.promotion_request_withdraw(request=request, by=request.requested_by)
     elif kind == "age_approval":
         approvals = list(Approval.objects.order_by("pk"))
         if approvals:
@@ -129,4 +139,29 @@ def test_the_queue_is_the_rule(world: dict[str, Any], history: dict[str, Any]) -
             by_rule = {r.pk for r in everything if rules.may_decide(user, r, now)}
             by_sql = set(rules.awaiting_filter(PromotionRequest.objects.all(), user, now).values_list("pk", flat=True))
             assert by_sql == by_rule, (user.username, history)
+            assert set(rules.awaiting_ids(user, now)) == by_rule, (user.username, history)
+        _assert_slots_are_the_rule(everything, now)
         transaction.set_rollback(True)
+
+
+def _assert_slots_are_the_rule(requests: list[PromotionRequest], now: dt.datetime) -> None:
+    """The open-slot rows kept by the saves are the rule's open slots (rules.open_slots), at the moment judged and
+    at every moment a validity runs out, for pending requests only, with their request's and version's facts; and
+    deriving the table again changes nothing."""
+    table = slots.stored()
+    moments = sorted({now, timezone.now(), *(a.valid_until + delta for r in requests for a in r.approvals.all()
+                                             for delta in (dt.timedelta(0), -dt.timedelta(microseconds=1)))})
+    for request in requests:
+        rows = table.get(request.pk, {})
+        if request.status != "pending":
+            assert rows == {}, request
+            continue
+        assert {role: slot.needed for role, slot in rows.items()} == {
+            role: n for role, n in request.policy_rule["approvals"].items() if n > 0}
+        version = request.version
+        assert {slot.facts for slot in rows.values()} == {slots.Facts(
+            request.expires_at, request.requested_by_id, version.model_id, version.created_at, version.created_by_id)}
+        for moment in moments:
+            open_now = {role for role, slot in rows.items() if slot.full_until is None or slot.full_until <= moment}
+            assert open_now == set(rules.open_slots(request, moment)), (request, moment)
+    assert slots.slots_rebuild() == 0

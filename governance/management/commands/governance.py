@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import DomainError
-from governance import selectors, services
+from governance import selectors, services, slots
 from governance.models import PromotionRequest
 from registry.models import ModelVersion
 
@@ -38,6 +38,8 @@ class Command(BaseCommand):
         listing.add_argument("--awaiting-me", action="store_true")
         sub.add_parser("expire", help="expire stale requests (the scheduled job)")
         sub.add_parser("revalidate", help="open re-validation requests that are due (the scheduled job)")
+        sub.add_parser("rebuild-slots", help="derive the queue's table of open slots again from requests and "
+                                             "approvals; says how many requests it found different")
         for p in sub.choices.values():
             p.add_argument("--as", dest="username", help="act as this user (required for decisions)")
 
@@ -46,7 +48,7 @@ class Command(BaseCommand):
         actor = user_actor(user) if user else system_actor(f"manage.py governance {opts['action']}")
         with audit_context(actor=actor, channel="cli"):
             try:
-                getattr(self, f"do_{opts['action']}")(user, **opts)
+                getattr(self, f"do_{opts['action'].replace('-', '_')}")(user, **opts)
             except DomainError as exc:
                 raise CommandError(f"{exc.message}" + (f" [{exc.rule}]" if exc.rule else "")) from exc
 
@@ -116,3 +118,6 @@ class Command(BaseCommand):
     def do_revalidate(self, user: Any, **_: Any) -> None:
         opened = services.revalidation_open_due()
         self.stdout.write(f"opened {len(opened)} re-validation request(s)")
+
+    def do_rebuild_slots(self, user: Any, **_: Any) -> None:
+        self.stdout.write(f"open slots derived again: {slots.slots_rebuild()} request(s) differed")
