@@ -18,7 +18,7 @@ from django.db import models
 
 from audit import chain
 from audit.governed import GovernedModel
-from audit.replay import Link, Schema, State, fold, iter_stored
+from audit.replay import Link, Schema, State, fold_stored, iter_stored
 
 OBJECT = "(object)"  # the divergence's field when the object itself is missing on one side
 _AUTH_SKIPPED = ("last_login",)  # auth's writer leaves it out (audit.auth_events._SKIP_FIELDS)
@@ -125,7 +125,7 @@ def schema() -> Schema:
 
 def replay_log() -> State:
     """The state the stored log says, folded in seq order, streamed."""
-    return fold(iter_stored(), schema())
+    return fold_stored(iter_stored(), schema())
 
 
 def reconcile(state: State | None = None) -> Iterator[Divergence]:
