@@ -20,6 +20,7 @@ How an entry changes the state (docs/audit-log.md, "Replaying the log"):
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,7 +135,9 @@ def fold_stored(rows: Iterable[tuple[str, bytes | str]], schema: Schema, state: 
 
 
 def applier(schema: Schema, state: State) -> Any:
-    fields_of = schema.fields
+    """The function that applies one parsed entry to `state`."""
+    # Each object's dict keyed by the one string of each field name, not the copy each parsed entry brings.
+    fields_of = {t: {sys.intern(n): sys.intern(n) for n in names} for t, names in schema.fields.items()}
     links = schema.links
     named_by = schema.named_by
     name_keyed = schema.name_keyed
@@ -166,10 +169,11 @@ def applier(schema: Schema, state: State) -> Any:
         current = objects[type_].get(id_)
         applied = False
         for name, change in changes.items():
-            if name in fields:
+            field_name = fields.get(name)
+            if field_name is not None:
                 if current is None:
                     current = objects[type_][id_] = {}
-                current[name] = change["new"]
+                current[field_name] = change["new"]
                 applied = True
             else:
                 link = links.get((type_, name))

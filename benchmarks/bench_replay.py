@@ -1,11 +1,11 @@
 """Replaying the log: folding N stored entries into the state they say (audit.replay), entries per second and memory.
 
-The entries are the writer's own shapes (model, version and dataset creations, stage changes, description edits,
+The entries are the writer's own shapes (user, model and version creations, stage changes, description edits,
 developers set, users given roles, requests and approvals) over 10,000 models and 100,000 versions, written as
 canonical JSON into a table of an SQLite file and read back in seq order by one cursor, as the fold reads the
 stored log: the figure includes reading the rows and parsing each entry. The schema is the installation's own
-(audit.reconcile.schema, from the models). Peak RSS is measured at 1/10 of the entries and at all of them: the
-state grows with the inventory, never with the log.
+(audit.reconcile.schema, from the models). Peak RSS is measured at half the entries and at all of them, the
+inventory being made by then: the state grows with the inventory, never with the log.
 
     .venv/bin/python benchmarks/bench_replay.py [--entries 1000000]
 """
@@ -29,6 +29,9 @@ from benchmarks.common import peak_rss_mb
 MODELS = 10_000
 VERSIONS = 100_000
 USERS = 200
+REQUESTS = 20_000
+APPROVALS = 60_000
+TS = "2026-01-01T00:00:00.000000Z"
 
 
 def _entry(seq: int, action: str, type_: str, id_: Any, changes: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +46,9 @@ def _new(**fields: Any) -> dict[str, Any]:
 
 
 def synthetic(n: int) -> Iterator[dict[str, Any]]:
-    """N entries of a plausible history: the inventory is created first, then edited, promoted and approved."""
+    """N entries of a plausible history at the issue's scale: 200 users given roles, 10,000 models with their
+    developers, 100,000 versions naming their datasets, then the activity on them: stage changes, requests and
+    their approvals (20,000 and 60,000 at most, as at scale), edits, logins."""
     seq = 0
 
     def nxt() -> int:
@@ -51,52 +56,63 @@ def synthetic(n: int) -> Iterator[dict[str, Any]]:
         seq += 1
         return seq
 
+    inventory: list[dict[str, Any]] = []
     for u in range(1, USERS + 1):
+        inventory.append(_entry(0, "auth.user.create", "auth.user", u, _new(
+            id=u, username=f"user{u}", email=f"user{u}@example.com", password="<redacted>", is_active=True,
+            is_staff=False, is_superuser=False, first_name="", last_name="", date_joined=TS)))
+        inventory.append(_entry(0, "auth.user.groups_add", "auth.user", u,
+                                {"groups": {"old": None, "new": {"add": ["model developer"]}}}))
+    for entry in inventory:
         if seq >= n:
             return
-        yield _entry(nxt(), "auth.user.create", "auth.user", u, _new(
-            id=u, username=f"user{u}", email=f"user{u}@example.com", password="<redacted>", is_active=True,
-            is_staff=False, is_superuser=False, first_name="", last_name="", date_joined="2026-01-01T00:00:00.000000Z"))
-        yield _entry(nxt(), "auth.user.groups_add", "auth.user", u,
-                     {"groups": {"old": None, "new": {"add": ["model developer"]}}})
-    version = 0
-    i = 0
+        entry["seq"] = nxt()
+        yield entry
+    for model in range(1, MODELS + 1):
+        if seq >= n:
+            return
+        yield _entry(nxt(), "registry.registeredmodel.create", "registry.registeredmodel", model, _new(
+            id=model, name=f"model-{model}", title=f"Model {model}", owner=(model % USERS) + 1, risk_tier="high",
+            eu_ai_act_category="minimal", tags=["credit", "retail"], created_at=TS, description="",
+            business_unit="retail", intended_use="scoring", out_of_scope_uses=""))
+        yield _entry(nxt(), "registry.registeredmodel.developers_set", "registry.registeredmodel", model,
+                     {"developers": {"old": [], "new": [(model % USERS) + 1, ((model + 1) % USERS) + 1]}})
+    for version in range(1, VERSIONS + 1):
+        if seq >= n:
+            return
+        model = (version % MODELS) + 1
+        yield _entry(nxt(), "registry.modelversion.create", "registry.modelversion", version, {
+            **_new(id=version, model=model, version=version // MODELS + 1, stage="none", description="",
+                   artifact=f"artifacts/{version:064x}.skops", artifact_sha256=f"{version:064x}",
+                   metrics={"roc_auc": 0.8, "accuracy": 0.75}, created_by=(model % USERS) + 1, created_at=TS),
+            "training_datasets": {"old": None, "new": [1]}, "evaluation_datasets": {"old": None, "new": [2]}})
+    i = requests = approvals = 0
     while seq < n:
         i += 1
         kind = i % 10
-        model = (i % MODELS) + 1
-        if i <= MODELS:
-            yield _entry(nxt(), "registry.registeredmodel.create", "registry.registeredmodel", model, _new(
-                id=model, name=f"model-{model}", title=f"Model {model}", owner=(model % USERS) + 1, risk_tier="high",
-                eu_ai_act_category="minimal", tags=["credit", "retail"], created_at="2026-01-01T00:00:00.000000Z",
-                description="", business_unit="retail", intended_use="scoring", out_of_scope_uses=""))
-            yield _entry(nxt(), "registry.registeredmodel.developers_set", "registry.registeredmodel", model,
-                         {"developers": {"old": [], "new": [(model % USERS) + 1, ((model + 1) % USERS) + 1]}})
-        elif kind < 3 and version < VERSIONS:
-            version += 1
-            yield _entry(nxt(), "registry.modelversion.create", "registry.modelversion", version, {
-                **_new(id=version, model=model, version=version // MODELS + 1, stage="none", description="",
-                       artifact=f"artifacts/{version:064x}.skops", artifact_sha256=f"{version:064x}",
-                       metrics={"roc_auc": 0.8, "accuracy": 0.75}, created_by=(model % USERS) + 1,
-                       created_at="2026-01-01T00:00:00.000000Z"),
-                "training_datasets": {"old": None, "new": [1]}, "evaluation_datasets": {"old": None, "new": [2]}})
-        elif kind < 5 and version:
-            target = (i * 7919) % version + 1
-            yield _entry(nxt(), "registry.modelversion.stage_change", "registry.modelversion", target, {
-                "stage": {"old": "none", "new": "production"}, "stage_changed_at": {
-                    "old": None, "new": "2026-01-02T00:00:00.000000Z"}, "promotion_request": {"old": None, "new": i}})
-        elif kind < 7:
-            yield _entry(nxt(), "governance.promotionrequest.create", "governance.promotionrequest", i, _new(
-                id=i, version=(i % max(version, 1)) + 1, target_stage="production", status="pending",
-                justification="ready", requested_by=(i % USERS) + 1, created_at="2026-01-01T00:00:00.000000Z"))
+        version = (i * 7919) % VERSIONS + 1
+        user = (i % USERS) + 1
+        if kind < 2:
+            yield _entry(nxt(), "registry.modelversion.stage_change", "registry.modelversion", version, {
+                "stage": {"old": "none", "new": "production" if i % 3 else "archived"},
+                "stage_changed_at": {"old": None, "new": TS}, "promotion_request": {"old": None, "new": i}})
+        elif kind < 3 and requests < REQUESTS:
+            requests += 1
+            yield _entry(nxt(), "governance.promotionrequest.create", "governance.promotionrequest", requests, _new(
+                id=requests, version=version, target_stage="production", status="pending", justification="ready",
+                requested_by=user, created_at=TS, policy_version=1, policy_sha256="ab" * 32))
+        elif kind < 5 and requests and approvals < APPROVALS:
+            approvals += 1
+            yield _entry(nxt(), "governance.approval.create", "governance.approval", approvals, _new(
+                id=approvals, request=(approvals % requests) + 1, approver=user, role="validator",
+                decision="approve", comment="ok", created_at=TS))
+        elif kind < 6 and requests:
+            yield _entry(nxt(), "governance.promotionrequest.update", "governance.promotionrequest",
+                         (i % requests) + 1, {"status": {"old": "pending", "new": "approved"}})
         elif kind < 8:
-            yield _entry(nxt(), "governance.approval.create", "governance.approval", i, _new(
-                id=i, request=i - 1, approver=(i % USERS) + 1, role="validator", decision="approve", comment="ok",
-                created_at="2026-01-01T00:00:00.000000Z"))
-        elif kind < 9:
-            yield _entry(nxt(), "auth.user.login", "auth.user", (i % USERS) + 1, {})
+            yield _entry(nxt(), "auth.user.login", "auth.user", user, {})
         else:
-            yield _entry(nxt(), "registry.registeredmodel.update", "registry.registeredmodel", model,
+            yield _entry(nxt(), "registry.modelversion.update", "registry.modelversion", version,
                          {"description": {"old": "", "new": f"edit {i}"}})
 
 
@@ -142,7 +158,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.sqlite3"
         write_log(path, args.entries)
-        for n in sorted({args.entries // 10, args.entries}):
+        for n in sorted({args.entries // 2, args.entries}):
             start, cpu = time.perf_counter(), time.process_time()
             state = fold_stored(stored(path, n), plan)
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -168,3 +168,16 @@ def test_no_state_skips_the_reconciliation(flow: dict[str, Any]) -> None:
 def test_divergence_shape() -> None:
     assert str(Divergence("registry.modelversion", "7", "stage", "none", "production")) == (
         'object registry.modelversion#7 field stage: log "none" table "production"')
+
+
+def test_a_policy_created_in_force_is_logged_created_then_activated(make_user: Any) -> None:
+    """Entries buffered before a nested writer.atomic are appended before its own: the log gave a policy's
+    activation before its creation, and its replay a policy out of force while the table had it in force."""
+    from audit.models import AuditEntry
+
+    gov = make_user("gov", "governance admin")
+    policy = services.policy_create(by=gov, name="strict", activate=True)
+    actions = [e.action for e in AuditEntry.objects.filter(object_type="governance.policy", object_id=str(policy.pk))
+               .order_by("seq")]
+    assert actions == ["governance.policy.create", "governance.policy.activate"]
+    assert list(reconcile()) == []
