@@ -113,23 +113,36 @@ _NOTHING_CHANGED = '"changes":{},"context":'
 def fold_stored(rows: Iterable[tuple[str, bytes | str]], schema: Schema, state: State | None = None) -> State:
     """`fold` of stored rows (object type column, canonical JSON): an entry of a type the schema does not govern
     (the log's own verifications, say), or one that changed nothing and neither creates nor deletes (a login), is
-    not even parsed. The column is the hashed entry's, as `audit verify` checks (row.columns); a canonical entry
-    holds `"changes":{},"context":` unquoted only as its own members, JSON strings escaping every quote."""
+    not even parsed, and of the others only `changes` and `object` are. The column is the hashed entry's, as
+    `audit verify` checks (row.columns); a canonical entry holds `"changes":{},"context":` unquoted only as its
+    own members, JSON strings escaping every quote. An entry not in the canonical member order is parsed whole."""
     state = state or new_state(schema)
     apply = applier(schema, state)
-    decode = json.JSONDecoder().decode
+    decoder = json.JSONDecoder()
+    decode, raw_decode = decoder.decode, decoder.raw_decode
     governed = schema.fields
     count = 0
     for object_type, raw in rows:
         count += 1
         if object_type not in governed:
             continue
-        text = raw if isinstance(raw, str) else bytes(raw).decode()
-        if _NOTHING_CHANGED in text:
-            verb = text[11:text.index('"', 11)].rpartition(".")[2]  # {"action":"app.model.verb",...
-            if verb not in ("create", "delete"):
-                continue
-        apply(decode(text))
+        text = raw if isinstance(raw, str) else raw.decode() if isinstance(raw, bytes) else bytes(raw).decode()
+        # {"action":"app.model.verb","actor":{...},"changes":{...},"context":{...},"object":{...},"prev":...
+        action = text[11:text.index('"', 11)] if text.startswith('{"action":"') else ""
+        if _NOTHING_CHANGED in text and action.rpartition(".")[2] not in ("create", "delete"):
+            continue
+        entry = None
+        start = text.find(',"changes":')
+        if action and start > 0:
+            try:
+                changes, end = raw_decode(text, start + 11)
+                if text.startswith(',"context":', end):
+                    _, end = raw_decode(text, end + 11)
+                    if text.startswith(',"object":', end):
+                        entry = {"action": action, "changes": changes, "object": raw_decode(text, end + 10)[0]}
+            except ValueError:
+                entry = None
+        apply(entry if entry is not None else decode(text))
     state.entries += count
     return state
 
@@ -207,7 +220,7 @@ def _apply_link(state: State, link: Link, owner_side: bool, key: str, new: Any) 
     if isinstance(new, list):
         # The whole set: developers_set, a version's datasets, a dataset version's parents (ids).
         if owner_side:
-            by_owner[key] = {str(m) for m in new}
+            by_owner[key] = set(map(str, new))
         else:
             for members in by_owner.values():
                 members.discard(key)

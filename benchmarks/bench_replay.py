@@ -4,8 +4,8 @@ The entries are the writer's own shapes (user, model and version creations, stag
 developers set, users given roles, requests and approvals) over 10,000 models and 100,000 versions, written as
 canonical JSON into a table of an SQLite file and read back in seq order by one cursor, as the fold reads the
 stored log: the figure includes reading the rows and parsing each entry. The schema is the installation's own
-(audit.reconcile.schema, from the models). Peak RSS is measured at half the entries and at all of them, the
-inventory being made by then: the state grows with the inventory, never with the log.
+(audit.reconcile.schema, from the models). Memory is measured before the fold, after half the entries (the
+inventory is made by then) and after all of them: the state grows with the inventory, never with the log.
 
     .venv/bin/python benchmarks/bench_replay.py [--entries 1000000]
 """
@@ -158,15 +158,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.sqlite3"
         write_log(path, args.entries)
-        for n in sorted({args.entries // 2, args.entries}):
-            start, cpu = time.perf_counter(), time.process_time()
-            state = fold_stored(stored(path, n), plan)
-            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-            assert state.entries == n
-            objects = sum(len(o) for o in state.objects.values())
-            print(f"{n:>9,} entries folded: {n / elapsed:,.0f} entries/s ({elapsed:.2f} s; "
-                  f"{n / cpu:,.0f}/s of CPU time), {objects:,} objects, "
-                  f"peak RSS {peak_rss_mb():.0f} MB")
+        rss: dict[int, float] = {}
+
+        def sampled() -> Iterator[tuple[str, bytes]]:
+            for i, row in enumerate(stored(path, args.entries), 1):
+                yield row
+                if i in (args.entries // 2, args.entries):
+                    rss[i] = current_rss_mb()
+
+        before = current_rss_mb()
+        start, cpu = time.perf_counter(), time.process_time()
+        state = fold_stored(sampled(), plan)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        assert state.entries == args.entries
+        n = args.entries
+        objects = sum(len(o) for o in state.objects.values())
+        print(f"{n:,} entries folded: {n / elapsed:,.0f} entries/s ({elapsed:.2f} s; {n / cpu:,.0f}/s of CPU "
+              f"time), {objects:,} objects")
+        print("RSS: " + ", ".join([f"{before:.0f} MB before"] + [f"{mb:.0f} MB after {i:,} entries"
+                                                                  for i, mb in sorted(rss.items())])
+              + f"; peak {peak_rss_mb():.0f} MB")
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 if __name__ == "__main__":
