@@ -202,3 +202,15 @@ def test_the_stored_fold_parses_only_what_it_needs_and_says_the_same(flow: dict[
     assert (quick.objects, quick.links, quick.created, quick.deleted) == (
         whole.objects, whole.links, whole.created, whole.deleted)
     assert quick.objects["registry.modelversion"][str(flow["v1"].pk)]["description"] == "moved"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_reads_the_log_and_the_tables_in_one_snapshot(make_user: Any) -> None:
+    """Outside a transaction (as from a shell) the check runs in its own: on PostgreSQL read only, REPEATABLE READ."""
+    from tests.factories import make_model
+
+    make_model(make_user("dev", "model developer"), "m1")
+    assert not connection.in_atomic_block
+    out = _verify()
+    assert "the tables are what the log says" in out
+    assert VerificationRun.objects.get().ok
