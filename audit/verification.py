@@ -71,8 +71,9 @@ def verify_log(
     ok, rule, message = result.ok, result.rule or "", result.message or "; ".join(result.notices)
     if state is not None and state.count:
         ok, rule = False, "state.divergence"
-        message = (f"{state.count} difference(s) between the state the log says and the tables; first: "
-                   f"{state.first[0]}")
+        message = f"{state.count} difference(s) between the state the log says and the tables"
+        if state.first:
+            message += f"; first: {state.first[0]}"
     run = VerificationRun.objects.create(
         started_at=started,
         finished_at=timezone.now(),
