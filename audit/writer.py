@@ -95,6 +95,12 @@ def atomic() -> Iterator[None]:
     # The outermost block of an autocommit connection commits when it ends: its entries can travel
     # with the COMMIT in one round trip (see pg_append.append).
     ends_transaction = not conn.in_atomic_block and conn.get_autocommit()
+    if outer is not None and outer.conn is conn and outer.pending and outer.at_its_level():
+        # The entries of this nested block are appended at its savepoint, at once: those buffered before it
+        # go first, at their own level, or the log would record a policy's activation before its creation
+        # and a replay of it would not give the tables.
+        _flush(conn, outer.pending)
+        outer.pending = []
     with transaction.atomic():
         if outer is not None and outer.conn is conn:
             yield

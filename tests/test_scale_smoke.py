@@ -41,8 +41,11 @@ def test_runner_at_tiny_scale_measures_every_page_and_seeds_a_valid_chain() -> N
             assert row[6] == "0", row
 
     try:
+        # The chain only: the seed writes its rows by COPY and gives each object the entries its services would
+        # have made, not every field of them, so the tables are not the state its log says.
         verify = subprocess.run(
-            [sys.executable, "manage.py", "audit", "verify"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+            [sys.executable, "manage.py", "audit", "verify", "--no-state"], cwd=ROOT, capture_output=True, text=True,
+            timeout=120,
             env={**env, "DATABASE_URL": f"{PG_SERVER}/{DATABASE}", "DJANGO_SETTINGS_MODULE": SETTINGS}, check=False)
     finally:
         drop_database(DATABASE)
