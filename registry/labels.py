@@ -7,40 +7,12 @@ version records which of its values is positive; every reader maps labels throug
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 
-import numpy as np
-import pandas as pd
-
 from config.errors import InvalidInput
+from registry.sandbox.labels import DEFAULT_POSITIVE, SHOWN, describe, matches, number, positive_mask
 
-# Written where nothing is declared and the column holds 0 and 1 (as 0/1, 0.0/1.0): the value 1 is positive.
-DEFAULT_POSITIVE = "1"
-# How many distinct values an error message names; a continuous column has thousands.
-SHOWN = 20
-
-
-def number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def matches(value: str, positive: str) -> bool:
-    """The value is the positive label: the same text, or the same number ("1" and "1.0")."""
-    if value == positive:
-        return True
-    a, b = number(value), number(positive)
-    return a is not None and a == b
-
-
-def describe(values: Collection[str], *, more: bool = False) -> str:
-    found = sorted(values)
-    shown = ", ".join(repr(v) for v in found[:SHOWN])
-    return shown + (", ..." if more or len(found) > SHOWN else "")
+__all__ = ["DEFAULT_POSITIVE", "SHOWN", "describe", "matches", "number", "positive_mask", "resolve_positive"]
 
 
 def resolve_positive(values: Collection[str], declared: str, *, column: str, more: bool = False) -> str:
@@ -64,13 +36,3 @@ def resolve_positive(values: Collection[str], declared: str, *, column: str, mor
             f"it holds {describe(values)}"
         )
     return declared
-
-
-def positive_mask(labels: pd.Series, positive: str) -> np.ndarray:
-    """1 where a label (read as text) is the positive one, else 0."""
-    text = labels.astype(str)
-    mask = (text == positive).to_numpy()
-    value = number(positive)
-    if value is not None:
-        mask = mask | (pd.to_numeric(text, errors="coerce") == value).to_numpy()
-    return mask.astype(int)

@@ -12,7 +12,7 @@ import shap
 from scipy.stats import spearmanr
 from sklearn.pipeline import Pipeline
 
-from registry import labels
+from registry.sandbox import labels
 from reports.errors import ReportInputError
 from reports.numbers import clean, num
 

@@ -192,7 +192,9 @@ def readable_code(project_root: Path, search_path: Iterable[str]) -> tuple[list[
         if not entry:
             continue
         path = Path(entry).resolve()
-        if path != root:  # the root itself holds var/ (the database, keys, media): only its packages are read
+        # The root itself holds var/ (the database, keys, media): only its packages are read. An entry that holds
+        # the root (a library putting its working directory, "/", on sys.path) would open everything: never.
+        if path != root and path not in root.parents:
             read.add(str(path))
     for child in root.iterdir():
         if child.is_dir() and (child / "__init__.py").exists():

@@ -386,3 +386,28 @@ def test_a_frame_survives_the_wire_as_it_was() -> None:
     back = wire.frame_from_wire(spec, arrays, "x", rows=3)
     pd.testing.assert_frame_equal(back, frame.assign(s=["a", np.nan, "é"]), check_dtype=False)
     assert list(back.dtypes.astype(str)) == ["int64", "float64", "object", "bool"]
+
+
+def test_the_child_never_reads_a_search_path_entry_that_holds_the_project(tmp_path: Path) -> None:
+    """A library that puts its working directory on sys.path in the zygote ("/", as importing the Celery app did)
+    must not open the whole file system to the child."""
+    from registry.sandbox import isolation
+
+    root = tmp_path / "project"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    read, list_only = isolation.readable_code(root, ["/", str(tmp_path), str(root), str(root / "pkg")])
+    assert "/" not in read and str(tmp_path) not in read and str(root) not in read
+    assert str(root / "pkg") in read and list_only == [str(root.resolve())]
+
+
+def test_the_sandboxed_jobs_import_no_project_configuration() -> None:
+    """The child's modules (the report jobs) must not import `config` (its package imports the Celery app)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import reports.sandbox_jobs, registry.sandbox.child; "
+            "print(sorted(m for m in sys.modules if m == 'config' or m.startswith(('config.', 'celery', 'django'))))")
+    out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(Path.cwd())!r}); {code}"],
+                         capture_output=True, text=True, check=True, cwd="/")
+    assert out.stdout.strip() == "[]", out.stdout
