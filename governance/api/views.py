@@ -165,7 +165,14 @@ def _request_token(request: Request) -> ApiToken | None:
     return request.auth if isinstance(request.auth, ApiToken) else None
 
 
-def _token_created(token: ApiToken, key: str) -> Response:
+def _token_created(request: Request, user: Any) -> Response:
+    """Validate a TokenIn body and make the token for `user` by the signed-in caller (token_create's rules
+    decide who may), answering 201 with its key, shown once."""
+    data = s.TokenIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    token, key = tokens.token_create(user=user, by=request.user, by_token=_request_token(request),
+                                     name=data.validated_data["name"],
+                                     lifetime=dt.timedelta(days=data.validated_data["lifetime_days"]))
     body = dict(s.TokenOut(token).data)
     body["key"] = key
     return Response(body, status=status.HTTP_201_CREATED)
@@ -181,12 +188,7 @@ class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=s.TokenIn, responses={201: s.TokenCreatedOut},
                    description="Only from a session signed in with a password: a token cannot create tokens.")
     def create(self, request: Request) -> Response:
-        data = s.TokenIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        token, key = tokens.token_create(user=request.user, by=request.user, by_token=_request_token(request),
-                                         name=data.validated_data["name"],
-                                         lifetime=dt.timedelta(days=data.validated_data["lifetime_days"]))
-        return _token_created(token, key)
+        return _token_created(request, request.user)
 
     @extend_schema(request=None, responses=s.TokenOut)
     @action(detail=True, methods=["post"])
@@ -236,10 +238,4 @@ class ServiceAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                                "in with a password (never with a token).")
     @action(detail=True, methods=["post"], url_path="tokens")
     def create_token(self, request: Request, pk: str) -> Response:
-        account = self.get_object()
-        data = s.TokenIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        token, key = tokens.token_create(user=account.user, by=request.user, by_token=_request_token(request),
-                                         name=data.validated_data["name"],
-                                         lifetime=dt.timedelta(days=data.validated_data["lifetime_days"]))
-        return _token_created(token, key)
+        return _token_created(request, self.get_object().user)
