@@ -9,14 +9,14 @@ from axes.helpers import get_cool_off, get_failure_limit
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, update_last_login
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import writer
+from audit import bootstrap, writer
 from audit.context import audit_context, system_actor, user_actor
 from audit.governed import GovernedModel, NoBulkWritesQuerySet, guard_link_table, guard_managers, refuse_raw_save
 
@@ -29,7 +29,17 @@ class PermissionQuerySet(NoBulkWritesQuerySet):
     change what roles may do with no entry."""
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        return models.QuerySet.bulk_create(self, objs, *args, **kwargs)
+        """Each permission made is recorded, in the same transaction: the guards of the permission table
+        (audit.row_guards) refuse a row without its entry. Permissions are made after each migrate, and after
+        a flush before the log's own post-migrate step has put back the chain's head: made here if missing."""
+        bootstrap.ensure_chain_head(self.db)
+        with writer.atomic():
+            writer.note("auth.permission", None)
+            made = models.QuerySet.bulk_create(self, objs, *args, **kwargs)
+            for perm in made:
+                if perm.pk is not None:  # None: an existing one skipped (ignore_conflicts)
+                    _record_saved(Permission, perm, {}, _values(perm), created=True)
+        return made
 
 
 def _values(instance: Any) -> dict[str, Any]:
@@ -40,7 +50,12 @@ def _values(instance: Any) -> dict[str, Any]:
     }
 
 
+def _object_type(model: Any) -> str:
+    return f"{model._meta.app_label}.{model._meta.model_name}"
+
+
 def _snapshot(sender: Any, instance: Any, **kwargs: Any) -> None:
+    writer.note(_object_type(sender), instance.pk)
     if instance.pk is None or kwargs.get("raw"):
         instance._audit_before = {}
         return
@@ -59,6 +74,10 @@ def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
         names = {f.name for f in instance._meta.concrete_fields if f.name in saved or f.attname in saved}
         before = {k: v for k, v in before.items() if k in names}
         after = {k: v for k, v in after.items() if k in names}
+    _record_saved(sender, instance, before, after, created)
+
+
+def _record_saved(sender: Any, instance: Any, before: dict[str, Any], after: dict[str, Any], created: bool) -> None:
     changes = {}
     for name in sorted(set(before) | set(after)):
         if before.get(name) != after.get(name):
@@ -91,6 +110,7 @@ def _links(instance: Any) -> dict[str, list[str]]:
 
 
 def _deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
+    writer.note(_object_type(sender), instance.pk)
     instance._audit_links = _links(instance)
 
 
@@ -133,6 +153,8 @@ def _linked_names(through: Any, instance: Any, model: Any) -> list[str]:
 
 
 def _m2m(sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: Any, **kwargs: Any) -> None:
+    if action.startswith("pre_"):
+        writer.note(_object_type(type(instance)), instance.pk)
     if action == "pre_clear":
         instance._audit_cleared = _linked_names(sender, instance, model)
         return
@@ -152,7 +174,11 @@ def _m2m(sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_
 
 
 def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    with audit_context(actor=user_actor(user)):
+    """The login's entry, with the user's new last_login in its transaction (Django's own receiver, which
+    saved it alone, is replaced by this one: a row written with no entry is refused by the database)."""
+    with audit_context(actor=user_actor(user)), writer.atomic():
+        if user.pk is not None and hasattr(user, "last_login"):
+            update_last_login(sender, user)
         writer.record(action="auth.user.login", obj=user, changes={})
 
 
@@ -249,6 +275,7 @@ def connect() -> None:
     for through in _auth_links():
         guard_link_table(through)
         m2m_changed.connect(_m2m, sender=through, dispatch_uid=f"audit-m2m-{through.__name__}")
+    user_logged_in.disconnect(dispatch_uid="update_last_login")
     user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
     user_logged_out.connect(_logged_out, dispatch_uid="audit-logout")
     user_login_failed.connect(_login_failed, dispatch_uid="audit-login-failed")

@@ -20,6 +20,17 @@ def ensure_guards(using: str = "default", **kwargs: Any) -> None:
     db_guards.install(connections[using])
 
 
+def ensure_row_guards(using: str = "default", **kwargs: Any) -> None:
+    """Install the guards of the governed tables after every migrate, never within one: the data migrations
+    before them wrote rows the log does not record (see audit.row_guards)."""
+    from django.db import connections
+
+    from audit import row_guards
+
+    row_guards.install(connections[using])
+
+
 def after_migrate(using: str = "default", **kwargs: Any) -> None:
     ensure_chain_head(using)
     ensure_guards(using)
+    ensure_row_guards(using)

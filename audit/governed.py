@@ -81,6 +81,10 @@ class GovernedModel(models.Model):
     AUDIT_EXCLUDE: ClassVar[tuple[str, ...]] = ("updated_at",)
     # Fields whose values never reach the log; their change is recorded as "<redacted>".
     AUDIT_SECRETS: ClassVar[tuple[str, ...]] = ()
+    # Which registered model an object belongs to, for the state as of an instant (audit.history): the
+    # field naming the object whose model it shares (a version's "model", a request's "version"), or
+    # "self" for the registered model itself; None for what belongs to no model.
+    AUDIT_SCOPE: ClassVar[str | None] = None
 
     objects = GovernedQuerySet.as_manager()
 
@@ -179,10 +183,13 @@ def _refuse_unaudited_m2m(sender: Any, instance: Any, action: str, **kwargs: Any
     governed = isinstance(instance, GovernedModel) or (
         isinstance(related, type) and issubclass(related, GovernedModel)
     )
-    if action.startswith("pre_") and governed and not writer.link_writes_permitted():
-        raise UnauditedWriteError(
-            f"many-to-many changes on {type(instance).__name__} go through its service, which records them"
-        )
+    if action.startswith("pre_") and governed:
+        if not writer.link_writes_permitted():
+            raise UnauditedWriteError(
+                f"many-to-many changes on {type(instance).__name__} go through its service, which records them"
+            )
+        meta = type(instance)._meta
+        writer.note(f"{meta.app_label}.{meta.model_name}", instance.pk)
 
 
 def refuse_link_row_save(self: Any, *args: Any, **kwargs: Any) -> None:

@@ -193,3 +193,41 @@ class VerificationRun(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class StateSpan(models.Model):
+    """One governed object's fields over a span of the log: as entry `since` left them, until entry `until`
+    changed them again (null: still so). Derived from the entries by audit.history, never written otherwise,
+    and checked against them by `audit verify`: what "as of" reads instead of replaying the whole log."""
+
+    id = models.BigAutoField(primary_key=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    # The object's id as a number where it is one (the order pages are cut in), else null.
+    number = models.BigIntegerField(null=True)
+    # The registered model the object belongs to (a version's, a request's, an approval's), null if none.
+    scope = models.BigIntegerField(null=True)
+    since = models.BigIntegerField()
+    until = models.BigIntegerField(null=True)
+    fields = models.JSONField()
+
+    class Meta:
+        verbose_name = "state span"
+        indexes = [
+            models.Index(fields=["object_type", "number", "since"], name="audit_span_number"),
+            models.Index(fields=["object_type", "scope", "since"], name="audit_span_scope"),
+            models.Index(fields=["object_type", "object_id", "since"], name="audit_span_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type}#{self.object_id} [{self.since}, {self.until or '…'})"
+
+
+class StateHead(models.Model):
+    """One row: the last entry the state spans have folded in. Locked while they catch up."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "state head"

@@ -9,7 +9,7 @@ The rows travel as one JSON text: adapting ten text arrays on the client cost mo
 function on the server.
 
 The function itself is installed by migrations, each holding its SQL as it was then; the one in force is
-audit/migrations/0008_leaner_append.py. A change to it is a new migration.
+audit/migrations/0009_entry_transaction.py. A change to it is a new migration.
 """
 
 from __future__ import annotations

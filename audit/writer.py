@@ -25,6 +25,7 @@ _append_permit: ContextVar[bool] = ContextVar("audit_append_permit", default=Fal
 _write_permit: ContextVar[bool] = ContextVar("audit_write_permit", default=False)
 _link_permit: ContextVar[bool] = ContextVar("audit_link_permit", default=False)
 _buffer: ContextVar[_Buffer | None] = ContextVar("audit_buffer", default=None)
+_noted: ContextVar[_Noted | None] = ContextVar("audit_noted", default=None)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,38 @@ class _Buffer:
                 and conn.savepoint_state == self.savepoints_made)
 
 
+@dataclass
+class _Noted:
+    """The objects the writer is writing or has recorded in one SQLite transaction (see `note`)."""
+
+    block: Any  # the transaction's outermost atomic block
+    objects: set[tuple[str, str]] = field(default_factory=set)
+
+
+def note(object_type: str, object_id: Any) -> None:
+    """Tell SQLite's row guards (audit.row_guards) that this object is written here with its entry recorded in
+    this transaction: just before the writer writes it, and for each entry recorded. `object_id` None is a
+    row of that type about to be inserted. PostgreSQL's guards read the entries themselves: nothing to do."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "sqlite" or not conn.atomic_blocks:
+        return  # outside a transaction nothing written can have its entry in the same one
+    block = conn.atomic_blocks[0]
+    noted = _noted.get()
+    if noted is None or noted.block is not block:
+        noted = _Noted(block)
+        _noted.set(noted)
+    noted.objects.add((object_type, "*" if object_id is None else str(object_id)))
+
+
+def noted(object_type: str, object_id: Any, inserting: bool) -> bool:
+    """Whether `note` named this object in the current transaction (SQLite's row guards ask)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    found = _noted.get()
+    if found is None or not conn.atomic_blocks or found.block is not conn.atomic_blocks[0]:
+        return False
+    return (object_type, str(object_id)) in found.objects or (inserting and (object_type, "*") in found.objects)
+
+
 def append_permitted() -> bool:
     return _append_permit.get()
 
@@ -76,11 +109,14 @@ def link_writes_permitted() -> bool:
     return _link_permit.get()
 
 
+def _object_type(obj: models.Model) -> str:
+    return f"{obj._meta.app_label}.{obj._meta.model_name}"
+
+
 def object_ref(obj: models.Model | ObjectRef) -> ObjectRef:
     if isinstance(obj, ObjectRef):
         return obj
-    meta = obj._meta
-    return ObjectRef(type=f"{meta.app_label}.{meta.model_name}", id=str(obj.pk), repr=str(obj))
+    return ObjectRef(type=_object_type(obj), id=str(obj.pk), repr=str(obj))
 
 
 @contextmanager
@@ -159,6 +195,7 @@ def _record(
     pending = PendingEntry(
         action=action, obj=object_ref(obj), changes=changes, actor=current_actor().as_json(), context=ctx
     )
+    note(pending.obj.type, pending.obj.id)
     buf = _buffer.get()
     # An entry made inside a nested savepoint is appended at once, so that rolling back that
     # savepoint takes the entry with the change and never leaves one without the other.
@@ -218,6 +255,7 @@ def save(
     creating = obj._state.adding
     before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
     with _unit():
+        note(_object_type(obj), None if creating else obj.pk)
         token = _write_permit.set(True)
         try:
             saved: list[str] | None = None
@@ -286,6 +324,7 @@ def delete(
     as its many-to-many links)."""
     with _unit():
         ref = object_ref(obj)
+        note(ref.type, ref.id)
         before = obj.audit_values()
         token = _write_permit.set(True)
         try:

@@ -29,8 +29,7 @@ def flow(make_user: Any) -> dict[str, Any]:
     """The demo's course in small: people in roles, a model with developers and datasets, two versions, the first
     refused and the second promoted through every approval, an edit, a policy change, a role taken away."""
     people = People(make_user)
-    # Each version names its held-out data at registration, as the service records it (the evidence helper would
-    # otherwise name one by a shortcut that writes no entry, which the reconciliation rightly reports).
+    # Each version names its held-out data at registration, as the service records it.
     held_out = make_dataset_version(people.dev, name="held-out", content=csv_bytes(rows=33))
     v1 = version_for(people, tier="high", training_datasets=[make_dataset_version(people.dev)],
                      evaluation_datasets=[held_out])

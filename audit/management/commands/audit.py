@@ -34,6 +34,10 @@ class Command(BaseCommand):
         export.add_argument("--quiet", action="store_true")
         checkpoint = sub.add_parser("checkpoint", help="sign a checkpoint now (or only when due)")
         checkpoint.add_argument("--if-due", action="store_true", help="only when N entries or T minutes passed")
+        spans = sub.add_parser("spans", help="bring the spans 'as of' reads up to the log's head, or rebuild or "
+                                             "check them against the entries")
+        spans.add_argument("--rebuild", action="store_true", help="start them over from the first entry")
+        spans.add_argument("--check", action="store_true", help="derive them afresh and name each that differs")
         proof = sub.add_parser("proof", help="inclusion proof of an entry, or consistency between two sizes")
         proof.add_argument("--seq", type=int)
         proof.add_argument("--size", type=int)
@@ -73,7 +77,8 @@ class Command(BaseCommand):
             f"{run.checkpoints_checked} checkpoint(s): OK"
         )
         if state is not None and state.done:
-            self.stdout.write("state: the tables are what the log says (every governed object, field and link)")
+            self.stdout.write("state: the tables are what the log says (every governed object, field and link), "
+                              "and so are the spans 'as of' reads")
         if run.message:
             self.stdout.write(run.message)
 
@@ -102,6 +107,23 @@ class Command(BaseCommand):
         if failures:
             raise CommandError("checkpoints are signed and stored, but not all mirrored (tried again on the next "
                                "run): " + "; ".join(failures))
+
+    def do_spans(self, *, rebuild: bool = False, check: bool = False, **_: Any) -> None:
+        import time
+
+        from audit import history
+
+        started = time.perf_counter()
+        head = history.rebuild() if rebuild else history.catch_up()
+        self.stdout.write(f"spans folded up to entry {head} in {time.perf_counter() - started:.1f} s")
+        if check:
+            found = [str(d) for d in history.check()]
+            for line in found:
+                self.stdout.write(line)
+            if found:
+                raise CommandError(f"{len(found)} span(s) differ from what the entries give: rebuild them "
+                                   "(--rebuild), and find who wrote them")
+            self.stdout.write("spans: what the entries give")
 
     def do_proof(self, *, seq: int | None, size: int | None, old_size: int | None, **_: Any) -> None:
         from audit import proofs

@@ -1,0 +1,226 @@
+"""Database triggers that refuse a write to a governed row unless its audit entry is in the same transaction.
+
+Guarded: every GovernedModel's table, Django's users, roles (groups) and permissions, and the link tables
+between them and of governed models (role membership, permissions, a model's developers, lineage).
+
+PostgreSQL: each write queues a deferred constraint trigger, checked at COMMIT: the latest entry for the
+row's object (`object_type`, `object_id`) must have been appended by this transaction (the entry's `xact`
+column, `pg_current_xact_id()` when it was inserted). A link row is covered by an entry for either of its
+ends (a role given to a user is recorded on the user, or on the role). No one can append an entry after
+ours until we commit (the append holds the chain head's row lock to the end), so the latest entry is ours
+if we appended one. The coverage is the log itself: there is nothing besides it that a session could set
+to pass the check, other than appending an entry (which is then in the log, in the chain, for anyone to
+read). An UPDATE that leaves the row as it was is not a change and is not checked.
+
+SQLite has no deferred triggers: each write runs a trigger that asks `audit_recorded(type, id)`, a
+function each of our connections registers, whether the writer has noted that object in the current
+transaction (it notes an object just before writing it, and each entry it records). A connection that
+lacks the function (the sqlite3 shell) cannot write these tables at all: its triggers fail to run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db import models
+
+from audit import writer
+from audit.governed import GovernedModel
+
+# The name every row guard trigger starts with (SQLite's `db_guards.suspended` drops triggers by prefix).
+PREFIX = "audit_guard_"
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A guarded table and the objects a row of it belongs to: (object type, column) for each end."""
+
+    table: str
+    ends: tuple[tuple[str, str], ...]
+
+
+def _object_type(model: type[models.Model]) -> str:
+    meta = model._meta.concrete_model._meta  # type: ignore[union-attr]
+    return f"{meta.app_label}.{meta.model_name}"
+
+
+def _link(through: Any) -> Guarded:
+    fks = [f for f in through._meta.fields if f.is_relation]
+    return Guarded(through._meta.db_table, tuple((_object_type(f.related_model), f.column) for f in fks))
+
+
+def guarded_tables() -> list[Guarded]:
+    """Every table whose rows change only with an entry, in a stable order."""
+    found: dict[str, Guarded] = {}
+    user_model = get_user_model()
+    owned: list[type[models.Model]] = [user_model, Group, Permission]
+    owned += [m for m in apps.get_models() if issubclass(m, GovernedModel)]
+    for model in owned:
+        meta = model._meta
+        assert meta.pk is not None
+        found[meta.db_table] = Guarded(meta.db_table, ((_object_type(model), str(meta.pk.column)),))
+        for field in meta.local_many_to_many:
+            through: Any = field.remote_field.through
+            if through._meta.auto_created:
+                found[through._meta.db_table] = _link(through)
+    return [found[name] for name in sorted(found)]
+
+
+# The guards' constraint names (the same on every table), for SET CONSTRAINTS.
+DEFERRED_NAMES = f"{PREFIX}write, {PREFIX}update"
+
+# Coverage is read by the entries' index (object_type, object_id, seq) from the newest end: one row. PL/pgSQL,
+# not SQL: a SQL function's query was planned again at every call (0.5 ms), PL/pgSQL keeps its plan.
+_PG_FUNCTIONS = """
+DROP FUNCTION IF EXISTS audit_recorded(text, text);
+CREATE FUNCTION audit_recorded(p_type text, p_id text) RETURNS boolean AS $$
+DECLARE v_ok boolean;
+BEGIN
+    SELECT e.xact = pg_current_xact_id() INTO v_ok FROM audit_auditentry e
+     WHERE e.object_type = p_type AND e.object_id = p_id ORDER BY e.seq DESC LIMIT 1;
+    RETURN coalesce(v_ok, false);
+END;
+$$ LANGUAGE plpgsql STABLE;
+
+CREATE OR REPLACE FUNCTION audit_guard_row() RETURNS trigger AS $$
+DECLARE v_id text; v_ok boolean;
+BEGIN
+    -- TG_ARGV: the object type, the primary key's column. A row's field is resolved when the line runs, so
+    -- a table whose key is not "id" (governance_role: "code") takes the other branch and never reads NEW.id.
+    IF TG_ARGV[1] = 'id' THEN
+        IF TG_OP = 'DELETE' THEN v_id := OLD.id::text; ELSE v_id := NEW.id::text; END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        v_id := to_jsonb(OLD) ->> TG_ARGV[1];
+    ELSE
+        v_id := to_jsonb(NEW) ->> TG_ARGV[1];
+    END IF;
+    -- audit_recorded inlined: this runs once for every governed row a transaction writes.
+    SELECT e.xact = pg_current_xact_id() INTO v_ok FROM audit_auditentry e
+     WHERE e.object_type = TG_ARGV[0] AND e.object_id = v_id ORDER BY e.seq DESC LIMIT 1;
+    IF v_ok IS NOT TRUE THEN
+        RAISE EXCEPTION 'unrecorded write refused: % on % row id=% with no audit entry for % % in its transaction; '
+                        'change it through the application, which records the entry',
+                        TG_OP, TG_TABLE_NAME, v_id, TG_ARGV[0], v_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION audit_guard_link() RETURNS trigger AS $$
+DECLARE v_row jsonb;
+BEGIN
+    IF TG_OP = 'DELETE' THEN v_row := to_jsonb(OLD); ELSE v_row := to_jsonb(NEW); END IF;
+    IF NOT (audit_recorded(TG_ARGV[0], v_row ->> TG_ARGV[1]) OR audit_recorded(TG_ARGV[2], v_row ->> TG_ARGV[3])) THEN
+        RAISE EXCEPTION 'unrecorded write refused: % on % row id=% (%=%, %=%) with no audit entry for either end '
+                        'in its transaction; change it through the application, which records the entry',
+                        TG_OP, TG_TABLE_NAME, v_row ->> 'id', TG_ARGV[1], v_row ->> TG_ARGV[1],
+                        TG_ARGV[3], v_row ->> TG_ARGV[3]
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION audit_guard_truncate() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'unrecorded write refused: TRUNCATE on % would remove rows with no audit entry', TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# An UPDATE is checked unless it changes nothing, or the row it changes was written by this transaction
+# itself (not in a savepoint): that write's own check, queued then, covers the row. A service that creates
+# an object and then updates it pays for one check, not two. The row's own transaction is compared first: it is
+# the cheaper test, and for that service it alone decides.
+_UPDATE_WHEN = " WHEN (OLD.xmin <> pg_current_xact_id()::xid AND OLD.* IS DISTINCT FROM NEW.*)"
+
+
+# Django makes foreign keys DEFERRABLE INITIALLY DEFERRED, so their row locks would be taken at COMMIT,
+# after the head's lock: two writers could then wait on each other (soak found it). Checked at each
+# statement instead, they are all taken before the append locks the head. (The append once ran SET
+# CONSTRAINTS ALL IMMEDIATE for this, but that would also fire the row guards, which must wait for the
+# entries; audit migration 0009 took it out. Naming the keys instead cost 0.2 ms per append.) Still
+# DEFERRABLE: code that needs a deferred check can ask for it. Run after every migrate: new keys too.
+_FOREIGN_KEYS_IMMEDIATE = """
+DO $$
+DECLARE c record;
+BEGIN
+    FOR c IN SELECT con.conname, cls.relname FROM pg_constraint con JOIN pg_class cls ON cls.oid = con.conrelid
+              WHERE con.contype = 'f' AND con.condeferred AND cls.relnamespace = current_schema()::regnamespace
+    LOOP
+        EXECUTE format('ALTER TABLE %I ALTER CONSTRAINT %I DEFERRABLE INITIALLY IMMEDIATE', c.relname, c.conname);
+    END LOOP;
+END;
+$$
+"""
+
+
+def _pg_statements(tables: list[Guarded]) -> list[str]:
+    stmts = [_PG_FUNCTIONS, _FOREIGN_KEYS_IMMEDIATE]
+    for g in tables:
+        if len(g.ends) == 1:
+            function, args = "audit_guard_row", ", ".join(_quote(part) for part in g.ends[0])
+        else:
+            function, args = "audit_guard_link", ", ".join(_quote(part) for end in g.ends for part in end)
+        for suffix, event, when in (("write", "INSERT OR DELETE", ""), ("update", "UPDATE", _UPDATE_WHEN)):
+            name = f"{PREFIX}{suffix}"
+            stmts += [
+                f'DROP TRIGGER IF EXISTS {name} ON "{g.table}"',
+                f'CREATE CONSTRAINT TRIGGER {name} AFTER {event} ON "{g.table}" DEFERRABLE INITIALLY DEFERRED '
+                f"FOR EACH ROW{when} EXECUTE FUNCTION {function}({args})",
+            ]
+        stmts += [
+            f'DROP TRIGGER IF EXISTS {PREFIX}truncate ON "{g.table}"',
+            f'CREATE TRIGGER {PREFIX}truncate BEFORE TRUNCATE ON "{g.table}" '
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_guard_truncate()",
+        ]
+    return stmts
+
+
+def _sqlite_statements(tables: list[Guarded]) -> list[str]:
+    stmts = []
+    for g in tables:
+        for op, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            name = f"{PREFIX}{g.table}_{op.lower()}"
+            inserting = int(op == "INSERT")
+            covered = " OR ".join(f'audit_recorded({_quote(kind)}, {row}."{column}", {inserting})'
+                                  for kind, column in g.ends)
+            message = (f"unrecorded write refused: {op} on {g.table} with no audit entry for the row in its "
+                       "transaction; change it through the application, which records the entry")
+            stmts += [
+                f'DROP TRIGGER IF EXISTS "{name}"',
+                f'CREATE TRIGGER "{name}" AFTER {op} ON "{g.table}" WHEN NOT ({covered}) '
+                f"BEGIN SELECT RAISE(ABORT, {_quote(message)}); END",
+            ]
+    return stmts
+
+
+def install(connection: Any) -> None:
+    """(Re)create the guards on every guarded table that exists."""
+    existing = set(connection.introspection.table_names())
+    tables = [g for g in guarded_tables() if g.table in existing]
+    statements = _pg_statements(tables) if connection.vendor == "postgresql" else _sqlite_statements(tables)
+    with connection.cursor() as cursor:
+        for stmt in statements:
+            cursor.execute(stmt)
+
+
+def _sqlite_recorded(object_type: str, object_id: Any, inserting: int) -> bool:
+    return writer.noted(object_type, object_id, bool(inserting))
+
+
+def register_sqlite_function(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Each of our SQLite connections answers its row guards (connection_created)."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("audit_recorded", 3, _sqlite_recorded)
