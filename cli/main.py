@@ -16,12 +16,14 @@ import time
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
 OK, ERROR, USAGE, BLOCKED = 0, 1, 2, 3
 # The report kinds, in the order the server's "generate all" uses (the client imports nothing of the server).
 KINDS = ("bias", "explainability", "performance", "lineage")
+INVENTORY_PAGE = 100  # models per page of the inventory: the most the server gives
 
 
 class CliError(Exception):
@@ -201,6 +203,59 @@ def cmd_audit_verify(api: Api | None, args: argparse.Namespace) -> int:
     return OK if result.ok else BLOCKED
 
 
+def cmd_inventory(api: Api, args: argparse.Namespace) -> int:
+    """The inventory as of an instant, read by the server from its log: every page of it (following `next`),
+    or one model's part."""
+    params: dict[str, Any] = {"as_of": args.as_of}
+    if args.model:
+        doc = api.json("GET", f"inventory/{quote(args.model, safe='')}/", params=params)
+        _emit(args, doc, _inventory_text(doc, [doc["model"]]))
+        return OK
+    pages = [api.json("GET", "inventory/", params={**params, "limit": INVENTORY_PAGE})]
+    while pages[-1]["next"] is not None:
+        pages.append(api.json("GET", "inventory/", params={**params, "limit": INVENTORY_PAGE,
+                                                           "after": pages[-1]["next"]}))
+    _emit(args, pages, _inventory_text(pages[0], [m for page in pages for m in page["models"]]))
+    return OK
+
+
+def _inventory_text(doc: dict[str, Any], models: list[dict[str, Any]]) -> str:
+    head, checkpoint = doc["head"], doc["checkpoint"]
+    lines = [f"inventory as of {doc['as_of'] or 'now'}",
+             f"head: entry #{head['seq']} recorded {head['ts']} hash {head['hash']}" if head else
+             "head: no entry had been recorded yet",
+             f"latest checkpoint: {checkpoint['size']} entries, root {checkpoint['root']}, signed {checkpoint['ts']}"
+             if checkpoint else "latest checkpoint: none signed yet (no inclusion proofs)"]
+    lines += [f"policy in force: {p['name']} v{p['version']} rules sha256 {p['rules_sha256']}"
+              for p in doc["policies_in_force"]]
+    lines += [f"role {r['code']}: {', '.join(r['holders']) or 'nobody'}" for r in doc["roles"]]
+    if not models:
+        return "\n".join([*lines, "", "no model was registered"])
+    versions = [["MODEL", "VERSION", "STAGE", "SINCE", "OWNER", "PROMOTION ENTRY", "INCLUSION PROOF"]]
+    requests_ = [["MODEL", "REQUEST", "VERSION", "TO", "STATUS", "DECIDED", "APPROVALS"]]
+    for m in models:
+        for v in m["versions"]:
+            promotion = v.get("promotion")
+            proof = "-" if promotion is None else (
+                f"against the {promotion['inclusion']['tree_size']}-entry checkpoint" if promotion["inclusion"]
+                else "pending: the checkpoint is older")
+            versions.append([m["name"], f"v{v['version']}", v["stage"], v["stage_changed_at"] or "-",
+                             m["owner"] or "-", f"#{promotion['seq']}" if promotion else "-", proof])
+        for r in m["requests"]:
+            approvals = ", ".join(f"{a['approver']} ({a['role']}) {a['decision']}" for a in r["approvals"])
+            requests_.append([m["name"], f"#{r['id']}", f"v{r['version']}", r["target_stage"], r["status"],
+                              r["decided_at"] or "-", approvals or "-"])
+    lines += ["", *_columns(versions)]
+    if len(requests_) > 1:
+        lines += ["", *_columns(requests_)]
+    return "\n".join(lines)
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelgov", description=__doc__.split("\n")[0])
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -268,6 +323,13 @@ def parser() -> argparse.ArgumentParser:
     av = au.add_parser("verify", help="check an exported bundle locally with the standalone verifier")
     av.add_argument("bundle")
     av.set_defaults(func=cmd_audit_verify, offline=True)
+    inv = sub.add_parser("inventory", help="what was registered, in which stage, approved by whom, as of an instant")
+    inv.add_argument("--as-of", required=True, metavar="T",
+                     help="ISO 8601 with its UTC offset, such as 2026-03-31T23:59:59Z")
+    inv.add_argument("--model", metavar="NAME", help="only this model (by the name it had then)")
+    # Here as well as before the command: `modelgov inventory --as-of T --json` reads as the docs write it.
+    inv.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    inv.set_defaults(func=cmd_inventory)
     return p
 
 

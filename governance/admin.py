@@ -22,7 +22,7 @@ from config.errors import DomainError
 from config.ids import ascii_digits
 from config.json_input import JSONFormField
 from config.paging import EstimatedCountPaginator
-from governance import rules, selectors, services, tokens
+from governance import inventory_admin, rules, selectors, services, tokens
 from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
 
 
@@ -79,6 +79,8 @@ class PromotionRequestAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.Mode
     def get_urls(self) -> list[Any]:
         own = [
             path("<int:pk>/review/", self.admin_site.admin_view(self.review_view), name="governance_request_review"),
+            # Here for want of a model of its own: an admin site takes its URLs from its models' admins.
+            *inventory_admin.urls(self.admin_site),
         ]
         return own + super().get_urls()
 

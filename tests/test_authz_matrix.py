@@ -58,6 +58,7 @@ EXPECTED: dict[str, set[str]] = {
     "POST /api/v1/service-accounts/{id}/tokens/": {"dev"},
     "GET /api/v1/reports/": READ, "POST /api/v1/reports/": {"dev", "dev_other", "val"},
     "GET /api/v1/reports/{id}/": READ, "GET /api/v1/reports/{id}/pdf/": READ, "GET /api/v1/reports/{id}/json/": READ,
+    "GET /api/v1/inventory/": READ, "GET /api/v1/inventory/{name}/": READ, "GET /api/v1/inventory.pdf": READ,
 }
 
 ROLE_FOR = {"val": "validator", "risk": "risk_officer", "comp": "compliance_officer"}

@@ -1,4 +1,5 @@
-"""The `modelgov` client against a live test server: register, report, promote, decide, export, verify."""
+"""The `modelgov` client against a live test server: register, report, promote, decide, export, verify; the
+inventory as of an instant."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 import pytest
 import skops.io as sio
+from django.utils import timezone
 
-from cli.main import BLOCKED, OK, USAGE, main
+from cli.main import BLOCKED, ERROR, OK, USAGE, main
 from demo import credit
+from tests.audit.test_reconcile import flow  # noqa: F401  (the fixture: the demo's course in small)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -115,3 +118,52 @@ def test_djangos_own_commands_record_their_changes_as_cli(monkeypatch: Any) -> N
     assert entry["actor"] == {"kind": "system", "id": None, "name": "manage.py createsuperuser"}
     assert entry["context"]["channel"] == "cli"
     assert entry["changes"]["is_superuser"]["new"] is True and entry["changes"]["password"]["new"] == "<redacted>"
+
+
+def test_inventory_as_of_an_instant(live_server: Any, flow: dict[str, Any], capsys: Any,  # noqa: F811
+                                    monkeypatch: Any) -> None:
+    from audit.checkpoints import checkpoint_create
+    from audit.models import AuditEntry
+    from governance import inventory
+    from tests.factories import make_model
+
+    people = flow["people"]
+    promoted = AuditEntry.objects.get(object_type="registry.modelversion", object_id=str(flow["v2"].pk),
+                                      action=inventory.STAGE_CHANGE)
+    checkpoint_create()
+    for name in ("later-a", "later-b"):
+        make_model(people.dev, name)
+    url, token, when = live_server.url, _token(people.aud), promoted.ts.isoformat()
+    # The API's documents, every page of them: here a page a model, so `next` is followed.
+    monkeypatch.setattr("cli.main.INVENTORY_PAGE", 1)
+    code, pages = run(capsys, monkeypatch, url, token, "inventory", "--as-of", when)
+    assert code == OK and [m["name"] for p in pages for m in p["models"]] == ["pd"]  # the later ones not yet
+    code, now = run(capsys, monkeypatch, url, token, "inventory", "--as-of", timezone.now().isoformat())
+    assert code == OK and len(now) == 3 and [p["next"] for p in now][-1] is None
+    assert [m["name"] for p in now for m in p["models"]] == ["pd", "later-a", "later-b"]
+    assert now[0]["head"] == now[2]["head"]
+    (doc,) = pages
+    v2 = next(v for v in doc["models"][0]["versions"] if v["version"] == 2)
+    assert v2["stage"] == "production" and v2["promotion"]["seq"] == promoted.seq
+    assert v2["promotion"]["inclusion"]["root"] == doc["checkpoint"]["root"]
+    code, one = run(capsys, monkeypatch, url, token, "inventory", "--as-of", when, "--model", "pd")
+    assert code == OK and one["model"] == doc["models"][0] and one["head"] == doc["head"]
+    # Readable: the versions and stages, the production promotion's entry and its proof; --json after the command.
+    assert main(["inventory", "--as-of", when]) == OK
+    text = capsys.readouterr().out
+    assert f"head: entry #{doc['head']['seq']}" in text and "policy in force: default" in text
+    row = next(line for line in text.splitlines() if line.startswith("pd ") and " v2 " in line)
+    assert "production" in row and f"#{promoted.seq}" in row and f"{doc['checkpoint']['size']}-entry" in row
+    assert "val (validator) approve" in text
+    assert main(["inventory", "--as-of", when, "--model", "pd", "--json"]) == OK
+    assert json.loads(capsys.readouterr().out)["model"]["name"] == "pd"
+    # What the server refuses is said, with exit code 1, as every command's refusal.
+    for argv, says in ((["--as-of", "2026-01-01T00:00:00"], "has no UTC offset"),
+                       (["--as-of", "2999-01-01T00:00:00Z"], "in the future"),
+                       (["--as-of", "yesterday"], "is not a date and time"),
+                       (["--as-of", when, "--model", "nope"], "no model named 'nope'")):
+        assert main(["inventory", *argv]) == ERROR
+        assert says in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["inventory"])  # --as-of is required
+    assert exit_.value.code == USAGE

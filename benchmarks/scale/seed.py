@@ -166,7 +166,7 @@ class _Copy:
         "governance_approval": (
             "id", "request_id", "approver_id", "role", "decision", "comment", "artifact_sha256", "evidence_digests",
             "created_at", "lapsed_at", "lapse_reason", "valid_until"),
-        "registry_modelpersonnel": ("model_id", "user_id", "role", "started_at", "ended_at"),
+        "registry_modelpersonnel": ("id", "model_id", "user_id", "role", "started_at", "ended_at"),
     }
 
     def __init__(self, cursor: Any) -> None:
@@ -223,7 +223,7 @@ def seed(sizes: Sizes, media_root: Path) -> Seeded:
     step = HISTORY / max(1, budget // BATCH)
     per_model = budget // sizes.models
     out = Seeded(sizes=sizes, seconds=0.0, entries=0, first_ts=start, last_ts=start)
-    ids = {t: _ids() for t in ("dataset", "dsv", "model", "version", "request", "approval")}
+    ids = {t: _ids() for t in ("dataset", "dsv", "model", "version", "request", "approval", "personnel")}
     rid = _ids()
 
     with transaction.atomic(), connection.cursor() as cursor:
@@ -242,7 +242,8 @@ def seed(sizes: Sizes, media_root: Path) -> Seeded:
         log.flush()
         out.last_ts = log.now()
         for table in ("registry_dataset", "registry_datasetversion", "registry_registeredmodel",
-                      "registry_modelversion", "governance_promotionrequest", "governance_approval"):
+                      "registry_modelversion", "governance_promotionrequest", "governance_approval",
+                      "registry_modelpersonnel"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                            f"(SELECT coalesce(max(id), 1) FROM {table}))")
     # COPY passes no save: the queue's table of open slots is derived from the rows, as its migration does.
@@ -289,6 +290,7 @@ def _seed_datasets(sizes: Sizes, people: People, rows: _Copy, log: _Log, ids: di
 def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_versions: list[int],
                 rows: _Copy, log: _Log, ids: dict[str, Iterator[int]], rid: Iterator[int], *, quota: int,
                 out: Seeded) -> None:
+    from audit import chain
     from governance import policies
 
     owner = people.developers[m % DEVELOPERS]
@@ -308,13 +310,19 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
     rows.add("registry_registeredmodel", model_id, name, f"Model {m}", "Seeded for the scale benchmark", owner.pk,
              UNITS[m % len(UNITS)], "Scoring", "", tier, "minimal", json.dumps(tags), ts, ts)
     rows.add("registry_registeredmodel_developers", model_id, helper.pk)
-    # The record separation of duties reads: the owner and the developer since the model's registration.
-    rows.add("registry_modelpersonnel", model_id, owner.pk, "owner", ts, None)
-    rows.add("registry_modelpersonnel", model_id, helper.pk, "developer", ts, None)
     model_ref = ("registry.registeredmodel", model_id, name)
     entry("registry.registeredmodel.create", model_ref,
           {"name": {"old": None, "new": name}, "risk_tier": {"old": None, "new": tier},
-           "tags": {"old": None, "new": tags}})
+           "tags": {"old": None, "new": tags}, "owner": {"old": None, "new": owner.pk},
+           "developers": {"old": None, "new": [helper.pk]}})
+    # The record separation of duties reads: the owner and the developer since the model's registration, each
+    # spell with the entry the registry service writes (the database refuses the row without it).
+    for person, role in ((owner, "owner"), (helper, "developer")):
+        spell = next(ids["personnel"])
+        rows.add("registry_modelpersonnel", spell, model_id, person.pk, role, ts, None)
+        entry("registry.modelpersonnel.start", ("registry.modelpersonnel", spell, f"{name}: {person.username}"),
+              {"model": {"old": None, "new": model_id}, "role": {"old": None, "new": role},
+               "started_at": {"old": None, "new": chain.jsonable(ts)}, "user": {"old": None, "new": person.pk}})
     out.model_names.append(name)
 
     # Versions 5 and 10 of each model are asked to staging and production; outcomes vary by model.
@@ -339,7 +347,8 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
                  dataset_versions[(m * VERSIONS_PER_MODEL + v + 1) % len(dataset_versions)])
         entry("registry.modelversion.create", ref,
               {"artifact_sha256": {"old": None, "new": artifact_sha}, "version": {"old": None, "new": v},
-               "parent": {"old": None, "new": parent}})
+               "parent": {"old": None, "new": parent}, "model": {"old": None, "new": model_id},
+               "stage": {"old": None, "new": "none"}, "created_by": {"old": None, "new": owner.pk}})
         out.version_ids.append(vid)
         parent = vid
 
@@ -357,7 +366,7 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
         req_ref = ("governance.promotionrequest", req, f"Request #{req}: version {vid} to {target}")
         entry("governance.promotionrequest.create", req_ref,
               {"status": {"old": None, "new": "pending"}, "target_stage": {"old": None, "new": target},
-               "version": {"old": None, "new": vid}})
+               "version": {"old": None, "new": vid}, "requested_by": {"old": None, "new": owner.pk}})
         out.request_ids.append(req)
         slots = [(role, i) for role, n in rule["approvals"].items() for i in range(n)]
         if status == "approved":
@@ -376,7 +385,8 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
                      json.dumps({}), ats, None, "", ats + policies.duration(rule, "approval_valid_hours"))
             entry(f"governance.approval.{decision}",
                   ("governance.approval", aid, f"{decision} by {approver.pk} as {role} on request {req}"),
-                  {"decision": {"old": None, "new": decision}, "role": {"old": None, "new": role}}, approver)
+                  {"decision": {"old": None, "new": decision}, "role": {"old": None, "new": role},
+                   "request": {"old": None, "new": req}, "approver": {"old": None, "new": approver.pk}}, approver)
         if status != "pending":
             entry(_REQUEST_ACTIONS[status], req_ref, {"status": {"old": "pending", "new": status}})
         if status == "approved":

@@ -34,6 +34,8 @@ class Decision(models.TextChoices):
 
 
 class PromotionRequest(GovernedModel):
+    AUDIT_SCOPE = "version"
+
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
     target_stage = models.CharField(max_length=12, choices=TargetStage.choices)
     justification = models.TextField()
@@ -71,6 +73,8 @@ class PromotionRequest(GovernedModel):
 
 
 class Approval(GovernedModel):
+    AUDIT_SCOPE = "request"
+
     request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals")
     role = models.CharField(max_length=20, choices=ApproverRole.choices)

@@ -23,6 +23,8 @@ class EUAIActCategory(models.TextChoices):
 
 
 class RegisteredModel(GovernedModel):
+    AUDIT_SCOPE = "self"
+
     name = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)

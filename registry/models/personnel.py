@@ -27,6 +27,7 @@ class ModelPersonnel(GovernedModel):
     """
 
     IMMUTABLE_FIELDS = ("model", "user", "role", "started_at")
+    AUDIT_SCOPE = "model"
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="personnel")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="model_spells")

@@ -25,6 +25,7 @@ class ArtifactFormat(models.TextChoices):
 
 
 class ModelVersion(GovernedModel):
+    AUDIT_SCOPE = "model"
     IMMUTABLE_FIELDS = (
         "model", "version", "artifact", "artifact_sha256", "artifact_size", "artifact_format", "artifact_check",
         "framework", "framework_version", "hyperparameters", "metrics", "code_repository",

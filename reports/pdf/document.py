@@ -20,7 +20,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
-from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 FONTS = Path(__file__).resolve().parents[1] / "fonts"
 pdfmetrics.registerFont(TTFont("DejaVu", str(FONTS / "DejaVuSans.ttf")))
@@ -50,7 +50,8 @@ def para(value: Any, style: ParagraphStyle = BODY) -> Paragraph:
 
 
 def table(rows: list[list[Any]], widths: list[float] | None = None, header: bool = True) -> Table:
-    cells = [[c if isinstance(c, Paragraph) else Paragraph(text(c), SMALL) for c in row] for row in rows]
+    """A grid of small text; a cell that is already a flowable (a paragraph, a table) is placed as it is."""
+    cells = [[c if isinstance(c, Flowable) else Paragraph(text(c), SMALL) for c in row] for row in rows]
     t = Table(cells, colWidths=widths, repeatRows=1 if header else 0)
     style = [("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP"),
              ("FONTNAME", (0, 0), (-1, -1), "DejaVu"),
@@ -137,9 +138,11 @@ def closing(mapping: list[list[str]], limitations: list[str] | None, signoffs: l
 
 
 class _NumberedCanvas(canvas.Canvas):
-    """Draws 'page x of y' once the page count is known."""
+    """Draws the footer and 'page x of y' once the page count, and whatever the footer states, are known."""
 
-    footer_left = ""
+    @staticmethod
+    def footer_left() -> str:
+        return ""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -151,23 +154,30 @@ class _NumberedCanvas(canvas.Canvas):
 
     def save(self) -> None:
         total = len(self._saved)
+        left = self.footer_left()
         for state in self._saved:
             self.__dict__.update(state)
             self.setFont("DejaVu", 6.5)
             self.setFillColor(colors.grey)
-            self.drawString(15 * mm, 8 * mm, f"{self.footer_left} · page {self._pageNumber} of {total}")
+            self.drawString(15 * mm, 8 * mm, f"{left} · page {self._pageNumber} of {total}")
             super().showPage()
         super().save()
 
 
 def build(story: list[Any], *, title: str, report_id: int, metrics_sha256: str) -> bytes:
-    """Render deterministically: reportlab's invariant mode fixes dates and ids inside the file."""
+    footer = f"Report {report_id} · metrics JSON SHA-256 {metrics_sha256}"
+    return render(story, title=title, footer=lambda: footer)
+
+
+def render(story: list[Any], *, title: str, footer: Callable[[], str]) -> bytes:
+    """Render deterministically: reportlab's invariant mode fixes dates and ids inside the file. `footer` is asked
+    for its text once every page is laid out, so it may state a digest of what the story drew as it was consumed
+    (the inventory's)."""
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
                             bottomMargin=15 * mm, title=title, author="modelgov", subject=title,
                             creator="modelgov", producer="modelgov", invariant=1, initialFontName="DejaVu",
                             initialFontSize=8)
-    footer = f"Report {report_id} · metrics JSON SHA-256 {metrics_sha256}"
-    maker: Callable[..., Any] = type("Footer", (_NumberedCanvas,), {"footer_left": footer})
+    maker: Callable[..., Any] = type("Footer", (_NumberedCanvas,), {"footer_left": staticmethod(footer)})
     doc.build(story, canvasmaker=maker)
     return buf.getvalue()
