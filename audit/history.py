@@ -92,11 +92,18 @@ class Span:
     until: int | None
     fields: dict[str, Any]
     pk: int | None = None  # the stored row, for a span stored before this run
+    # The stored `number` column; for a derived span, what the object's id gives. The inventory lists, pages and
+    # groups by it and shows it as the id, so it is fingerprinted with the rest: a number changed by hand is named.
+    number: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.number is None:
+            self.number = _number(self.object_id)
 
     def digest(self) -> int:
         """The span's fingerprint: equal spans, equal numbers (summed, they fingerprint a set of spans)."""
-        text = json.dumps([self.object_type, self.object_id, self.scope, self.since, self.until, self.fields],
-                          sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps([self.object_type, self.object_id, self.number, self.scope, self.since, self.until,
+                           self.fields], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
 
 
@@ -362,16 +369,18 @@ def _derived_spans(upto: int, only: str | None = None) -> Iterator[Span]:
 
 def _stored_rows(only: str | None = None) -> Iterator[Span]:
     rows = StateSpan.objects.order_by("pk").values_list("object_type", "object_id", "scope", "since", "until",
-                                                         "fields")
+                                                         "fields", "number")
     if only is not None:
         rows = rows.filter(object_type=only)
-    for type_, id_, scope, since, until, fields in rows.iterator(chunk_size=_BATCH):
-        yield Span(type_, id_, scope, since, until, fields)
+    for type_, id_, scope, since, until, fields, number in rows.iterator(chunk_size=_BATCH):
+        span = Span(type_, id_, scope, since, until, fields)
+        span.number = number  # as stored, null included: a null where the id is a number differs
+        yield span
 
 
 def _compare(upto: int, type_: str) -> Iterator[SpanDivergence]:
     def shown(span: Span) -> dict[str, Any]:
-        return {"until": span.until, "scope": span.scope, "fields": span.fields}
+        return {"until": span.until, "scope": span.scope, "number": span.number, "fields": span.fields}
 
     derived = {(s.object_id, s.since): s for s in _derived_spans(upto, type_)}
     for span in _stored_rows(type_):
