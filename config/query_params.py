@@ -50,9 +50,15 @@ def known_params(view: Any, queryset: Any = None, extra: Iterable[str] = (), *, 
 
 
 def require_only(request: Request, view: Any, *names: str, paging: bool = False) -> None:
-    """For an endpoint that applies no filter set: it takes `names` (and its paging, if it pages), nothing
-    else."""
+    """For an endpoint that applies no filter set: it takes `names` (and its paging, if it pages), each once,
+    nothing else. A name given twice (`?as_of=A&as_of=B`) was answered for the last value alone, which a client
+    could take for the answer to the first: it is refused, naming it."""
     require_known(request, known_params(view, extra=names, filters=False, paging=paging))
+    repeated = sorted(name for name in request.query_params if len(request.query_params.getlist(name)) > 1)
+    if repeated:
+        named = ", ".join(repr(n[:100]) for n in repeated[:_NAMED])
+        raise InvalidInput(f"query parameter{'s' if len(repeated) > 1 else ''} {named} given more than once: "
+                           "give each once", rule="query.repeated_parameter")
 
 
 def require_known(request: Request, known: set[str]) -> None:

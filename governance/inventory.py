@@ -77,6 +77,13 @@ def parse_as_of(text: str) -> dt.datetime:
     return value
 
 
+def format_instant(value: dt.datetime) -> str:
+    """An instant as the inventory gives it back: the entries' format (audit.chain.format_ts), with the year in four
+    digits whatever it is (strftime writes the year 1 as "1", which no ISO 8601 reader, ours included, takes)."""
+    value = value.astimezone(dt.UTC)
+    return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%S.%fZ")
+
+
 def parse_number(name: str, text: str | None) -> int | None:
     """A page's `after` or `limit` as every channel takes it: a whole number that fits the id columns."""
     if text is None:
@@ -153,7 +160,7 @@ def _common(reader: _Reader, at: Instant | None, as_of: dt.datetime | None, chec
                       "holders": holders})
     checkpoint = Checkpoint.objects.filter(size=checkpoint_size).first()
     return {
-        "as_of": format_ts(as_of) if as_of is not None else None,
+        "as_of": format_instant(as_of) if as_of is not None else None,
         "head": at.as_json() if at is not None else None,
         "checkpoint": checkpoint.as_json() if checkpoint is not None else None,
         "policies_in_force": policies,
@@ -291,7 +298,7 @@ def model_inventory(name: str, *, as_of: dt.datetime | None = None) -> dict[str,
     reader = _Reader(at)
     span = reader.alive(MODEL).filter(fields__name=name).first()
     if span is None:
-        when = f"as of {format_ts(as_of)}" if as_of is not None else "now"
+        when = f"as of {format_instant(as_of)}" if as_of is not None else "now"
         raise NotFound(f"no model named {name!r} was registered {when}")
     size = _checkpoint_size()
     out = _common(reader, at, as_of, size)

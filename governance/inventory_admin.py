@@ -48,7 +48,8 @@ def _as_of(request: HttpRequest) -> dt.datetime | None:
 
 
 def _picker_value(as_of: dt.datetime | None) -> str:
-    return as_of.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") if as_of is not None else ""
+    # The year in four digits, as the picker and parse_as_of read it (strftime writes the year 1 as "1").
+    return inventory.format_instant(as_of)[:19] if as_of is not None else ""
 
 
 def _context(site: admin.AdminSite, request: HttpRequest, title: str) -> dict[str, Any]:
