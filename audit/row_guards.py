@@ -73,7 +73,9 @@ def guarded_tables() -> list[Guarded]:
 # The guards' constraint names (the same on every table), for SET CONSTRAINTS.
 DEFERRED_NAMES = f"{PREFIX}write, {PREFIX}update"
 
-# Coverage is read by the entries' index (object_type, object_id, seq) from the newest end: one row. PL/pgSQL,
+# Coverage is read by the entries' index (object_type, object_id, seq) from the newest end: one row. Only rows of the
+# chain count, those up to its head (which the append moves in this transaction): a row INSERTed into the table by
+# hand past the head (its xact defaults to the inserting transaction) is in no chain and covers nothing. PL/pgSQL,
 # not SQL: a SQL function's query was planned again at every call (0.5 ms), PL/pgSQL keeps its plan.
 _PG_FUNCTIONS = """
 DROP FUNCTION IF EXISTS audit_recorded(text, text);
@@ -81,7 +83,9 @@ CREATE FUNCTION audit_recorded(p_type text, p_id text) RETURNS boolean AS $$
 DECLARE v_ok boolean;
 BEGIN
     SELECT e.xact = pg_current_xact_id() INTO v_ok FROM audit_auditentry e
-     WHERE e.object_type = p_type AND e.object_id = p_id ORDER BY e.seq DESC LIMIT 1;
+     WHERE e.object_type = p_type AND e.object_id = p_id
+       AND e.seq <= (SELECT h.seq FROM audit_chainhead h WHERE h.id = 1)
+     ORDER BY e.seq DESC LIMIT 1;
     RETURN coalesce(v_ok, false);
 END;
 $$ LANGUAGE plpgsql STABLE;
@@ -100,7 +104,9 @@ BEGIN
     END IF;
     -- audit_recorded inlined: this runs once for every governed row a transaction writes.
     SELECT e.xact = pg_current_xact_id() INTO v_ok FROM audit_auditentry e
-     WHERE e.object_type = TG_ARGV[0] AND e.object_id = v_id ORDER BY e.seq DESC LIMIT 1;
+     WHERE e.object_type = TG_ARGV[0] AND e.object_id = v_id
+       AND e.seq <= (SELECT h.seq FROM audit_chainhead h WHERE h.id = 1)
+     ORDER BY e.seq DESC LIMIT 1;
     IF v_ok IS NOT TRUE THEN
         RAISE EXCEPTION 'unrecorded write refused: % on % row id=% with no audit entry for % % in its transaction; '
                         'change it through the application, which records the entry',

@@ -107,8 +107,11 @@ def instant(as_of: dt.datetime | None) -> Instant | None:
         if head is None or not head[0]:
             return None
         return Instant(head[0], head[1], format_ts(head[2]) if head[2] else "")
-    row = (AuditEntry.objects.filter(ts__lte=as_of).order_by("-ts", "-seq").values_list("seq", "hash", "ts")
-           .first())
+    # Only the chain's entries: a row put into the table past the head (INSERT is not refused there) is in no
+    # chain and `audit verify`, which reads up to the head, never sees it.
+    head_seq = ChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+    row = (AuditEntry.objects.filter(ts__lte=as_of, seq__lte=head_seq).order_by("-ts", "-seq")
+           .values_list("seq", "hash", "ts").first())
     return Instant(row[0], row[1], format_ts(row[2])) if row else None
 
 

@@ -66,3 +66,104 @@ def _verify_fails() -> str:
     with pytest.raises(CommandError):
         call_command("audit", "verify", "--quiet", stdout=out, stderr=StringIO())
     return out.getvalue()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "A report's `metrics` is left out of its entries (Report.AUDIT_EXCLUDE) and so out of the reconciliation, "
+    "yet the metric gates read the measured ROC AUC from it: an insider who gets any entry for the report into "
+    "the transaction (writer.record in a shell; on PostgreSQL, SELECT audit_append(...) as the application's role) "
+    "rewrites the number, the guard passes, and `audit verify` says nothing. Needs the entries to carry a digest "
+    "of `metrics` (or the JSON twin's content to be checked against json_sha256) so the reconciliation can compare"))
+def test_a_reports_measured_metrics_rewritten_under_an_unrelated_entry_are_named(make_user: Any) -> None:
+    from django.db import models
+
+    from audit import writer
+    from audit.context import audit_context, system_actor
+    from reports.models import Report
+    from tests.governance.helpers import add_report
+
+    people = People(make_user)
+    version = version_for(people)
+    report = add_report(version, "performance", "info", measured={"roc_auc": 0.55})
+    call_command("audit", "verify", "--quiet", stdout=StringIO(), stderr=StringIO())
+    forged = dict(report.metrics, metrics={"roc_auc": {"value": 0.99, "ci": [None, None]}})
+    with audit_context(actor=system_actor("insider"), channel="system"), writer.atomic():
+        writer.record(action="reports.report.touch", obj=report, changes={})
+        models.QuerySet(Report).filter(pk=report.pk).update(metrics=forged)
+    assert Report.objects.get(pk=report.pk).metrics["metrics"]["roc_auc"]["value"] == 0.99  # the guard let it by
+    _verify_fails()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "A token's key_hash (and a user's password) is a secret the entries record only as '<redacted>', so the "
+    "reconciliation cannot tell one hash from another: under any entry for the token in the same transaction an "
+    "insider swaps in the hash of a key they hold and signs in as the token's owner (a governance admin), and "
+    "`audit verify` passes. The entries could carry a digest of the (already hashed) secret to compare"))
+def test_a_tokens_key_hash_swapped_under_an_unrelated_entry_is_named(make_user: Any) -> None:
+    from django.db import models
+
+    from audit import writer
+    from audit.context import audit_context, system_actor
+    from governance.models import ApiToken
+    from governance.tokens import token_create
+
+    gov = make_user("gov", "governance admin", is_staff=True)
+    token, _ = token_create(user=gov, name="laptop", by=gov)
+    with audit_context(actor=system_actor("insider"), channel="system"), writer.atomic():
+        writer.record(action="governance.apitoken.touch", obj=token, changes={})
+        models.QuerySet(ApiToken).filter(pk=token.pk).update(key_hash="0" * 64)
+    assert ApiToken.objects.get(pk=token.pk).key_hash == "0" * 64  # the guard let it by
+    _verify_fails()
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite's guard")
+@pytest.mark.xfail(strict=True, reason=(
+    "SQLite's guard asks writer.noted, which keys what the writer noted by the outermost Atomic object, not by the "
+    "transaction: a transaction.atomic() instance (or a function decorated with @transaction.atomic) entered a second "
+    "time is the same object, so an object a service wrote in its first transaction passes raw SQL in the second, "
+    "with no entry. Needs a per-transaction token (say, cleared when the outermost block exits)"))
+def test_sqlite_what_was_noted_does_not_outlive_its_transaction(small: SimpleNamespace) -> None:
+    from audit import writer
+    from audit.context import audit_context, system_actor
+
+    block = transaction.atomic()
+    with audit_context(actor=system_actor("tests"), channel="system"), block, writer.atomic():
+        writer.record(action="registry.modelversion.update", changes={},
+                      obj=writer.ObjectRef(type="registry.modelversion", id=str(small.version), repr="v1"))
+    with pytest.raises(DatabaseError, match=REFUSED), block:
+        _execute("UPDATE registry_modelversion SET stage = 'production' WHERE id = %s", [small.version])
+
+
+def _stray_entry(seq: int, object_type: str, object_id: str, action: str = "registry.modelversion.stage_change",
+                 ts: str = "2020-01-01 00:00:00+00:00") -> None:
+    """A row put into audit_auditentry by hand past the chain's head: the append-only triggers refuse UPDATE,
+    DELETE and TRUNCATE, not INSERT; `audit verify` reads the entries up to the head only."""
+    _execute("INSERT INTO audit_auditentry (seq, ts, actor_kind, actor_id, actor_name, action, object_type, object_id, "
+             "object_repr, channel, request_id, canonical, prev, hash) VALUES (%s, %s, 'user', '1', 'dev', %s, %s, %s, "
+             "'x', 'api', '', %s, %s, %s)", [seq, ts, action, object_type, object_id, b"{}", "0" * 64, "f" * 64])
+
+
+@pytest.mark.postgres
+def test_a_row_put_past_the_chains_head_does_not_cover_a_write(small: SimpleNamespace) -> None:
+    """The guard took the newest row for the object, wherever its seq: a row inserted by hand at seq 10^12 (its xact
+    is this transaction's by default) let an UPDATE through with nothing appended to the chain — and, being the
+    newest for ever, would refuse every later recorded write of that object."""
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic():
+        _stray_entry(10**12, "registry.modelversion", str(small.version))
+        _execute("UPDATE registry_modelversion SET stage = 'production' WHERE id = %s", [small.version])
+    assert ModelVersion.objects.get(pk=small.version).stage == "none"
+
+
+def test_a_row_put_past_the_chains_head_is_not_the_inventorys_instant(small: SimpleNamespace) -> None:
+    """The inventory's instant was the last row at or before T, head or not: a row put by hand past the head with a
+    past ts became the `head` the inventory (and its PDF) showed as of T, with a hash that is in no chain, while
+    `audit verify` (which reads up to the head) passed."""
+    from governance import inventory
+
+    _stray_entry(10**12, "registry.modelversion", str(small.version))
+    import datetime as dt
+
+    at = inventory.instant(dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    assert at is None or at.seq != 10**12
+    doc = inventory.inventory(as_of=dt.datetime.now(dt.UTC))
+    assert doc["head"]["seq"] != 10**12 and doc["head"]["hash"] != "f" * 64
