@@ -81,6 +81,10 @@ class GovernedModel(models.Model):
     AUDIT_EXCLUDE: ClassVar[tuple[str, ...]] = ("updated_at",)
     # Fields whose values never reach the log; their change is recorded as "<redacted>".
     AUDIT_SECRETS: ClassVar[tuple[str, ...]] = ()
+    # Fields left out of the entries (too large to repeat there) but bound to a field that is in them: the SHA-256
+    # of the field's RFC 8785 bytes must equal that field's value once it is set ({field: digest field}).
+    # `audit verify` checks the binding, so the entries bind the value through its digest.
+    AUDIT_DIGESTED: ClassVar[dict[str, str]] = {}
     # Which registered model an object belongs to, for the state as of an instant (audit.history): the
     # field naming the object whose model it shares (a version's "model", a request's "version"), or
     # "self" for the registered model itself; None for what belongs to no model.

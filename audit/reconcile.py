@@ -7,6 +7,7 @@ What cannot be compared, and why, is in docs/audit-log.md ("Replaying the log").
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ def reconcile(state: State | None = None) -> Iterator[Divergence]:
     state = state if state is not None else replay_log()
     for governed in _tables():
         yield from _reconcile_table(state, governed)
+        yield from _reconcile_digested(governed)
     perm_names = {str(p.pk): str(p) for p in Permission.objects.select_related("content_type")}
     for link, through, owner_col, member_col in _auth_links():
         rows = through._base_manager.values_list(owner_col, member_col)
@@ -189,6 +191,27 @@ def _reconcile_table(state: State, table: _Table) -> Iterator[Divergence]:
                 yield Divergence(type_, id_, field.name, log_value, table_value)
     for id_ in sorted(set(objects) - seen, key=_id_order):
         yield Divergence(type_, id_, OBJECT, "present", "absent")
+
+
+def digest_of(value: Any) -> str:
+    """The SHA-256 of a JSON value's RFC 8785 bytes (what GovernedModel.AUDIT_DIGESTED binds); "" for a value that
+    has no such bytes (NaN, infinity)."""
+    try:
+        return hashlib.sha256(chain.canonical(value)).hexdigest()
+    except (TypeError, ValueError, OverflowError):
+        return ""
+
+
+def _reconcile_digested(table: _Table) -> Iterator[Divergence]:
+    """Fields left out of the entries but bound by a digest that is in them: each must still hash to it."""
+    for name, digest_field in getattr(table.model, "AUDIT_DIGESTED", {}).items():
+        rows = (table.model._base_manager.exclude(**{digest_field: ""}).order_by("pk")
+                .values_list("pk", name, digest_field))
+        for pk, value, recorded in rows.iterator(chunk_size=500):
+            actual = digest_of(value)
+            if actual != recorded:
+                yield Divergence(table.type, str(pk), name, f"sha256 {recorded} (its {digest_field})",
+                                 f"sha256 {actual or '(not canonical JSON)'}")
 
 
 def _id_order(id_: str) -> tuple[int, str]:

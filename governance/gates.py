@@ -106,6 +106,10 @@ def measured(version: ModelVersion, max_age: dt.timedelta,
     stale = staleness(PERFORMANCE, ev, version, max_age) or _not_held_out(ev, version)
     if stale:
         return Measured(None, {}, stale)
+    if not ev.metrics_intact():
+        return Measured(None, {}, f"performance report #{ev.report_id}'s stored metrics are not those its recorded "
+                                  f"digest (json_sha256) names: they were changed behind the log's back "
+                                  f"(`manage.py audit verify` names the change)")
     values = ev.metrics.get("metrics") if isinstance(ev.metrics, dict) else None
     return Measured(ev.report_id, values if isinstance(values, dict) else {})
 

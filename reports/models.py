@@ -35,6 +35,8 @@ class Verdict(models.TextChoices):
 
 class Report(GovernedModel):
     AUDIT_EXCLUDE = ("updated_at", "progress", "metrics")
+    # The metrics (what the gates read) are the JSON twin's content: json_sha256, in the entries, binds them.
+    AUDIT_DIGESTED = {"metrics": "json_sha256"}
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="reports")
     kind = models.CharField(max_length=20, choices=ReportKind.choices)

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from audit.reconcile import digest_of
 from reports.models import Report, ReportStatus
 
 
@@ -22,6 +23,11 @@ class EvidenceSummary:
     finished_at: dt.datetime | None
     metrics: dict[str, Any]
     inputs: dict[str, Any]
+
+    def metrics_intact(self) -> bool:
+        """Whether the stored metrics are still those the report's recorded json_sha256 names (Report.AUDIT_DIGESTED):
+        a gate reads no number changed behind the log's back."""
+        return digest_of(self.metrics) == self.json_sha256
 
 
 def _summary(report: Report) -> EvidenceSummary:

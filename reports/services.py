@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit import writer
 from audit.models import Checkpoint
+from audit.reconcile import digest_of
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from registry.models import DatasetVersion, ModelVersion
 from registry.sandbox import skops_types
@@ -136,6 +137,10 @@ def report_succeed(*, report_id: int, metrics: dict[str, Any], json_name: str, j
         report = Report.objects.select_for_update().get(pk=report_id)
         if report.status == ReportStatus.SUCCEEDED:
             return report
+        if json_sha256 != digest_of(metrics):
+            # The entries record the digest, not the metrics (Report.AUDIT_DIGESTED): they must be one.
+            raise InvalidInput(f"report #{report_id}: json_sha256 {json_sha256} is not the digest of the metrics "
+                               f"({digest_of(metrics) or 'not canonical JSON'})")
         report.metrics = metrics
         report.verdict = metrics.get("verdict", "info") if report.kind != ReportKind.LINEAGE else "info"
         report.json, report.json_sha256 = json_name, json_sha256

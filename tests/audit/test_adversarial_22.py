@@ -3,6 +3,7 @@ spans that the inventory reads. Each test is a way an insider tried; it passes w
 
 from __future__ import annotations
 
+import datetime as dt
 from io import StringIO
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from audit import reconcile
+from governance import gates
 from registry.models import ModelVersion
 from tests.governance.helpers import People, version_for
 
@@ -68,12 +70,6 @@ def _verify_fails() -> str:
     return out.getvalue()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A report's `metrics` is left out of its entries (Report.AUDIT_EXCLUDE) and so out of the reconciliation, "
-    "yet the metric gates read the measured ROC AUC from it: an insider who gets any entry for the report into "
-    "the transaction (writer.record in a shell; on PostgreSQL, SELECT audit_append(...) as the application's role) "
-    "rewrites the number, the guard passes, and `audit verify` says nothing. Needs the entries to carry a digest "
-    "of `metrics` (or the JSON twin's content to be checked against json_sha256) so the reconciliation can compare"))
 def test_a_reports_measured_metrics_rewritten_under_an_unrelated_entry_are_named(make_user: Any) -> None:
     from django.db import models
 
@@ -91,7 +87,12 @@ def test_a_reports_measured_metrics_rewritten_under_an_unrelated_entry_are_named
         writer.record(action="reports.report.touch", obj=report, changes={})
         models.QuerySet(Report).filter(pk=report.pk).update(metrics=forged)
     assert Report.objects.get(pk=report.pk).metrics["metrics"]["roc_auc"]["value"] == 0.99  # the guard let it by
-    _verify_fails()
+    # The entries bind the metrics through json_sha256 (Report.AUDIT_DIGESTED): verify names the report and field...
+    out = _verify_fails()
+    assert f"reports.report#{report.pk} field metrics" in out, out
+    # ...and no gate reads the forged number: the measurement counts as not measured, with the reason.
+    found = gates.measured(version, dt.timedelta(days=365))
+    assert found.report_id is None and "changed behind the log's back" in found.why_none
 
 
 @pytest.mark.xfail(strict=True, reason=(

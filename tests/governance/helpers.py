@@ -7,6 +7,7 @@ from typing import Any
 
 from audit import writer
 from audit.context import audit_context, system_actor
+from audit.reconcile import digest_of
 from reports.models import Report
 from reports.services import report_succeed
 from tests.factories import csv_bytes, make_dataset_version, make_model, make_version
@@ -37,7 +38,7 @@ def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: d
     gives another's digest. Made as a worker makes one (reports.services.report_succeed, which governance reacts
     to in its transaction), unless `finished_at` backdates it: that row is written as it stands."""
     sha = (digest * 64)[:64]
-    metrics: dict[str, Any] = {"verdict": verdict, "overall": {"roc_auc": {"value": 0.8}}}
+    metrics: dict[str, Any] = {"verdict": verdict, "overall": {"roc_auc": {"value": 0.8}}, "made_as": sha}
     inputs = {"artifact_sha256": artifact or version.artifact_sha256}
     if kind == "performance":
         inputs["evaluation_dataset_sha256"] = evaluated_on or held_out(version)
@@ -47,12 +48,12 @@ def add_report(version: Any, kind: str, verdict: str = "pass", *, finished_at: d
         report = Report(version=version, kind=kind, inputs=inputs)
         if finished_at is not None:
             report.status, report.verdict, report.progress, report.finished_at = "succeeded", verdict, 100, finished_at
-            report.pdf_sha256 = report.json_sha256 = sha
             report.metrics = metrics
+            report.pdf_sha256, report.json_sha256 = sha, digest_of(metrics)
         writer.save(report)
         if finished_at is None:
-            report = report_succeed(report_id=report.pk, metrics=metrics, json_name="", json_sha256=sha, pdf_name="",
-                                    pdf_sha256=sha)
+            report = report_succeed(report_id=report.pk, metrics=metrics, json_name="",
+                                    json_sha256=digest_of(metrics), pdf_name="", pdf_sha256=sha)
     return report
 
 

@@ -196,3 +196,18 @@ def test_a_worker_with_other_software_than_recorded_fails_the_report_saying_what
     assert f"shap {real['shap']} recorded, 0.0.1 here" in done.error
     monkeypatch.setattr(compute, "software_versions", lambda: real)
     assert compute.report_compute(report_id=report.pk).status == "succeeded"  # a worker put right completes it
+
+
+def test_a_report_is_served_only_with_the_digest_of_its_metrics(registered):
+    """The entries record json_sha256, not the metrics (Report.AUDIT_DIGESTED): a report served with metrics its
+    digest does not name is refused, and nothing changes."""
+    from config.errors import InvalidInput
+
+    report = _request(registered, "performance")  # queued: its task waits for a commit the test never makes
+    assert report.status == "queued"
+    metrics = {"verdict": "info", "metrics": {"roc_auc": {"value": 0.99}}}
+    with pytest.raises(InvalidInput, match="not the digest of the metrics"):
+        services.report_succeed(report_id=report.pk, metrics=metrics, json_name="", json_sha256="0" * 64,
+                                pdf_name="", pdf_sha256="0" * 64)
+    report.refresh_from_db()
+    assert report.status != "succeeded" and report.metrics != metrics
