@@ -78,6 +78,8 @@ def canonical(value: Any, *, plain: bool = False, read: bool = False) -> bytes:
     exactly (2**53 + 1) becomes the nearest double, as RFC 8785 says. The writer leaves it False: it refuses
     such an integer (it makes none: `chain.jsonable` writes them as strings).
     """
+    if plain and _ENCODE is not None:  # the verifier's hot path: no call more than needed
+        return "".join(_ENCODE(value, 0)).encode()
     if plain or _plain_value(value):
         try:
             return _encode(value)
@@ -176,7 +178,7 @@ def scan_object(raw: bytes, *, unique: bool = False) -> dict[str, Any] | None:
 def scanned_plain(raw: bytes) -> bool:
     """Whether `raw`, just read by `scan_object`, was plain: integers only, no escape or astral character,
     where the C encoder's bytes are RFC 8785's and the shortest spelling of the value."""
-    return not _seen.exotic and plain_text(raw)
+    return not _seen.exotic and b"\\u" not in raw and (raw.isascii() or not _ASTRAL.search(raw))  # plain_text
 
 
 def unparsable(line: bytes | str, exc: Exception) -> str:

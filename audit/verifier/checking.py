@@ -153,7 +153,7 @@ class LogChecker:
         """Rules 1-3 for an entry (without its hash) that follows another: the entry's rules, then seq, ts and
         prev against the entry before, as `_check` applies them."""
         return (
-            entry_fault(e, self._ts[:10], self._actions) is None  # type: ignore[index]
+            entry_fault(e, self._ts[:10], self._actions, self._prev) is None  # type: ignore[index]
             and e["seq"] == self._seq + 1  # type: ignore[operator]
             and e["ts"] >= self._ts
             and e["prev"] == self._prev
