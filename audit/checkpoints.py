@@ -9,13 +9,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import rfc8785
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit import chain, merkle, mirror, signing, writer
+from audit import merkle, mirror, signing, writer
+from audit.format.checkpoint import signed_bytes
+from audit.format.entry import format_ts
+from audit.format.rfc6962 import empty_root, leaf_hash
 from audit.models import AuditEntry, ChainHead, Checkpoint, MerkleNode, SigningKey
 from config.files import write_once
 
@@ -44,7 +46,7 @@ def fetch_nodes(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         where = Q()
         for start, end in ranges:
             where |= Q(seq__gt=start, seq__lte=end)
-        leaves = {seq - 1: chain.leaf_hash(h) for seq, h in AuditEntry.objects.filter(where).values_list("seq", "hash")}
+        leaves = {seq - 1: leaf_hash(h) for seq, h in AuditEntry.objects.filter(where).values_list("seq", "hash")}
         nodes.update(merkle.derived_nodes(keys, leaves))
     return nodes
 
@@ -61,7 +63,7 @@ def checkpoint_create() -> Checkpoint:
         existing = Checkpoint.objects.filter(size=head.seq).first()
         if existing is not None:
             return existing
-        root = merkle_root(head.seq).hex() if head.seq else chain.empty_root().hex()
+        root = merkle_root(head.seq).hex() if head.seq else empty_root().hex()
         now = max(timezone.now(), head.ts) if head.ts else timezone.now()
         body: dict[str, Any] = {
             "v": 1,
@@ -69,11 +71,11 @@ def checkpoint_create() -> Checkpoint:
             "size": head.seq,
             "root": root,
             "head": head.hash,
-            "ts": chain.format_ts(now),
+            "ts": format_ts(now),
         }
         kid = signing.current_key_id()
         body["key"] = kid
-        _, body["sig"] = signing.sign(rfc8785.dumps(body))
+        _, body["sig"] = signing.sign(signed_bytes(body))
         _remember_key(kid, now)
         cp = Checkpoint(
             size=head.seq, root=root, head=head.hash, ts=now, key_id=kid, log_id=body["log"],

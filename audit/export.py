@@ -11,8 +11,8 @@ from typing import Any
 from django.db.models import CharField, Func
 
 from audit import writer
+from audit.format.entry import entry_line
 from audit.models import ENTRY_COLUMNS, AuditEntry, Checkpoint
-from audit.verifier import entry_line
 from config.errors import InvalidInput
 
 BATCH = 5000

@@ -8,13 +8,15 @@ Only nodes at STORED_LEVEL and above are stored: that is one row per 2**STORED_L
 instead of two per entry. A node below is recomputed from at most 2**STORED_LEVEL entry hashes,
 which lie in one range of the log; a root or proof needs a few such ranges, so still one query for
 the stored nodes and one for the entries.
+
+The hashes and the fold are the format core's (`audit.format.rfc6962`), which the verifier checks proofs with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from audit.chain import empty_root, leaf_hash, node_hash
+from audit.format.rfc6962 import empty_root, fold, node_hash
 
 Key = tuple[int, int]
 Nodes = Mapping[Key, bytes]
@@ -29,7 +31,6 @@ __all__ = [
     "derived_nodes",
     "inclusion_keys",
     "inclusion_proof",
-    "leaf_hash",
     "leaf_ranges",
     "mth",
     "path",
@@ -59,11 +60,7 @@ def _range_keys(start: int, end: int) -> list[Key]:
 
 def _range_hash(start: int, end: int, nodes: Nodes) -> bytes:
     """MTH of leaves [start, end): fold the decomposition right to left, as RFC 6962 nests it."""
-    keys = _range_keys(start, end)
-    acc = nodes[keys[-1]]
-    for key in reversed(keys[:-1]):
-        acc = node_hash(nodes[key], acc)
-    return acc
+    return fold([nodes[key] for key in _range_keys(start, end)])
 
 
 def _inclusion_ranges(index: int, start: int, end: int) -> list[tuple[int, int]]:

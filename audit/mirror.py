@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit import signing
+from audit.format.checkpoint import key_id
 from audit.models import Checkpoint
 from config.errors import InvalidInput, ServiceUnavailable
 from config.files import write_once
@@ -156,7 +157,7 @@ def _matching_key(candidates: list[bytes], kid: str) -> bytes:
             public = serialization.load_pem_public_key(pem)
         except ValueError:
             continue
-        if isinstance(public, Ed25519PublicKey) and signing.key_id(public) == kid:
+        if isinstance(public, Ed25519PublicKey) and key_id(public) == kid:
             return pem
     return candidates[0] if candidates else b""
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.db import models
 
+from audit.format.entry import entry_line
+
 
 class AppendOnlyError(Exception):
     """Raised on any attempt to change or remove what the log has recorded."""
@@ -110,8 +112,6 @@ class AuditEntry(AppendOnlyModel):
 
     def line(self) -> bytes:
         """The entry as one JSON line: the stored canonical bytes with the hash appended."""
-        from audit.verifier import entry_line
-
         return entry_line(bytes(self.canonical), self.hash)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit import writer
+from audit import merkle, writer
 from audit.checkpoints import fetch_nodes
+from audit.format.rfc6962 import leaf_hash
 from audit.models import AuditEntry, Checkpoint
 from config.errors import InvalidInput, NotFound
 
@@ -35,8 +36,6 @@ def inclusion(*, seq: int, size: int | None = None) -> dict[str, Any]:
     entry = AuditEntry.objects.filter(seq=seq).only("seq", "hash").first()
     if entry is None:
         raise NotFound(f"no entry with seq {seq}")
-    from audit import merkle
-
     index = seq - 1
     nodes = fetch_nodes(merkle.inclusion_keys(index, size) + merkle.root_keys(size))
     return {
@@ -44,7 +43,7 @@ def inclusion(*, seq: int, size: int | None = None) -> dict[str, Any]:
         "leaf_index": index,
         "tree_size": size,
         "entry_hash": entry.hash,
-        "leaf_hash": writer_leaf(entry.hash).hex(),
+        "leaf_hash": leaf_hash(entry.hash).hex(),
         "proof": [h.hex() for h in merkle.inclusion_proof(index, size, nodes)],
         "root": merkle.root(size, nodes).hex(),
         "checkpoint": _checkpoint_at(size),
@@ -56,8 +55,6 @@ def consistency(*, old_size: int, size: int | None = None) -> dict[str, Any]:
     size = _size_or_head(size)
     if old_size < 1 or old_size > size:
         raise InvalidInput(f"old size must be between 1 and {size}")
-    from audit import merkle
-
     nodes = fetch_nodes(merkle.consistency_keys(old_size, size) + merkle.root_keys(old_size) + merkle.root_keys(size))
     return {
         "old_size": old_size,
@@ -73,9 +70,3 @@ def consistency(*, old_size: int, size: int | None = None) -> dict[str, Any]:
 def _checkpoint_at(size: int) -> dict[str, Any] | None:
     cp = Checkpoint.objects.filter(size=size).first()
     return cp.as_json() if cp else None
-
-
-def writer_leaf(entry_hash: str) -> bytes:
-    from audit.chain import leaf_hash
-
-    return leaf_hash(entry_hash)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,12 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from audit.format.checkpoint import key_id
 from config.files import write_once
-
-
-def key_id(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).digest()[:8].hex()
 
 
 def public_pem(public_key: Ed25519PublicKey) -> bytes:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit import checkpoints, mirror, writer
 from audit.export import stored_rows
 from audit.models import ENTRY_COLUMNS, Checkpoint, VerificationRun, entry_columns
+from audit.verifier import LogChecker
 
 
 @dataclass
@@ -100,7 +101,7 @@ def verify_log(
 
 def _check(progress: Callable[[int], None] | None, external_checkpoints: str | Path | None,
            state: StateCheck | None) -> tuple[Any, Any]:
-    from audit import replay, signing, verifier
+    from audit import replay, signing
 
     fold_state = apply = None
     if state is not None:
@@ -110,7 +111,7 @@ def _check(progress: Callable[[int], None] | None, external_checkpoints: str | P
         fold_state = replay.new_state(plan)
         apply = replay.applier(plan, fold_state)
     head_seq, _, _ = writer.head()
-    checker = verifier.LogChecker(whole_log_to=head_seq)
+    checker = LogChecker(whole_log_to=head_seq)
     seen = set()
     for cp in Checkpoint.objects.order_by("size"):
         seen.add(cp.document)
@@ -147,7 +148,7 @@ def _check(progress: Callable[[int], None] | None, external_checkpoints: str | P
     return checker.finish(), fold_state
 
 
-def _check_columns(checker: Any, ts: str, columns: tuple[Any, ...]) -> None:
+def _check_columns(checker: LogChecker, ts: str, columns: tuple[Any, ...]) -> None:
     """The plain columns the API and the admin filter by must say what the hashed entry says: a column
     changed in the database (an object_id, say) would hide an entry from an object's history."""
     entry = checker.last_entry

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,6 +16,9 @@ from django.utils import timezone
 
 from audit import chain, merkle
 from audit.context import current_actor, current_context
+from audit.format.entry import action_ok, changes_ok, entry_hash, format_ts, tail
+from audit.format.jcs import canonical
+from audit.format.rfc6962 import CompactRange, leaf_hash
 from audit.governed import EXPECTED, GovernedModel
 from audit.models import ENTRY_COLUMNS, AuditEntry, ChainHead, MerkleNode, entry_columns
 from config.errors import Conflict
@@ -209,23 +211,16 @@ def _record(
     return pending
 
 
-_ACTION = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+")
-
-
-_CHANGE_MEMBERS = frozenset({"old", "new"})
-
-
 def _check_changes(changes: dict[str, Any]) -> None:
     # The spec's shape of `changes`, which every verifier checks: an entry without it would fail them all.
     for name, change in changes.items():
-        if type(change) is not dict or change.keys() != _CHANGE_MEMBERS:
+        if not changes_ok({name: change}):
             raise ValueError(f'audit change {name!r} must be {{"old": value, "new": value}}, got {change!r}')
 
 
 def _check_action(action: str) -> None:
-    # ASCII only: str.isalnum() and str.lower() would let "registry.modèle.create" through, which
-    # the spec's "dotted lower case" (and so every verifier) refuses.
-    if not isinstance(action, str) or _ACTION.fullmatch(action) is None:
+    # The spec's rule, which every verifier applies: ASCII only, so "registry.modèle.create" is refused.
+    if not action_ok(action):
         raise ValueError(f"audit action must be dotted lower case app.subject.verb, got {action!r}")
 
 
@@ -368,7 +363,7 @@ def _row(item: PendingEntry) -> dict[str, Any]:
     }
     # RFC 8785 orders members by name; "prev", "seq", "ts" and "v" all sort after "object", so
     # the canonical form is this prefix followed by those four.
-    prefix = chain.canonical(head_members)[:-1] + b","
+    prefix = canonical(head_members)[:-1] + b","
     return {"prefix": prefix.decode(), **dict(zip(ENTRY_COLUMNS, entry_columns(head_members), strict=True))}
 
 
@@ -396,44 +391,29 @@ def _append_in_python(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
     head = ChainHead.objects.select_for_update().get(pk=1)
     now = timezone.now()
     ts = max(now, head.ts) if head.ts else now
-    ts_text = chain.format_ts(ts)
+    ts_text = format_ts(ts)
     seq, prev = head.seq, head.hash
-    frontier = _split(bytes(head.frontier))
+    frontier = bytes(head.frontier)
+    tree = CompactRange(seq, [frontier[i : i + 32] for i in range(0, len(frontier), 32)])
     entries: list[AuditEntry] = []
-    nodes: list[MerkleNode] = []
+    finished: list[tuple[int, int, bytes]] = []  # the complete aligned subtrees the leaves make
     out: list[tuple[int, str]] = []
     for row in rows:
         seq += 1
-        raw = row["prefix"].encode() + chain.tail(prev=prev, seq=seq, ts_text=ts_text)
-        digest = chain.entry_hash(raw)
+        raw = row["prefix"].encode() + tail(prev=prev, seq=seq, ts_text=ts_text)
+        digest = entry_hash(raw)
         fields = {k: v for k, v in row.items() if k != "prefix"}
         entries.append(AuditEntry(seq=seq, ts=ts, canonical=raw, prev=prev, hash=digest, **fields))
-        nodes.extend(_append_leaf(frontier, seq - 1, chain.leaf_hash(digest)))
+        tree.append(leaf_hash(digest), finished)
         out.append((seq, digest))
         prev = digest
+    nodes = [MerkleNode(key=MerkleNode.make_key(level, index), hash=node)
+             for level, index, node in finished if level >= merkle.STORED_LEVEL]
     with permit_append():
         AuditEntry.objects.bulk_create(entries)
         MerkleNode.objects.bulk_create(nodes)
-    ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev, ts=ts, frontier=b"".join(frontier))
+    ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev, ts=ts, frontier=b"".join(tree.nodes))
     return out
-
-
-def _split(frontier: bytes) -> list[bytes]:
-    return [frontier[i : i + 32] for i in range(0, len(frontier), 32)]
-
-
-def _append_leaf(frontier: list[bytes], index: int, leaf: bytes) -> list[MerkleNode]:
-    """Add leaf `index` to the compact range; return the complete aligned subtrees it finishes that are stored."""
-    finished = []
-    level, node = 0, leaf
-    # Each trailing 1 bit of the index is a complete left sibling on the frontier to merge with.
-    while index & 1:
-        node = chain.node_hash(frontier.pop(), node)
-        level, index = level + 1, index >> 1
-        if level >= merkle.STORED_LEVEL:
-            finished.append(MerkleNode(key=MerkleNode.make_key(level, index), hash=node))
-    frontier.append(node)
-    return finished
 
 
 def head() -> tuple[int, str, dt.datetime | None]:

@@ -27,7 +27,8 @@ def seed(n: int) -> float:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from audit import chain, pg_append
+    from audit import pg_append
+    from audit.format.jcs import canonical
 
     template: dict = {"action": "registry.modelversion.update", "actor": {"id": "7", "kind": "user", "name": "seeder"},
                 "context": {"channel": "system"}}
@@ -39,7 +40,7 @@ def seed(n: int) -> float:
             body = {**template, "changes": {"description": {"old": None, "new": f"edit {i}"}},
                     "object": {"id": str(i % 100_000), "repr": f"model-{i % 10_000} v{i % 10}",
                                "type": "registry.modelversion"}}
-            rows.append({"prefix": chain.canonical(body)[:-1].decode() + ",", "actor_kind": "user",
+            rows.append({"prefix": canonical(body)[:-1].decode() + ",", "actor_kind": "user",
                          "actor_id": "7", "actor_name": "seeder", "action": template["action"],
                          "object_type": "registry.modelversion", "object_id": str(i % 100_000),
                          "object_repr": body["object"]["repr"], "channel": "system", "request_id": ""})

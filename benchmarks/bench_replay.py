@@ -117,13 +117,13 @@ def synthetic(n: int) -> Iterator[dict[str, Any]]:
 
 
 def write_log(path: Path, n: int) -> None:
-    from audit import chain
+    from audit.format.jcs import canonical
 
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE entry (seq INTEGER PRIMARY KEY, object_type TEXT NOT NULL, canonical BLOB NOT NULL)")
     batch: list[tuple[int, str, bytes]] = []
     for entry in synthetic(n):
-        batch.append((entry["seq"], entry["object"]["type"], chain.canonical(entry)))
+        batch.append((entry["seq"], entry["object"]["type"], canonical(entry)))
         if len(batch) == 10_000:
             db.executemany("INSERT INTO entry VALUES (?, ?, ?)", batch)
             batch.clear()

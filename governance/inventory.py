@@ -22,10 +22,10 @@ from typing import Any
 from django.utils import timezone
 
 from audit import history, merkle
-from audit.chain import format_ts
 from audit.checkpoints import fetch_nodes
+from audit.format.entry import format_ts
+from audit.format.rfc6962 import leaf_hash
 from audit.models import AuditEntry, ChainHead, Checkpoint, StateSpan
-from audit.proofs import writer_leaf
 from config.errors import InvalidInput, NotFound
 from config.ids import BIGINT, ascii_digits
 
@@ -257,7 +257,7 @@ def _promotions(seq: int, version_ids: list[str], checkpoint_size: int) -> dict[
         proof: dict[str, Any] | None = None
         if entry_seq <= checkpoint_size:
             proof = {"leaf_index": entry_seq - 1, "tree_size": checkpoint_size,
-                     "leaf_hash": writer_leaf(hashes[entry_seq]).hex(),
+                     "leaf_hash": leaf_hash(hashes[entry_seq]).hex(),
                      "proof": [h.hex() for h in merkle.inclusion_proof(entry_seq - 1, checkpoint_size, nodes)],
                      "root": root}
         out[version_id] = {

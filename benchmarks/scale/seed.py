@@ -3,7 +3,7 @@
 The domain rows go in with COPY (the governed models refuse bulk writes in the ORM, which is right for
 the application and wrong for a seed). Every object gets the audit entries its services would have
 written (create, approvals, stage changes, edits), made by the same PostgreSQL append the writer uses
-with canonical bytes from `audit.chain`, so the chain and Merkle nodes are exactly what production
+with canonical bytes from `audit.format`, so the chain and Merkle nodes are exactly what production
 makes and `audit verify` passes. The log's history is spread over a year of timestamps starting
 when the database was migrated, because a chain's timestamps never go backwards.
 """
@@ -115,14 +115,14 @@ class _Log:
 
     def add(self, *, action: str, actor: Any, obj: tuple[str, int, str], changes: dict[str, Any],
             request_id: str) -> None:
-        from audit import chain
+        from audit.format.jcs import canonical
 
         actor_json = {"id": str(actor.pk), "kind": "user", "name": actor.username}
         body = {"action": action, "actor": actor_json, "changes": changes,
                 "context": {"channel": "api", "request_id": request_id},
                 "object": {"id": str(obj[1]), "repr": obj[2], "type": obj[0]}}
         self.rows.append({
-            "prefix": chain.canonical(body)[:-1].decode() + ",", "actor_kind": "user", "actor_id": str(actor.pk),
+            "prefix": canonical(body)[:-1].decode() + ",", "actor_kind": "user", "actor_id": str(actor.pk),
             "actor_name": actor.username, "action": action, "object_type": obj[0], "object_id": str(obj[1]),
             "object_repr": obj[2], "channel": "api", "request_id": request_id,
         })
@@ -194,11 +194,11 @@ def _ids() -> Iterator[int]:
 
 def _policy_freeze(policy: Any, stage: str, tier: str) -> tuple[dict[str, Any], str]:
     """The rule a request freezes and its digest, as `governance.services` computes them."""
-    from audit import chain
+    from audit.format.jcs import canonical
 
     rule = policy.rules[stage][tier]
     frozen = {"policy": policy.name, "version": policy.version, "stage": stage, "tier": tier, "rule": rule}
-    return rule, hashlib.sha256(chain.canonical(frozen)).hexdigest()
+    return rule, hashlib.sha256(canonical(frozen)).hexdigest()
 
 
 def seed(sizes: Sizes, media_root: Path) -> Seeded:

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from audit import signing
 from audit.checkpoints import checkpoint_create, checkpoint_due
+from audit.format.checkpoint import key_id
+from audit.format.rfc6962 import leaf_hash
 from audit.models import Checkpoint, SigningKey
 from audit.verification import verify_log
 from audit.verifier import verify_checkpoint_signature, verify_consistency, verify_inclusion
@@ -115,7 +117,7 @@ def test_stored_and_recomputed_nodes_give_the_rfc_tree(dev):
     n = 3 * 2**merkle.STORED_LEVEL + 5
     while AuditEntry.objects.count() < n:
         writer.record(action="tests.merkle.fill", obj=writer.ObjectRef(type="tests.fill", id="1", repr="fill"))
-    leaves = [merkle.leaf_hash(h) for h in AuditEntry.objects.order_by("seq").values_list("hash", flat=True)[:n]]
+    leaves = [leaf_hash(h) for h in AuditEntry.objects.order_by("seq").values_list("hash", flat=True)[:n]]
     memory = merkle.MemoryNodes(leaves)
     stored_levels = {key >> 56 for key in MerkleNode.objects.values_list("key", flat=True)}
     assert stored_levels and min(stored_levels) >= merkle.STORED_LEVEL
@@ -140,7 +142,7 @@ def test_signing_key_from_the_environment(dev, settings):
     try:
         make_model(dev, "a")
         cp = checkpoint_create()
-        assert cp.key_id == signing.key_id(key.public_key())
+        assert cp.key_id == key_id(key.public_key())
         public: Any = key.public_key()
         public.verify(base64.b64decode(cp.as_json()["sig"]),
                       rfc8785.dumps({k: v for k, v in cp.as_json().items() if k != "sig"}))

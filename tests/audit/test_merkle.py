@@ -9,13 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit import merkle
+from audit.format.rfc6962 import leaf_hash
 from audit.verifier import verify_consistency, verify_inclusion
 
 MAX = 100
 
 
 def _leaves(n: int) -> list[bytes]:
-    return [merkle.leaf_hash(hashlib.sha256(str(i).encode()).hexdigest()) for i in range(n)]
+    return [leaf_hash(hashlib.sha256(str(i).encode()).hexdigest()) for i in range(n)]
 
 
 TREES = {n: (_leaves(n), merkle.MemoryNodes(_leaves(n))) for n in range(1, MAX + 1)}

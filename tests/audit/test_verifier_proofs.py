@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from audit import signing
 from audit.checkpoints import checkpoint_create
 from audit.verifier import VerificationError, trusted_keys
-from audit.verifier_proofs import check_proof
+from audit.verifier.proofs import check_proof
 from tests.audit.verifier_cli import run_verifier
 from tests.factories import make_model
 

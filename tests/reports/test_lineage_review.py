@@ -192,7 +192,7 @@ def test_cited_proofs_are_documents_the_standalone_verifier_accepts(
         people: People, promoted: dict[str, Any], django_capture_on_commit_callbacks: Any) -> None:
     from audit.checkpoints import checkpoint_create
     from audit.signing import public_key_pem
-    from audit.verifier_proofs import check_proof
+    from audit.verifier.proofs import check_proof
 
     cp = checkpoint_create().as_json()
     report = _lineage(people, promoted["version"], django_capture_on_commit_callbacks)

@@ -1,7 +1,7 @@
 """The outsider's check of one proof served by the API, against public keys the outsider trusts.
 
-Part of the standalone verifier (`python -m audit.verifier --proof FILE --key PEM`): like it, it needs
-only `rfc8785` and `cryptography` and trusts nothing in the document but what a signature covers. The
+Part of the standalone verifier (`python -m audit.verifier --proof FILE --key PEM`): it needs only the
+format core, `rfc8785` and `cryptography`, and trusts nothing in the document but what a signature covers. The
 roots a proof is checked against are the signed checkpoints' roots, never the `root` the server put
 beside them, and a checkpoint counts only if it is signed by one of the keys given on the command line.
 
@@ -15,18 +15,13 @@ Documents (spec sections 3 and 4, as the API serves them):
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from audit.verifier import (
-    VerificationError,
-    _check_entry_shape,
-    _leaf,
-    canonical,
-    verify_checkpoint_signature,
-    verify_consistency,
-    verify_inclusion,
-)
+from audit.format.checkpoint import verify_checkpoint_signature
+from audit.format.entry import check_entry, entry_hash
+from audit.format.errors import VerificationError
+from audit.format.jcs import canonical
+from audit.format.rfc6962 import leaf_hash, verify_consistency, verify_inclusion
 
 
 def _hex32(value: Any, what: str) -> bytes:
@@ -58,23 +53,23 @@ def _signed(cp: Any, keys: dict[str, bytes], what: str) -> dict[str, Any]:
 
 def _inclusion(doc: dict[str, Any], entry: dict[str, Any] | None, keys: dict[str, bytes]) -> str:
     seq, index, size = _int(doc, "seq"), _int(doc, "leaf_index"), _int(doc, "tree_size")
-    entry_hash = doc.get("entry_hash")
+    digest = doc.get("entry_hash")
     if entry is not None:
-        _check_entry_shape(entry)
+        check_entry(entry)
         body = {k: v for k, v in entry.items() if k != "hash"}
         try:
-            hashed = canonical(body)
+            hashed = canonical(body, read=True)
         except Exception as exc:  # NaN, a lone surrogate: what RFC 8785 cannot write, named as in a bundle
             raise VerificationError("entry.json", f"cannot be canonicalised: {exc}") from exc
-        if hashlib.sha256(hashed).hexdigest() != entry["hash"]:
+        if entry_hash(hashed) != entry["hash"]:
             raise VerificationError("hash.mismatch", "the entry's hash is not SHA-256 of its canonical JSON")
-        if entry["seq"] != seq or entry["hash"] != entry_hash:
+        if entry["seq"] != seq or entry["hash"] != digest:
             raise VerificationError("proof.entry", "the proof is for another entry")
     cp = _signed(doc.get("checkpoint"), keys, "checkpoint")
     if cp["size"] != size or index != seq - 1:
         raise VerificationError("proof.size", "the proof's size or index does not match its checkpoint and seq")
-    _hex32(entry_hash, "entry_hash")
-    leaf = _leaf(str(entry_hash))
+    _hex32(digest, "entry_hash")
+    leaf = leaf_hash(str(digest))
     path = doc.get("proof")
     if not isinstance(path, list):
         raise VerificationError("proof.shape", "proof must be a list of hashes")
