@@ -18,6 +18,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import models
 
 from audit import chain
+from audit.format import jcs
 from audit.governed import GovernedModel
 from audit.replay import Link, Schema, State, fold_stored, iter_stored
 
@@ -197,7 +198,7 @@ def digest_of(value: Any) -> str:
     """The SHA-256 of a JSON value's RFC 8785 bytes (what GovernedModel.AUDIT_DIGESTED binds); "" for a value that
     has no such bytes (NaN, infinity)."""
     try:
-        return hashlib.sha256(chain.canonical(value)).hexdigest()
+        return hashlib.sha256(jcs.canonical(value)).hexdigest()
     except (TypeError, ValueError, OverflowError):
         return ""
 

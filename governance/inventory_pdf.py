@@ -15,11 +15,11 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-import rfc8785
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import PageBreak, Paragraph, Spacer, Table, TableStyle
 
+from audit.format import jcs
 from audit.models import Checkpoint
 from governance import inventory
 from reports.pdf.document import H1, H2, LEAD, SMALL, para, table, text
@@ -36,7 +36,7 @@ AHEAD = 64
 
 def digest(document: dict[str, Any]) -> str:
     """The SHA-256 a PDF's footer states for `document`: RFC 8785 of its members in DIGESTED (for a verifier)."""
-    return hashlib.sha256(rfc8785.dumps({k: document[k] for k in DIGESTED})).hexdigest()
+    return hashlib.sha256(jcs.canonical({k: document[k] for k in DIGESTED})).hexdigest()
 
 
 class _Digest:
@@ -44,15 +44,15 @@ class _Digest:
     so the models fall between `head` and `policies_in_force` and are hashed as they pass."""
 
     def __init__(self, first: dict[str, Any]) -> None:
-        self._hash = hashlib.sha256(b'{"checkpoint":' + rfc8785.dumps(first["checkpoint"]) + b',"head":'
-                                    + rfc8785.dumps(first["head"]) + b',"models":[')
-        self._tail = (b'],"policies_in_force":' + rfc8785.dumps(first["policies_in_force"]) + b',"roles":'
-                      + rfc8785.dumps(first["roles"]) + b"}")
+        self._hash = hashlib.sha256(b'{"checkpoint":' + jcs.canonical(first["checkpoint"]) + b',"head":'
+                                    + jcs.canonical(first["head"]) + b',"models":[')
+        self._tail = (b'],"policies_in_force":' + jcs.canonical(first["policies_in_force"]) + b',"roles":'
+                      + jcs.canonical(first["roles"]) + b"}")
         self._models = 0
         self._hex: str | None = None
 
     def add(self, model: dict[str, Any]) -> None:
-        self._hash.update((b"," if self._models else b"") + rfc8785.dumps(model))
+        self._hash.update((b"," if self._models else b"") + jcs.canonical(model))
         self._models += 1
 
     def hexdigest(self) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import rfc8785
 
 from audit import proofs
+from audit.reconcile import digest_of
 from audit.verification import verify_log
 from registry.models import DatasetVersion
 from registry.sandbox import skops_types
@@ -55,7 +54,7 @@ def _cover(report: Report, metrics: dict[str, Any], extra: dict[str, str] | None
         owner=subject["owner"], intended_use=subject["intended_use"],
         report_kind=report.get_kind_display(), report_id=report.pk, generated_at=report.created_at,
         input_digests={k.replace("_sha256", ""): v for k, v in sorted(report.inputs.items())},
-        metrics_sha256=hashlib.sha256(rfc8785.dumps(metrics)).hexdigest(),
+        metrics_sha256=digest_of(metrics),
         software=report.config["software"], audit_head=report.config["audit_head"],
         checkpoint=report.config.get("checkpoint"), extra=extra or {}, sandbox=sandbox or _sandbox(report, None),
     )

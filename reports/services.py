@@ -9,12 +9,12 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
 from typing import Any
 
-import rfc8785
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit import writer
+from audit.format import jcs
 from audit.models import Checkpoint
 from audit.reconcile import digest_of
 from config.errors import Conflict, InvalidInput, PermissionDenied
@@ -40,7 +40,7 @@ def software_versions() -> dict[str, str]:
 
 
 def canonical_json(data: dict[str, Any]) -> bytes:
-    return rfc8785.dumps(data)
+    return jcs.canonical(data)
 
 
 def report_subject(version: ModelVersion) -> dict[str, Any]:
