@@ -2,12 +2,12 @@
 
 from django.db import migrations
 
+from audit.migrations import _append_only_v1
+
 
 def forwards(apps, schema_editor):
-    from audit import db_guards
-
     apps.get_model("audit", "ChainHead").objects.get_or_create(pk=1)
-    db_guards.install(schema_editor.connection)
+    _append_only_v1.install(schema_editor.connection)
 
 
 class Migration(migrations.Migration):

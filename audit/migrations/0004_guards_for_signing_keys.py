@@ -2,11 +2,11 @@
 
 from django.db import migrations
 
+from audit.migrations import _append_only_v1
+
 
 def forwards(apps, schema_editor):
-    from audit import db_guards
-
-    db_guards.install(schema_editor.connection)
+    _append_only_v1.install(schema_editor.connection)
 
 
 class Migration(migrations.Migration):

@@ -6,6 +6,8 @@ the function in force, which audit.pg_append calls; a change to it is a new migr
 
 from django.db import migrations, models
 
+from audit.migrations import _append_only_v1
+
 # The function of 0006 and 0007, which this one replaces (another signature, so CREATE OR REPLACE would keep both).
 OLD_SIGNATURE = "audit_append(timestamptz, " + ", ".join(["text[]"] * 10) + ")"
 
@@ -67,10 +69,8 @@ $$ LANGUAGE plpgsql;
 
 
 def forwards(apps, schema_editor):
-    from audit import db_guards
-
     # SQLite rebuilds the entry table to drop the unique constraint, and its triggers with it.
-    db_guards.install(schema_editor.connection)
+    _append_only_v1.install(schema_editor.connection)
     if schema_editor.connection.vendor == "postgresql":
         with schema_editor.connection.cursor() as cursor:
             cursor.execute(f"DROP FUNCTION IF EXISTS {OLD_SIGNATURE}")

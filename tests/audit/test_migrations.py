@@ -26,6 +26,10 @@ def test_no_audit_migration_runs_todays_append_code(path: Path) -> None:
         elif isinstance(node, ast.ImportFrom):
             imported |= {f"{node.module}.{a.name}" for a in node.names}
     assert not {name for name in imported if "pg_append" in name or name.startswith("psycopg")}
+    # Nor today's code of any other product module: only the frozen SQL beside the migrations.
+    product = ("audit", "registry", "reports", "governance", "config")
+    assert not {name for name in imported
+                if name.split(".")[0] in product and not name.startswith("audit.migrations._")}, imported
 
 
 @pytest.mark.slow
