@@ -16,7 +16,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import bootstrap, writer
+from audit import bootstrap, permits, writer
 from audit.context import audit_context, system_actor, user_actor
 from audit.governed import GovernedModel, NoBulkWritesQuerySet, guard_link_table, guard_managers, refuse_raw_save
 
@@ -34,7 +34,7 @@ class PermissionQuerySet(NoBulkWritesQuerySet):
         a flush before the log's own post-migrate step has put back the chain's head: made here if missing."""
         bootstrap.ensure_chain_head(self.db)
         with writer.atomic():
-            writer.note("auth.permission", None)
+            permits.note("auth.permission", None)
             made = models.QuerySet.bulk_create(self, objs, *args, **kwargs)
             for perm in made:
                 if perm.pk is not None:  # None: an existing one skipped (ignore_conflicts)
@@ -55,7 +55,7 @@ def _object_type(model: Any) -> str:
 
 
 def _snapshot(sender: Any, instance: Any, **kwargs: Any) -> None:
-    writer.note(_object_type(sender), instance.pk)
+    permits.note(_object_type(sender), instance.pk)
     if instance.pk is None or kwargs.get("raw"):
         instance._audit_before = {}
         return
@@ -110,7 +110,7 @@ def _links(instance: Any) -> dict[str, list[str]]:
 
 
 def _deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
-    writer.note(_object_type(sender), instance.pk)
+    permits.note(_object_type(sender), instance.pk)
     instance._audit_links = _links(instance)
 
 
@@ -154,7 +154,7 @@ def _linked_names(through: Any, instance: Any, model: Any) -> list[str]:
 
 def _m2m(sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: Any, **kwargs: Any) -> None:
     if action.startswith("pre_"):
-        writer.note(_object_type(type(instance)), instance.pk)
+        permits.note(_object_type(type(instance)), instance.pk)
     if action == "pre_clear":
         instance._audit_cleared = _linked_names(sender, instance, model)
         return

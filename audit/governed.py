@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import connections, models
 
+from audit import permits
 from audit.models import UnauditedWriteError
 
 _BULK_REFUSED = "bulk {op} on {model} is refused: it would change rows without audit entries; {hint}"
@@ -161,9 +162,7 @@ class GovernedModel(models.Model):
         return super()._do_update(base_qs, *args, **kwargs)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from audit import writer
-
-        if not writer.governed_write_permitted():
+        if not permits.governed_write_permitted():
             raise UnauditedWriteError(
                 f"{type(self).__name__} must be saved through a service (audit.writer.save), "
                 "so that the change and its audit entry are one transaction"
@@ -171,9 +170,7 @@ class GovernedModel(models.Model):
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        from audit import writer
-
-        if not writer.governed_write_permitted():
+        if not permits.governed_write_permitted():
             raise UnauditedWriteError(
                 f"{type(self).__name__} must be deleted through a service (audit.writer.delete)"
             )
@@ -181,19 +178,17 @@ class GovernedModel(models.Model):
 
 
 def _refuse_unaudited_m2m(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
-    from audit import writer
-
     related = kwargs.get("model")
     governed = isinstance(instance, GovernedModel) or (
         isinstance(related, type) and issubclass(related, GovernedModel)
     )
     if action.startswith("pre_") and governed:
-        if not writer.link_writes_permitted():
+        if not permits.link_writes_permitted():
             raise UnauditedWriteError(
                 f"many-to-many changes on {type(instance).__name__} go through its service, which records them"
             )
         meta = type(instance)._meta
-        writer.note(f"{meta.app_label}.{meta.model_name}", instance.pk)
+        permits.note(f"{meta.app_label}.{meta.model_name}", instance.pk)
 
 
 def refuse_link_row_save(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -276,9 +271,7 @@ def guard_link_table(through: Any) -> None:
 
 def refuse_raw_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
     """`loaddata` saves rows raw (Model.save_base), past save() and with no entry: refused."""
-    from audit import writer
-
-    if raw and not writer.governed_write_permitted():
+    if raw and not permits.governed_write_permitted():
         raise UnauditedWriteError(f"{sender.__name__} rows are not loaded from fixtures: that would change them "
                                   "with no audit entry; create them through the services")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import models
 
+from audit import permits
 from audit.format.entry import entry_line
 
 
@@ -39,11 +40,9 @@ class AppendOnlyModel(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from audit import writer
-
         if not self._state.adding:
             raise AppendOnlyError(f"{type(self).__name__} is append-only: a saved row never changes")
-        if not writer.append_permitted():
+        if not permits.append_permitted():
             raise AppendOnlyError(f"{type(self).__name__} rows are written only by the audit writer")
         super().save(*args, **kwargs)
 

@@ -28,7 +28,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import models
 
-from audit import writer
+from audit import permits
 from audit.governed import GovernedModel
 
 # The name every row guard trigger starts with (SQLite's `db_guards.suspended` drops triggers by prefix).
@@ -224,7 +224,7 @@ def install(connection: Any) -> None:
 
 
 def _sqlite_recorded(object_type: str, object_id: Any, inserting: int) -> bool:
-    return writer.noted(object_type, object_id, bool(inserting))
+    return permits.noted(object_type, object_id, bool(inserting))
 
 
 def register_sqlite_function(sender: Any, connection: Any, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, tran
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from audit import chain, merkle
+from audit import chain, merkle, permits
 from audit.context import current_actor, current_context
 from audit.format.entry import action_ok, changes_ok, entry_hash, format_ts, tail
 from audit.format.jcs import canonical
@@ -23,11 +23,11 @@ from audit.governed import EXPECTED, GovernedModel
 from audit.models import ENTRY_COLUMNS, AuditEntry, ChainHead, MerkleNode, entry_columns
 from config.errors import Conflict
 
-_append_permit: ContextVar[bool] = ContextVar("audit_append_permit", default=False)
-_write_permit: ContextVar[bool] = ContextVar("audit_write_permit", default=False)
-_link_permit: ContextVar[bool] = ContextVar("audit_link_permit", default=False)
+# The services ask the writer, their door, for the two permits they may hold themselves.
+permit_append = permits.permit_append
+permit_governed_writes = permits.permit_governed_writes
+
 _buffer: ContextVar[_Buffer | None] = ContextVar("audit_buffer", default=None)
-_noted: ContextVar[_Noted | None] = ContextVar("audit_noted", default=None)
 
 
 @dataclass(frozen=True)
@@ -65,50 +65,6 @@ class _Buffer:
         conn = self.conn
         return (conn is connections[DEFAULT_DB_ALIAS] and len(conn.savepoint_ids) == self.depth
                 and conn.savepoint_state == self.savepoints_made)
-
-
-@dataclass
-class _Noted:
-    """The objects the writer is writing or has recorded in one SQLite transaction (see `note`)."""
-
-    block: Any  # the transaction's outermost atomic block
-    objects: set[tuple[str, str]] = field(default_factory=set)
-
-
-def note(object_type: str, object_id: Any) -> None:
-    """Tell SQLite's row guards (audit.row_guards) that this object is written here with its entry recorded in
-    this transaction: just before the writer writes it, and for each entry recorded. `object_id` None is a
-    row of that type about to be inserted. PostgreSQL's guards read the entries themselves: nothing to do."""
-    conn = connections[DEFAULT_DB_ALIAS]
-    if conn.vendor != "sqlite" or not conn.atomic_blocks:
-        return  # outside a transaction nothing written can have its entry in the same one
-    block = conn.atomic_blocks[0]
-    noted = _noted.get()
-    if noted is None or noted.block is not block:
-        noted = _Noted(block)
-        _noted.set(noted)
-    noted.objects.add((object_type, "*" if object_id is None else str(object_id)))
-
-
-def noted(object_type: str, object_id: Any, inserting: bool) -> bool:
-    """Whether `note` named this object in the current transaction (SQLite's row guards ask)."""
-    conn = connections[DEFAULT_DB_ALIAS]
-    found = _noted.get()
-    if found is None or not conn.atomic_blocks or found.block is not conn.atomic_blocks[0]:
-        return False
-    return (object_type, str(object_id)) in found.objects or (inserting and (object_type, "*") in found.objects)
-
-
-def append_permitted() -> bool:
-    return _append_permit.get()
-
-
-def governed_write_permitted() -> bool:
-    return _write_permit.get()
-
-
-def link_writes_permitted() -> bool:
-    return _link_permit.get()
 
 
 def _object_type(obj: models.Model) -> str:
@@ -197,7 +153,7 @@ def _record(
     pending = PendingEntry(
         action=action, obj=object_ref(obj), changes=changes, actor=current_actor().as_json(), context=ctx
     )
-    note(pending.obj.type, pending.obj.id)
+    permits.note(pending.obj.type, pending.obj.id)
     buf = _buffer.get()
     # An entry made inside a nested savepoint is appended at once, so that rolling back that
     # savepoint takes the entry with the change and never leaves one without the other.
@@ -250,16 +206,13 @@ def save(
     creating = obj._state.adding
     before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
     with _unit():
-        note(_object_type(obj), None if creating else obj.pk)
-        token = _write_permit.set(True)
-        try:
+        permits.note(_object_type(obj), None if creating else obj.pk)
+        with permits.writing():
             saved: list[str] | None = None
             if before:
                 saved = _save_changed_fields(obj, before)
             else:
                 obj.save()
-        finally:
-            _write_permit.reset(token)
         after = obj.audit_values()
         # After a save of the changed fields only, no other field can differ from before.
         old, new = (before, after) if saved is None else (
@@ -319,37 +272,12 @@ def delete(
     as its many-to-many links)."""
     with _unit():
         ref = object_ref(obj)
-        note(ref.type, ref.id)
+        permits.note(ref.type, ref.id)
         before = obj.audit_values()
-        token = _write_permit.set(True)
-        try:
+        with permits.writing():
             obj.delete()
-        finally:
-            _write_permit.reset(token)
         changes = _with_extra(_diff(before, {}, obj.AUDIT_SECRETS), extra_changes)
         return _record(action or _action_for(obj, "delete"), ref, changes, None)
-
-
-@contextmanager
-def permit_append() -> Iterator[None]:
-    """For the log's own append-only rows besides entries (checkpoints, signing keys)."""
-    token = _append_permit.set(True)
-    try:
-        yield
-    finally:
-        _append_permit.reset(token)
-
-
-@contextmanager
-def permit_governed_writes() -> Iterator[None]:
-    """For the writes the writer cannot see itself, many-to-many links of governed objects (through
-    their related managers): the caller records them. Saving or deleting a governed object stays the
-    writer's alone, here too."""
-    token = _link_permit.set(True)
-    try:
-        yield
-    finally:
-        _link_permit.reset(token)
 
 
 def _row(item: PendingEntry) -> dict[str, Any]:
@@ -377,6 +305,7 @@ def _flush(conn: BaseDatabaseWrapper, pending: list[PendingEntry], *, commit: bo
         return
     rows = [_row(item) for item in pending]
     if conn.vendor == "postgresql":
+        # Imported here, not above: pg_append needs psycopg, which a SQLite install does not have (no cycle).
         from audit import pg_append
 
         with conn.cursor() as cursor:

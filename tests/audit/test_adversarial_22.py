@@ -119,7 +119,7 @@ def test_a_tokens_key_hash_swapped_under_an_unrelated_entry_is_named(make_user: 
 
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite's guard")
 @pytest.mark.xfail(strict=True, reason=(
-    "SQLite's guard asks writer.noted, which keys what the writer noted by the outermost Atomic object, not by the "
+    "SQLite's guard asks permits.noted, which keys what the writer noted by the outermost Atomic object, not by the "
     "transaction: a transaction.atomic() instance (or a function decorated with @transaction.atomic) entered a second "
     "time is the same object, so an object a service wrote in its first transaction passes raw SQL in the second, "
     "with no entry. Needs a per-transaction token (say, cleared when the outermost block exits)"))
