@@ -186,3 +186,10 @@ def test_the_admin_works_under_the_policy(live_server: Any, make_user: Any) -> N
         page.wait_for_url("**since=2020-01-01**")
     assert elsewhere == []
     assert [c for c in complaints if _is_csp_violation(c)] == []
+
+
+@pytest.mark.django_db
+def test_the_api_docs_page_answers_other_methods_with_405(client: Any) -> None:
+    assert client.get("/api/docs/").status_code == 200
+    for method in ("options", "post", "delete"):
+        assert getattr(client, method)("/api/docs/", HTTP_ACCEPT="text/html").status_code == 405, method

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from tests.factories import make_model
+from tests.governance.helpers import People, staff_world
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +100,15 @@ def test_every_governed_objects_page_links_to_its_history_in_the_log(client: Any
         assert link in page.content.decode(), url
         listed = client.get(link.replace("&amp;", "&")).context["cl"].result_list
         assert listed and {(e.object_type, e.object_id) for e in listed} == {(object_type, str(pk))}, url
+
+
+@pytest.fixture
+def world(make_user: Any) -> People:
+    return staff_world(make_user)
+
+
+@pytest.mark.parametrize("query", ["until=9999-12-31", "since=9999-12-31&until=9999-12-31", "q=%C2%B2", "q=1%C2%B2",
+                                   "q=%E2%91%A0"])
+def test_the_audit_log_list_takes_extreme_dates_and_unicode_digits(client: Any, world: Any, query: str) -> None:
+    client.force_login(world.aud)
+    assert client.get(f"/admin/audit/auditentry/?{query}").status_code == 200

@@ -8,6 +8,7 @@ from typing import Any
 from audit import writer
 from audit.context import audit_context, system_actor
 from audit.reconcile import digest_of
+from governance import services
 from reports.models import Report
 from reports.services import report_succeed
 from tests.factories import csv_bytes, make_dataset_version, make_model, make_version
@@ -79,3 +80,17 @@ class People:
 def version_for(people: People, tier: str = "high", **fields: Any) -> Any:
     model = make_model(people.dev, fields.pop("name", "pd"), risk_tier=tier, developers=[people.dev2])
     return make_version(model, people.dev, metrics=fields.pop("metrics", {"roc_auc": 0.82}), **fields)
+
+
+def staff_world(make_user: Any) -> People:
+    """People in each role, on the staff, and a version with full evidence whose developer asked for production:
+    what the admin's refusals (of hostile input, of a raise above one's role) are tried against."""
+    people = People(make_user)
+    for user in (people.val, people.risk, people.comp, people.dev, people.dev2, people.aud, people.gov):
+        user.is_staff = True
+        user.save()
+    people.version = version_for(people)  # type: ignore[attr-defined]
+    full_evidence(people.version)  # type: ignore[attr-defined]
+    people.req = services.promotion_request_create(  # type: ignore[attr-defined]
+        version=people.version, target_stage="production", justification="go", by=people.dev)  # type: ignore[attr-defined]
+    return people

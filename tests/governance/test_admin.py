@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.contrib.auth.models import Group
 
 from audit.models import AuditEntry
 from governance import services
-from tests.governance.helpers import People, full_evidence, version_for
+from governance.models import Approval
+from tests.governance.helpers import People, full_evidence, staff_world, version_for
 
 pytestmark = pytest.mark.django_db
 
@@ -209,3 +213,58 @@ def test_a_decided_request_shows_gates_at_the_decision_and_evidence_not_reviewed
     page = _review(client, req)
     assert "Gates at the decision" in page and "evidence.bias" in page and "Evidence at the decision" in page
     assert "Evidence not reviewed" in page and f"lineage #{later.pk}" in page
+
+
+@pytest.fixture
+def world(make_user: Any) -> People:
+    return staff_world(make_user)
+
+
+@pytest.mark.parametrize("object_id", ["abc", "-1", "1.5", "1%20", "%25"])
+def test_a_request_url_that_is_no_number_is_a_404(client: Any, world: Any, object_id: str) -> None:
+    client.force_login(world.val)
+    assert client.get(f"/admin/governance/promotionrequest/{object_id}/change/").status_code == 404
+
+
+def test_the_review_page_needs_the_permission_to_view_requests(client: Any, world: Any, make_user: Any) -> None:
+    client.force_login(make_user("staffonly", is_staff=True))
+    url = f"/admin/governance/promotionrequest/{world.req.pk}/review/"
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"role": "validator", "comment": "x", "_approve": "Approve"}).status_code == 403
+    client.force_login(world.val)
+    assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("comment", ["ok\x00", "\x00", "x" * 10_001])
+@pytest.mark.parametrize("button", ["_approve", "_reject"])
+def test_a_comment_the_api_refuses_is_refused_in_the_admin(client: Any, world: Any, comment: str, button: str) -> None:
+    client.force_login(world.val)
+    before = AuditEntry.objects.count()
+    resp = client.post(f"/admin/governance/promotionrequest/{world.req.pk}/review/",
+                       {"role": "validator", "comment": comment, button: "x"}, follow=True)
+    assert resp.status_code == 200
+    assert any("Refused" in str(m) for m in resp.context["messages"])
+    assert not Approval.objects.exists() and AuditEntry.objects.count() == before
+
+
+@pytest.mark.parametrize("who", ["developer", "owner"])
+def test_the_owner_and_developers_of_a_model_never_decide_on_its_promotion(client: Any, world: Any, who: str) -> None:
+    # dev2 is an assigned developer of the model, dev its owner; neither requested (dev did) nor created it (dev did)
+    # in the developer case: only the new rule stands in the way.
+    model = world.version.model
+    person = world.dev2 if who == "developer" else world.multi
+    if who == "owner":
+        model.owner = person
+        from audit import writer
+        from audit.context import audit_context, system_actor
+
+        with audit_context(actor=system_actor("test")):
+            writer.save(model)
+    person.groups.add(Group.objects.get(name="model validator"))
+    person.is_staff = True
+    person.save()
+    client.force_login(person)
+    resp = client.post(f"/admin/governance/promotionrequest/{world.req.pk}/review/",
+                       {"role": "validator", "comment": "mine", "_approve": "Approve"}, follow=True)
+    assert any("can never approve or reject its promotion" in str(m) for m in resp.context["messages"])
+    assert not Approval.objects.filter(approver=person).exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -16,7 +17,7 @@ from governance import services
 from governance.models import Policy, PromotionRequest
 from registry.models import ModelVersion
 from tests.factories import make_version
-from tests.governance.helpers import People, add_report, full_evidence, version_for
+from tests.governance.helpers import People, add_report, full_evidence, staff_world, version_for
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +228,35 @@ def test_only_developers_of_the_model_request(people, make_user):
     with pytest.raises(PermissionDenied):
         services.promotion_request_create(version=version, target_stage="staging", justification="x", by=stranger)
     assert PromotionRequest.objects.count() == 0
+
+
+@pytest.fixture
+def world(make_user: Any) -> People:
+    return staff_world(make_user)
+
+
+@pytest.mark.parametrize("justification", ["go\x00", "x" * 10_001, 5])
+def test_a_justification_is_checked_in_the_service_for_every_channel(world: Any, justification: Any) -> None:
+    from config.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        services.promotion_request_create(version=world.version, target_stage="staging",
+                                          justification=justification, by=world.dev)
+
+
+def test_a_policy_saved_unchanged_keeps_its_version_and_a_long_description_is_refused(world: Any) -> None:
+    from config.errors import InvalidInput
+    from governance.models import Policy
+
+    policy = Policy.objects.get(is_active=True)
+    version, before = policy.version, AuditEntry.objects.count()
+    services.policy_update(policy=policy, by=world.gov, rules_=policy.rules, description=policy.description)
+    policy.refresh_from_db()
+    assert policy.version == version and AuditEntry.objects.count() == before
+    with pytest.raises(InvalidInput, match="longer than"):
+        services.policy_update(policy=policy, by=world.gov, description="x" * 10_001)
+    with pytest.raises(InvalidInput, match="longer than"):
+        services.policy_create(by=world.gov, name="long", description="x" * 10_001)
+    services.policy_update(policy=policy, by=world.gov, description="changed")
+    policy.refresh_from_db()
+    assert policy.version == version + 1 and AuditEntry.objects.count() == before + 1

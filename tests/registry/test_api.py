@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
-from registry.models import ModelVersion
+from registry.models import Dataset, ModelVersion, RegisteredModel
 from tests.factories import csv_bytes, make_dataset_version, make_model, make_version, skops_bytes
+from tests.governance.helpers import People
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +197,68 @@ def test_openapi_schema_and_docs(client):
     assert schema.status_code == 200
     assert b"/api/v1/models/" in schema.content
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.fixture
+def people(make_user: Any) -> People:
+    return People(make_user)
+
+
+@pytest.mark.django_db
+def test_an_owner_hands_a_model_on_and_sets_its_developers_in_one_edit(api: Any, people: People) -> None:
+    # Checked in turn, the second step saw the new owner and refused it after the first had committed.
+    model = make_model(people.dev, "pd")
+    api.force_authenticate(people.dev)  # the owner, without registry.change_registeredmodel
+    resp = api.patch("/api/v1/models/pd/", {"owner": "dev2", "developers": ["dev"]}, format="json")
+    assert resp.status_code == 200, resp.content
+    model.refresh_from_db()
+    assert model.owner_id == people.dev2.pk
+    assert list(model.developers.values_list("username", flat=True)) == ["dev"]
+    # Now no longer the owner: refused as a whole, nothing written.
+    before = AuditEntry.objects.count()
+    resp = api.patch("/api/v1/models/pd/", {"title": "mine again", "developers": []}, format="json")
+    assert resp.status_code == 403
+    model.refresh_from_db()
+    assert model.title != "mine again" and model.developers.count() == 1
+    assert AuditEntry.objects.count() == before
+
+
+@pytest.mark.postgres  # the test database on SQLite is in memory, where threads lock whole tables
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("url", ["/api/v1/models/", "/api/v1/datasets/"])
+def test_the_same_name_created_at_once_is_one_201_and_conflicts(make_user: Any, url: str) -> None:
+    root = make_user("root", superuser=True)
+    clients = 6
+    barrier, codes, bodies = threading.Barrier(clients), [], []
+
+    def create() -> None:
+        client = APIClient()
+        client.force_authenticate(root)
+        barrier.wait()
+        try:
+            resp = client.post(url, {"name": "same", "title": "T"}, format="json")
+            codes.append(resp.status_code)
+            bodies.append(resp.json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201] + [409] * (clients - 1), (codes, bodies)
+    assert all(b.get("code") == "conflict" for b in bodies if "id" not in b and "name" not in b)
+    made = RegisteredModel if "models" in url else Dataset
+    assert made.objects.filter(name="same").count() == 1
+    assert AuditEntry.objects.filter(object_type=f"registry.{made._meta.model_name}",
+                                     action__endswith=".create").count() == 1
+
+
+@pytest.mark.django_db
+def test_an_artifact_missing_from_storage_is_a_404_naming_its_digest(api: Any, people: People) -> None:
+    version = make_version(make_model(people.dev, "pd"), people.dev)
+    os.remove(version.artifact.path)
+    api.force_authenticate(people.dev)
+    resp = api.get(f"/api/v1/versions/{version.pk}/artifact/")
+    assert resp.status_code == 404 and version.artifact_sha256 in resp.json()["detail"]

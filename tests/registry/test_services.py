@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from typing import Any
 
 import pytest
 import skops.io
@@ -14,7 +15,9 @@ from audit.models import AuditEntry, UnauditedWriteError
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from registry.models import ModelVersion, RegisteredModel
 from registry.selectors import dataset_lineage, version_lineage
+from registry.services import model as model_services
 from tests.factories import make_dataset_version, make_model, make_version, skops_bytes
+from tests.governance.helpers import People
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +167,24 @@ def test_file_upload_stream_from_real_file_object(dev, tmp_path):
 
         v = model_version_create(model=make_model(dev), by=dev, artifact=fh, artifact_format="skops")
     assert v.artifact_size == path.stat().st_size
+
+
+@pytest.fixture
+def people(make_user: Any) -> People:
+    return People(make_user)
+
+
+@pytest.mark.django_db
+def test_an_edit_failing_half_way_leaves_the_developers_as_they_were(
+        api: Any, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = make_model(people.dev, "pd")
+    before = AuditEntry.objects.count()
+
+    def fail(**kwargs: Any) -> None:
+        raise RuntimeError("the field edit fails after the developers were set")
+
+    monkeypatch.setattr(model_services, "registered_model_update", fail)
+    with pytest.raises(RuntimeError):
+        model_services.registered_model_edit(model=model, by=people.dev, developers=[people.dev2], title="T")
+    assert model.developers.count() == 0
+    assert AuditEntry.objects.count() == before

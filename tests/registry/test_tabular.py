@@ -14,11 +14,13 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.context import audit_context, user_actor
+from audit.models import AuditEntry
 from config.errors import InvalidInput
 from registry import tabular
 from registry.models import DatasetVersion
 from registry.services.dataset import dataset_create, dataset_version_create
 from tests.factories import make_dataset_version
+from tests.governance.helpers import People
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +155,18 @@ def test_stored_schema_is_one_small_entry_per_column_and_pages_stay_small(api: A
     assert "<code>c49</code>" in html and "<code>c50</code>" not in html
     assert len(page.content) < 100_000
 
+
+@pytest.fixture
+def people(make_user: Any) -> People:
+    return People(make_user)
+
+
+@pytest.mark.django_db
+def test_a_column_name_with_a_nul_is_refused_by_name_on_every_database(api: Any, people: People) -> None:
+    api.force_authenticate(people.root)
+    assert api.post("/api/v1/datasets/", {"name": "ds"}, format="json").status_code == 201
+    before = AuditEntry.objects.count()
+    resp = api.post("/api/v1/datasets/ds/versions/",
+                    {"file": SimpleUploadedFile("d.csv", b"risk,s\x00ex\n1,m\n")}, format="multipart")
+    assert resp.status_code == 400 and "NUL" in resp.json()["detail"], resp.content
+    assert AuditEntry.objects.count() == before

@@ -11,6 +11,7 @@ import pytest
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
+from reports import bootstrap
 from reports.bias import CI, BiasThresholds, compute_bias, normalise_groups
 from reports.bootstrap import group_intervals, overall_intervals
 
@@ -115,3 +116,13 @@ def test_report_intervals_are_metricframes():
     auc = MetricFrame(metrics={"roc_auc": roc_auc_score}, y_true=y_true, y_pred=score, sensitive_features=const,
                       n_boot=20, ci_quantiles=CI, random_state=5)
     assert report["overall"]["roc_auc"]["ci"] == [round(float(q["roc_auc"]), 6) for q in auc.overall_ci]
+
+
+def test_bootstrap_leaves_undefined_rates_out_and_counts_them() -> None:
+    y = np.array([0] * 10 + [1, 0] * 5)
+    pred = np.array([1, 0] * 10)
+    groups = pd.Series(["B"] * 10 + ["A"] * 10)
+    (lo, hi), defined = bootstrap.group_bootstrap(y_true=y, y_pred=pred, groups=groups, n_boot=30, seed=0,
+                                                  quantiles=[0.025, 0.975])
+    assert np.isnan(lo.loc["B", "tpr"]) and np.isnan(hi.loc["B", "tpr"]) and defined.loc["B", "tpr"] == 0
+    assert defined.loc["A", "tpr"] <= 30 and defined.loc["B", "fpr"] == 30

@@ -1,5 +1,6 @@
-"""The lineage report after its review: any number of items drawn, every byte frozen with the request, the whole
-audit extract, everything an approval was bound to, and proofs the standalone verifier takes as they are."""
+"""The lineage report (reports.lineage, its diagram in reports.pdf.lineage): any number of items drawn, every byte
+frozen with the request, the whole audit extract, everything an approval was bound to, and proofs the standalone
+verifier takes as they are."""
 
 from __future__ import annotations
 

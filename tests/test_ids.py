@@ -1,0 +1,27 @@
+"""Ids as forms receive them (config.ids): one beyond what a database integer holds is a form error, not a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+
+from tests.governance.helpers import People, staff_world
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(make_user: Any) -> People:
+    return staff_world(make_user)
+
+
+def test_a_form_naming_an_id_beyond_64_bits_is_a_form_error(client: Any, world: Any) -> None:
+    client.force_login(world.root)
+    auditor = Group.objects.get(name="auditor")
+    resp = client.post(f"/admin/auth/group/{auditor.pk}/change/", {"name": "auditor", "permissions": [str(2**63)]})
+    assert resp.status_code == 200 and resp.context["adminform"].form.errors
+    resp = client.post(f"/admin/registry/registeredmodel/{world.version.model.pk}/change/",
+                       {"developers": [str(10**30)], "title": "t", "owner": str(world.dev.pk)})
+    assert resp.status_code == 200
