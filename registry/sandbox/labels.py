@@ -41,6 +41,15 @@ def describe(values: Collection[str], *, more: bool = False) -> str:
 
 def positive_mask(labels: pd.Series, positive: str) -> np.ndarray:
     """1 where a label (read as text) is the positive one, else 0."""
+    if labels.dtype.kind in "biuf" and len(labels) > 1000:
+        # A model's predictions hold a few distinct numbers: each is read once, then spread to its rows. (Only for
+        # numbers: values an object column holds as equal, 1 and True, read differently as text.)
+        codes, uniques = pd.factorize(labels, use_na_sentinel=False)
+        return _positive_mask_text(pd.Series(uniques), positive)[codes]
+    return _positive_mask_text(labels, positive)
+
+
+def _positive_mask_text(labels: pd.Series, positive: str) -> np.ndarray:
     text = labels.astype(str)
     mask = (text == positive).to_numpy()
     value = number(positive)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -104,3 +105,20 @@ def test_positive_mask_maps_text_and_numbers():
     assert labels.positive_mask(pd.Series(["yes", "no", "yes"]), "yes").tolist() == [1, 0, 1]
     assert labels.positive_mask(pd.Series(["1.0", "0.0"]), "1").tolist() == [1, 0]
     assert labels.positive_mask(pd.Series(["1", "0"]), "0").tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int8", "uint8", "float64", "float32", "bool"])
+def test_the_positive_mask_of_many_numbers_reads_each_value_as_the_text_reading_does(dtype: str) -> None:
+    """A model's predictions are read one distinct value at a time (labels.positive_mask), which must give what
+    reading every row as text gives, for every positive label."""
+    from registry.sandbox import labels as sandbox_labels
+
+    rng = np.random.default_rng(1)
+    choices = ([0, 1, 2, -1, 0.5, np.nan, -0.0] if dtype.startswith("float") else [0, 1] if dtype == "bool"
+               else [0, 1, 2])
+    for _ in range(10):
+        series = pd.Series(rng.choice(choices, size=2000)).astype(dtype)
+        for positive in ["1", "0", "1.0", "2", "nan", "-0.0", "0.5", "True", "yes"]:
+            fast = sandbox_labels.positive_mask(series, positive)
+            slow = sandbox_labels._positive_mask_text(series, positive)
+            assert fast.dtype == slow.dtype and (fast == slow).all(), (dtype, positive)
