@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from audit.format import jcs
 from governance import policies
 from registry.models import ModelVersion
 from reports.selectors import EvidenceSummary, latest_evidence
@@ -123,6 +124,8 @@ def _metric_gate(name: str, op: str, threshold: Any, found: Measured) -> GateRes
     if not isinstance(value, int | float) or isinstance(value, bool):
         why = (entry.get("note") if isinstance(entry, dict) else None) or "the report does not measure it"
         return GateResult(gate, False, f"{name} is not measured by performance report #{found.report_id}: {why}")
+    if type(value) is int and abs(value) > jcs.SAFE_INT:
+        value = float(value)  # the double its digest binds (audit.reconcile.digest_of), as RFC 8785 reads it
     ok = _OPS[op](value, threshold)
     return GateResult(gate, ok, f"{name} = {value} measured by performance report #{found.report_id} "
                                 f"(needs {op} {threshold})")

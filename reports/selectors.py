@@ -27,7 +27,8 @@ class EvidenceSummary:
     def metrics_intact(self) -> bool:
         """Whether the stored metrics are still those the report's recorded json_sha256 names (Report.AUDIT_DIGESTED):
         a gate reads no number changed behind the log's back."""
-        return digest_of(self.metrics) == self.json_sha256
+        digest = digest_of(self.metrics)
+        return bool(digest) and digest == self.json_sha256  # "": metrics no digest binds
 
 
 def _summary(report: Report) -> EvidenceSummary:

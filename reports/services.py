@@ -137,10 +137,12 @@ def report_succeed(*, report_id: int, metrics: dict[str, Any], json_name: str, j
         report = Report.objects.select_for_update().get(pk=report_id)
         if report.status == ReportStatus.SUCCEEDED:
             return report
-        if json_sha256 != digest_of(metrics):
-            # The entries record the digest, not the metrics (Report.AUDIT_DIGESTED): they must be one.
+        digest = digest_of(metrics)
+        if not digest or json_sha256 != digest:
+            # The entries record the digest, not the metrics (Report.AUDIT_DIGESTED): they must be one, and metrics
+            # with no digest ("": NaN, an integer no double holds) would pass as their own under json_sha256 "".
             raise InvalidInput(f"report #{report_id}: json_sha256 {json_sha256} is not the digest of the metrics "
-                               f"({digest_of(metrics) or 'not canonical JSON'})")
+                               f"({digest or 'not canonical JSON'})")
         report.metrics = metrics
         report.verdict = metrics.get("verdict", "info") if report.kind != ReportKind.LINEAGE else "info"
         report.json, report.json_sha256 = json_name, json_sha256

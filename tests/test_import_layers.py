@@ -165,3 +165,31 @@ def test_web_processes_do_not_load_the_builders() -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# The writer's permits (audit.permits) are read by the guards below the writer; granting the save permit
+# (`writing`) or telling SQLite's row guards a row is recorded (`note`) is the writer's (and auth's handlers', which
+# record auth's writes). The services ask the writer for the two permits they may hold (writer.permit_append,
+# writer.permit_governed_writes).
+PERMITS_READERS = {"audit.writer", "audit.governed", "audit.models", "audit.row_guards", "audit.auth_events"}
+PERMITS_GRANTED_BY = {"writing": {"audit.writer"}, "note": {"audit.writer", "audit.governed", "audit.auth_events"}}
+
+
+def _permits_names_used(source: str) -> set[str]:
+    used: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module == "audit.permits":
+            used.update(a.name for a in node.names)
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.value.id == "permits"):
+            used.add(node.attr)
+    return used
+
+
+def test_only_the_audit_room_reads_the_writers_permits_and_only_the_writer_grants_its_save_permit() -> None:
+    graph = import_graph()
+    assert {m for m, targets in graph.items() if "audit.permits" in targets} <= PERMITS_READERS
+    for module, path in _modules().items():
+        used = _permits_names_used(path.read_text())
+        for name, allowed in PERMITS_GRANTED_BY.items():
+            assert name not in used or module in allowed, f"{module} uses audit.permits.{name}"

@@ -45,7 +45,10 @@ def positive_mask(labels: pd.Series, positive: str) -> np.ndarray:
         # A model's predictions hold a few distinct numbers: each is read once, then spread to its rows. (Only for
         # numbers: values an object column holds as equal, 1 and True, read differently as text.)
         codes, uniques = pd.factorize(labels, use_na_sentinel=False)
-        return _positive_mask_text(pd.Series(uniques), positive)[codes]
+        # Only if the values come back in the column's own dtype: factorize gives float16 ones back as float64,
+        # whose text differs (0.1 reads "0.0999755859375").
+        if uniques.dtype == labels.dtype:
+            return _positive_mask_text(pd.Series(uniques), positive)[codes]
     return _positive_mask_text(labels, positive)
 
 

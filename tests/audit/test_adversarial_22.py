@@ -168,3 +168,24 @@ def test_a_row_put_past_the_chains_head_is_not_the_inventorys_instant(small: Sim
     assert at is None or at.seq != 10**12
     doc = inventory.inventory(as_of=dt.datetime.now(dt.UTC))
     assert doc["head"]["seq"] != 10**12 and doc["head"]["hash"] != "f" * 64
+
+
+def test_metrics_rewritten_with_their_digest_under_an_unrelated_entry_are_named(make_user: Any) -> None:
+    """The insider changes the metrics and json_sha256 together, so the two agree: json_sha256 is in the entries,
+    so audit verify names it (the gate, which reads the tables, cannot tell: the log is the witness)."""
+    from django.db import models
+
+    from audit import writer
+    from audit.context import audit_context, system_actor
+    from audit.reconcile import digest_of
+    from reports.models import Report
+    from tests.governance.helpers import add_report
+
+    version = version_for(People(make_user))
+    report = add_report(version, "performance", "info", measured={"roc_auc": 0.55})
+    forged = dict(report.metrics, metrics={"roc_auc": {"value": 0.99, "ci": [None, None]}})
+    with audit_context(actor=system_actor("insider"), channel="system"), writer.atomic():
+        writer.record(action="reports.report.touch", obj=report, changes={})
+        models.QuerySet(Report).filter(pk=report.pk).update(metrics=forged, json_sha256=digest_of(forged))
+    out = _verify_fails()
+    assert f"reports.report#{report.pk} field json_sha256" in out, out

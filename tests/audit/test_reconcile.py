@@ -213,3 +213,25 @@ def test_verify_reads_the_log_and_the_tables_in_one_snapshot(make_user: Any) -> 
     out = _verify()
     assert "the tables are what the log says" in out
     assert VerificationRun.objects.get().ok
+
+
+def test_a_digest_is_the_same_for_a_number_read_back_as_the_database_writes_it() -> None:
+    """PostgreSQL's jsonb stores numbers as numeric and writes 1e16 back as 10000000000000000, which Python reads
+    as an int beyond 2**53 that the RFC 8785 reference refuses: metrics read back must keep the digest they were
+    made with, as RFC 8785 reads such a number (the double it denotes)."""
+    from audit.reconcile import digest_of
+
+    assert digest_of({"v": 10**16}) == digest_of({"v": 1e16}) != ""
+    assert digest_of({"v": [-int(1.5e300)]}) == digest_of({"v": [-1.5e300]}) != ""
+    assert digest_of({"v": 10**400}) == digest_of({"v": float("nan")}) == ""
+
+
+def test_a_report_with_a_large_number_reconciles_after_its_round_trip_through_the_database(
+        make_user: Any) -> None:
+    from reports.selectors import latest_evidence
+    from tests.governance.helpers import add_report
+
+    version = version_for(People(make_user))
+    add_report(version, "performance", "info", measured={"roc_auc": 0.8, "n": 1.5e17})
+    assert latest_evidence(version.pk)["performance"].metrics_intact()
+    assert [d for d in reconcile() if d.field == "metrics"] == []

@@ -180,3 +180,12 @@ def test_a_performance_report_on_data_not_held_out_is_not_measured(people, where
     why = ("the data the version was trained on" if where == "training data"
            else "data not named for evaluation at registration")
     assert gate.detail == f"roc_auc is not measured: performance report #{report.pk} was measured on {why}"
+
+
+def test_a_number_beyond_2_53_is_read_as_the_double_its_digest_binds():
+    """digest_of reads an integer beyond 2**53 as RFC 8785 does, the double it denotes (PostgreSQL's jsonb writes
+    1e16 back as such an integer): the gate reads that double too, so an integer changed within the double's
+    rounding (2**53 + 1 for 2**53, the same digest) reads as the number the report measured."""
+    found = gates.Measured(7, {"big": {"value": 2**53 + 1}})
+    result = gates._metric_gate("big", ">", 2**53, found)
+    assert not result.passed and f"= {float(2**53)}" in result.detail

@@ -122,3 +122,22 @@ def test_the_positive_mask_of_many_numbers_reads_each_value_as_the_text_reading_
             fast = sandbox_labels.positive_mask(series, positive)
             slow = sandbox_labels._positive_mask_text(series, positive)
             assert fast.dtype == slow.dtype and (fast == slow).all(), (dtype, positive)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "Int64", "Float64", "boolean", "UInt8"])
+def test_the_positive_mask_of_many_numbers_holds_for_every_numeric_dtype(dtype: str) -> None:
+    """pd.factorize gives a float16 column's distinct values back as float64, whose text differs (0.1 in float16
+    reads '0.0999755859375' as float64): the distinct values are read in the column's own dtype."""
+    from registry.sandbox import labels as sandbox_labels
+
+    rng = np.random.default_rng(2)
+    choices = [0, 1] if dtype in ("boolean", "UInt8") else [0, 1, 2, 0.1, 0.5] if dtype.startswith(("f", "F")) \
+        else [0, 1, 2]
+    for _ in range(5):
+        series = pd.Series(rng.choice(choices, size=2000)).astype(dtype)
+        if dtype[0].isupper() or dtype == "boolean":
+            series.iloc[::7] = pd.NA
+        for positive in ["1", "0", "1.0", "2", "0.1", "0.5", "True", "<NA>", "nan"]:
+            fast = sandbox_labels.positive_mask(series, positive)
+            slow = sandbox_labels._positive_mask_text(series, positive)
+            assert fast.dtype == slow.dtype and (fast == slow).all(), (dtype, positive)

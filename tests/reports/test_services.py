@@ -211,3 +211,23 @@ def test_a_report_is_served_only_with_the_digest_of_its_metrics(registered):
                                 pdf_name="", pdf_sha256="0" * 64)
     report.refresh_from_db()
     assert report.status != "succeeded" and report.metrics != metrics
+
+
+@pytest.mark.parametrize("junk", [float("nan"), 2**60])
+def test_metrics_with_no_digest_are_not_served_under_an_empty_one(registered, junk):
+    """Metrics RFC 8785 cannot write have no digest (digest_of gives ""): served with json_sha256 "" they would
+    pass as their own digest, the gate would read them and audit verify (which skips rows with no digest, the
+    reports not yet served) would never check them again."""
+    from config.errors import InvalidInput
+    from reports.selectors import EvidenceSummary
+
+    report = _request(registered, "performance")
+    metrics = {"verdict": "info", "metrics": {"roc_auc": {"value": 0.99}}, "junk": junk}
+    with pytest.raises(InvalidInput, match="not the digest of the metrics"):
+        services.report_succeed(report_id=report.pk, metrics=metrics, json_name="", json_sha256="",
+                                pdf_name="", pdf_sha256="0" * 64)
+    report.refresh_from_db()
+    assert report.status != "succeeded"
+    summary = EvidenceSummary(report_id=1, kind="performance", status="succeeded", verdict="info", pdf_sha256="",
+                              json_sha256="", finished_at=None, metrics=metrics, inputs={})
+    assert not summary.metrics_intact()
