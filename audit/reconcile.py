@@ -17,9 +17,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import models
 
-from audit import chain
+from audit import chain, writer
 from audit.format import jcs
 from audit.governed import GovernedModel
+from audit.models import AuditEntry, ChainHead, entry_json
 from audit.replay import Link, Schema, State, fold_stored, iter_stored
 
 OBJECT = "(object)"  # the divergence's field when the object itself is missing on one side
@@ -192,6 +193,23 @@ def _reconcile_table(state: State, table: _Table) -> Iterator[Divergence]:
                 yield Divergence(type_, id_, field.name, log_value, table_value)
     for id_ in sorted(set(objects) - seen, key=_id_order):
         yield Divergence(type_, id_, OBJECT, "present", "absent")
+
+
+def logged_value(object_type: str, object_id: Any, field: str) -> Any:
+    """The value the log last recorded for one field of an object (this transaction's entries not yet appended,
+    then those up to the chain's head, newest first; None where none records it): what a decision reads instead
+    of the row, which may have been changed behind the log's back since."""
+    pending, value = writer.pending_change(object_type, object_id, field)
+    if pending:
+        return value  # recorded in this transaction, appended at its COMMIT
+    head = ChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+    entries = (AuditEntry.objects.filter(object_type=object_type, object_id=str(object_id), seq__lte=head)
+               .order_by("-seq").values_list("canonical", "hash"))
+    for canonical, hash_ in entries.iterator(chunk_size=50):
+        change = entry_json(canonical, hash_).get("changes", {}).get(field)
+        if isinstance(change, dict) and "new" in change:
+            return change["new"]
+    return None
 
 
 def digest_of(value: Any) -> str:

@@ -167,6 +167,20 @@ def _record(
     return pending
 
 
+def pending_change(object_type: str, object_id: Any, field: str) -> tuple[bool, Any]:
+    """The newest change this transaction has recorded to one field of an object and not yet appended (the log
+    as it will be at COMMIT): (True, its new value), or (False, None) if none."""
+    buf = _buffer.get()
+    if buf is None or buf.conn is not connections[DEFAULT_DB_ALIAS]:
+        return False, None
+    for item in reversed(buf.pending):
+        if item.obj.type == object_type and item.obj.id == str(object_id):
+            change = item.changes.get(field)
+            if isinstance(change, dict) and "new" in change:
+                return True, change["new"]
+    return False, None
+
+
 def _check_changes(changes: dict[str, Any]) -> None:
     # The spec's shape of `changes`, which every verifier checks: an entry without it would fail them all.
     for name, change in changes.items():

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from audit.reconcile import digest_of
+from audit.reconcile import digest_of, logged_value
 from reports.models import Report, ReportStatus
 
 
@@ -28,7 +28,11 @@ class EvidenceSummary:
         """Whether the stored metrics are still those the report's recorded json_sha256 names (Report.AUDIT_DIGESTED):
         a gate reads no number changed behind the log's back."""
         digest = digest_of(self.metrics)
-        return bool(digest) and digest == self.json_sha256  # "": metrics no digest binds
+        if not digest or digest != self.json_sha256:  # "": metrics no digest binds
+            return False
+        # The digest as the log recorded it, not the row's: the two changed together under an unrelated entry would
+        # otherwise agree until `audit verify` ran.
+        return bool(logged_value("reports.report", self.report_id, "json_sha256") == digest)
 
 
 def _summary(report: Report) -> EvidenceSummary:

@@ -172,7 +172,7 @@ def test_a_row_put_past_the_chains_head_is_not_the_inventorys_instant(small: Sim
 
 def test_metrics_rewritten_with_their_digest_under_an_unrelated_entry_are_named(make_user: Any) -> None:
     """The insider changes the metrics and json_sha256 together, so the two agree: json_sha256 is in the entries,
-    so audit verify names it (the gate, which reads the tables, cannot tell: the log is the witness)."""
+    so audit verify names it, and the gate, which reads the digest the log recorded, does not read the forged number."""
     from django.db import models
 
     from audit import writer
@@ -189,3 +189,5 @@ def test_metrics_rewritten_with_their_digest_under_an_unrelated_entry_are_named(
         models.QuerySet(Report).filter(pk=report.pk).update(metrics=forged, json_sha256=digest_of(forged))
     out = _verify_fails()
     assert f"reports.report#{report.pk} field json_sha256" in out, out
+    found = gates.measured(version, dt.timedelta(days=365))
+    assert found.report_id is None and "changed behind the log's back" in found.why_none
