@@ -32,7 +32,6 @@ from django.utils.functional import Promise, cached_property
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 
-from config.admin_action_form import QuickActionForm
 from config.admin_lists import QuickActionCheckbox
 
 if TYPE_CHECKING:
@@ -291,7 +290,6 @@ class FastChangeListAdmin:
     """ModelAdmin mixin: change lists rendered by FastChangeList (same HTML, a fraction of the CPU)."""
 
     change_list_template: ClassVar[_TemplateForResponseT | None] = "admin/fast_change_list.html"
-    action_form: ClassVar[Any] = QuickActionForm
     # The columns a page's rows load (QuerySet.only), e.g. ("name", "owner__username"): every field the
     # list's columns, links and selection boxes read, or each row loads the missing one by itself.
     list_only: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -14,7 +15,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 import governance.accounts_admin  # noqa: F401  (registers the admin of user accounts and roles)
-from config.admin_action_form import QuickActionForm
 from config.admin_lists import QuickActionCheckbox
 from config.admin_refusals import ServiceFormAdmin, ServiceRefused
 from config.admin_rows import FastChangeListAdmin
@@ -47,7 +47,7 @@ class AwaitingFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RoleActionForm(QuickActionForm):
+class RoleActionForm(helpers.ActionForm):
     role = forms.ChoiceField(choices=ApproverRole.choices, required=False)
     comment = forms.CharField(required=False, widget=forms.TextInput(attrs={"size": 40}))
 

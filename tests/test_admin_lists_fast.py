@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config import admin_action_form, admin_rows
+from config import admin_rows
 from config.admin_lists import QuickActionCheckbox
 from config.admin_rows import FastChangeListAdmin
 from tests.factories import make_model
@@ -73,7 +73,6 @@ def _as_django(monkeypatch: Any) -> None:
     monkeypatch.setattr(FastChangeListAdmin, "change_list_template", None)
     monkeypatch.setattr(FastChangeListAdmin, "get_changelist", admin.ModelAdmin.get_changelist)
     monkeypatch.setattr(QuickActionCheckbox, "action_checkbox", admin.ModelAdmin.action_checkbox)
-    monkeypatch.setattr(admin_action_form, "_QUICK_WIDGETS", {})
 
 
 def test_fast_change_lists_render_what_django_renders(client: Any, lists: Any, monkeypatch: Any) -> None:
@@ -131,35 +130,3 @@ def test_datetime_cells_format_once_per_minute_only_without_seconds(monkeypatch:
     show = admin_rows._datetime_display(field, "-")
     [show(v) for v in values]
     assert len(calls) == len(values)
-
-
-def test_action_form_widgets_render_as_django_does_for_each_context(monkeypatch: Any) -> None:
-    from governance.admin import RoleActionForm
-
-    def rendered(choices: list[tuple[str, str]], **initial: Any) -> list[str]:
-        form = RoleActionForm(auto_id=None, initial=initial)
-        form.fields["action"].choices = choices  # type: ignore[attr-defined]
-        return [str(form[name]) for name in form.fields]
-
-    cases: list[tuple[list[tuple[str, str]], dict[str, Any]]] = [
-        ([("", "---------"), ("approve_selected", "Approve <selected>")], {}),
-        ([("", "---------"), ("approve_selected", "Approve <selected>")], {}),  # the second time: remembered
-        ([("only", "Only")], {"comment": "x", "role": "validator"}),
-    ]
-    assert type(RoleActionForm().fields["role"].widget).__name__ == "_QuickSelect"
-    quick = [rendered(choices, **initial) for choices, initial in cases]
-    monkeypatch.setattr(admin_action_form, "_QUICK_WIDGETS", {})
-    assert type(RoleActionForm().fields["role"].widget).__name__ == "Select"
-    assert quick == [rendered(choices, **initial) for choices, initial in cases]
-    assert 'value="x"' in quick[2][3] and "Only" in quick[2][0] and quick[0] != quick[2]
-
-
-def test_frozen_contexts_tell_apart_what_renders_differently() -> None:
-    from django.utils.safestring import mark_safe
-
-    frozen = admin_action_form._frozen
-    assert len({frozen(1), frozen(True), frozen("1"), frozen(1.0)}) == 4
-    assert frozen("<b>") != frozen(mark_safe("<b>"))
-    assert frozen({"a": 1, "b": 2}) != frozen({"b": 2, "a": 1})
-    with pytest.raises(admin_action_form._Unfreezable):
-        frozen({"when": dt.date(2026, 1, 1)})
