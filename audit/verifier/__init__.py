@@ -2,7 +2,8 @@
 
 Needs only Python 3.11, `rfc8785` and `cryptography`, and of the project only the format core `audit.format`,
 which the writer shares, so the two cannot drift apart. `checking`: a log fed one entry at a time; `bundle`: an
-export bundle read and verified whole; `proofs`: one proof from the API; `__main__`: `python -m audit.verifier`.
+export bundle read and verified whole; `proofs`: one proof from the API; `receipts`: one row receipt; `__main__`:
+`python -m audit.verifier`.
 """
 
 from audit.format.checkpoint import key_id, verify_checkpoint_signature
@@ -13,6 +14,7 @@ from audit.format.rfc6962 import verify_consistency, verify_inclusion
 from audit.verifier.bundle import BundleError, trusted_keys, verify_bundle
 from audit.verifier.checking import LogChecker, Result
 from audit.verifier.proofs import check_proof
+from audit.verifier.receipts import check_receipt
 
 __all__ = [
     "BundleError",
@@ -21,6 +23,7 @@ __all__ = [
     "VerificationError",
     "canonical",
     "check_proof",
+    "check_receipt",
     "entry_line",
     "key_id",
     "parse",

@@ -14,6 +14,7 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
+from tests.audit.test_receipts import PEM, make_receipt
 from tests.audit.test_verifier import make_checkpoint, make_entries, write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,18 @@ def test_the_verifier_runs_in_a_bare_virtualenv_with_only_its_two_packages(tmp_p
 
     missing = _run(python, src, "-m", "audit.verifier", "--proof", tmp_path / "none.json", "--key", tmp_path / "k")
     assert missing.returncode == 2, missing.stderr
+
+    (tmp_path / "key.pem").write_bytes(PEM)
+    receipt = make_receipt(3)
+    (tmp_path / "receipt.json").write_text(json.dumps(receipt))
+    checked = _run(python, src, "-m", "audit.verifier", "--receipt", tmp_path / "receipt.json", "--key",
+                   tmp_path / "key.pem")
+    assert checked.returncode == 0 and checked.stdout.startswith("OK: row 3 of batch 7"), checked.stderr
+    receipt["row"]["line"] = receipt["row"]["line"].replace("false", "true")
+    (tmp_path / "forged.json").write_text(json.dumps(receipt))
+    forged = _run(python, src, "-m", "audit.verifier", "--receipt", tmp_path / "forged.json", "--key",
+                  tmp_path / "key.pem")
+    assert forged.returncode == 1 and "rule receipt.row" in forged.stdout, forged.stdout + forged.stderr
 
     loaded = _run(python, src, "-c", "import json, sys, audit.verifier, audit.verifier.__main__; "
                   "print(json.dumps(sorted(sys.modules)))")
