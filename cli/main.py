@@ -251,6 +251,52 @@ def _inventory_text(doc: dict[str, Any], models: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _digest(path: Path) -> str:
+    with path.open("rb") as fh:  # streamed: a batch may be larger than the memory of the machine sending it
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def cmd_batch_send(api: Api, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    fmt = args.format or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
+    data = {"file_format": fmt, "row_id_column": args.row_id, "score_column": args.score,
+            "prediction_column": args.prediction or "", "expected_sha256": _digest(path)}
+    with path.open("rb") as fh:
+        body = api.json("POST", f"versions/{args.version}/batches/", data=data, files={"file": (path.name, fh)})
+    _emit(args, body, f"batch #{body['id']}: {body['row_count']} rows of version {body['version']} "
+                      f"(number {body['number']}), merkle root {body['merkle_root']}")
+    return OK
+
+
+def cmd_batch_outcomes(api: Api, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    data = {"label_column": args.label_column, "positive_label": args.positive_label or "",
+            "expected_sha256": _digest(path)}
+    with path.open("rb") as fh:
+        body = api.json("POST", f"batches/{args.batch}/outcomes/", data=data, files={"file": (path.name, fh)})
+    _emit(args, body, f"outcomes #{body['id']}: {body['row_count']} rows of batch {body['batch']}")
+    return OK
+
+
+def cmd_batch_receipt(api: Api, args: argparse.Namespace) -> int:
+    body = api.json("GET", f"batches/{args.batch}/rows/{args.row}/receipt/")
+    Path(args.output).write_text(json.dumps(body, indent=2))
+    print(f"receipt for row {args.row} of batch {args.batch} written to {args.output}; check it offline with "
+          f"python -m audit.verifier --receipt {args.output} --key PEM")
+    return OK
+
+
+def cmd_monitoring_show(api: Api, args: argparse.Namespace) -> int:
+    body = api.json("GET", f"versions/{args.version}/monitoring/")
+    lines = [f"version {body['version']} ({body['stage']}): {body['state']}"]
+    lines += [f"  evaluation #{e['id']} {e['created_at'][:19]} {e['status']} {e['colour'] or '-'} rows {e['rows']}"
+              for e in body["evaluations"]]
+    lines += [f"  breach #{b['id']} {b['colour']}: {b['consequence']}"
+              + (f" (request #{b['request']})" if b["request"] else "") for b in body["breaches"]]
+    _emit(args, body, "\n".join(lines))
+    return BLOCKED if body["state"] == "red" else OK
+
+
 def _columns(rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
@@ -330,6 +376,30 @@ def parser() -> argparse.ArgumentParser:
     # Here as well as before the command: `modelgov inventory --as-of T --json` reads as the docs write it.
     inv.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     inv.set_defaults(func=cmd_inventory)
+    ba = sub.add_parser("batch", help="production batches of a version, their outcomes and row receipts")
+    bsub = ba.add_subparsers(dest="cmd", required=True)
+    bs = bsub.add_parser("send")
+    bs.add_argument("version", type=int)
+    bs.add_argument("file")
+    bs.add_argument("--format", choices=["csv", "parquet"], help="default: from the file's suffix")
+    bs.add_argument("--row-id", default="row_id")
+    bs.add_argument("--score", default="score")
+    bs.add_argument("--prediction")
+    bs.set_defaults(func=cmd_batch_send)
+    bo = bsub.add_parser("outcomes")
+    bo.add_argument("batch", type=int)
+    bo.add_argument("file")
+    bo.add_argument("--label-column", default="label")
+    bo.add_argument("--positive-label")
+    bo.set_defaults(func=cmd_batch_outcomes)
+    br = bsub.add_parser("receipt")
+    br.add_argument("batch", type=int)
+    br.add_argument("row", type=int, help="the row's index in the batch, from 0")
+    br.add_argument("-o", "--output", required=True)
+    br.set_defaults(func=cmd_batch_receipt)
+    mo = sub.add_parser("monitoring", help="a version's monitoring state over time (exit 3 when red)")
+    mo.add_argument("version", type=int)
+    mo.set_defaults(func=cmd_monitoring_show)
     return p
 
 

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("audit.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("reports.api.urls")),
+    path("", include("monitoring.api.urls")),
 ]
 
 urlpatterns = [

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit.format import jcs
 from governance import policies
+from governance.models import PromotionHold
 from registry.models import ModelVersion
 from reports.selectors import EvidenceSummary, latest_evidence
 
@@ -143,6 +144,10 @@ def evaluate(version: ModelVersion, rule: dict[str, Any]) -> list[GateResult]:
     for name, condition in sorted(rule.get("metrics", {}).items()):
         (op, threshold), = condition.items()
         results.append(_metric_gate(name, op, threshold, found))
+    hold = PromotionHold.objects.filter(model_id=version.model_id, released_at__isnull=True).first()
+    if hold is not None:
+        # Named only while it lasts: a model never held shows the gates it always showed.
+        results.append(GateResult("monitoring.hold", False, f"promotions are on hold (hold #{hold.pk}): {hold.reason}"))
     return results
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from config.errors import InvalidInput
 from config.json_input import check_json_value
+from governance.plans import default_plan, validate_plan
 from reports.performance import METRICS
 
 STAGES = ("staging", "production")
@@ -109,6 +110,8 @@ def _rule(approvals: dict[str, int], evidence: dict[str, str], auc: float, reval
         "bias_thresholds": dict(_BIAS_THRESHOLDS),
         **_DEFAULT_DURATIONS,
         "revalidate_after_days": revalidate_days,
+        # What ongoing monitoring measures in production and what a breach does (governance/plans.py).
+        "monitoring": default_plan(_BIAS_THRESHOLDS),
     }
 
 
@@ -176,6 +179,8 @@ def _validate_rule(rule: Any, where: str) -> None:
     for key, (unit, most) in DURATIONS.items():
         if type(rule.get(key)) is not int or not 1 <= rule[key] <= most:
             raise InvalidInput(f"{where}.{key} must be a whole number of {unit} from 1 to {most}")
+    if "monitoring" in rule:
+        validate_plan(rule["monitoring"], f"{where}.monitoring")
     thresholds = rule.get("bias_thresholds", {})
     if not isinstance(thresholds, dict):
         raise InvalidInput(f"{where}.bias_thresholds must be an object")

@@ -26,7 +26,7 @@ from governance.models import (
     Role,
     ServiceAccount,
 )
-from governance.roles import ALL_ROLES, APPROVER_ROLES, GOVERNANCE_ADMIN, SERVICE_ACCOUNT_ROLES
+from governance.roles import ALL_ROLES, APPROVER_ROLES, GOVERNANCE_ADMIN, MODEL_VALIDATOR, SERVICE_ACCOUNT_ROLES
 from registry.models import ModelPersonnel, ModelVersion
 from registry.rules import require_model_developer
 
@@ -351,3 +351,14 @@ def require_may_disable_service_account(*, by: Any | None, account: ServiceAccou
     if by is not None and by.pk != account.owner_id and not is_account_admin(by):
         raise PermissionDenied("only its owner or a governance admin disables a service account",
                                rule="service_account.owner")
+
+
+def require_may_review_breach(user: Any, model_id: int) -> None:
+    """Who records the review that releases a monitoring hold on a model: a validator who has never been the model's
+    owner or one of its developers (nor owns a service account that was), as the record of its people says."""
+    if not holds_role(user, MODEL_VALIDATOR):
+        raise PermissionDenied(f"only a holder of the role {MODEL_VALIDATOR} reviews a monitoring breach",
+                               rule="role.required")
+    if ModelPersonnel.objects.filter(model_id=model_id, user_id__in=answers_for(user)).exists():
+        raise PermissionDenied("an owner or developer of the model (now or ever) cannot review its monitoring breach",
+                               rule="sod.developer_cannot_decide")

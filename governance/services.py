@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit import writer
 from config.errors import Conflict, InvalidInput, NotFound
-from governance import policies, rules
+from governance import holds, policies, rules
 from governance.decisions import (
     TEXT_MAX,
     approval_record,
@@ -50,7 +50,8 @@ def _freeze(policy: Policy, stage: str, tier: str) -> tuple[dict[str, Any], str]
 
 
 def promotion_request_create(
-    *, version: ModelVersion, target_stage: str, justification: str, by: Any | None, is_revalidation: bool = False
+    *, version: ModelVersion, target_stage: str, justification: str, by: Any | None, is_revalidation: bool = False,
+    trigger: str = "",
 ) -> PromotionRequest:
     if target_stage not in TargetStage.values:
         raise InvalidInput(f"target_stage must be one of {', '.join(TargetStage.values)}")
@@ -68,12 +69,14 @@ def promotion_request_create(
         if PromotionRequest.objects.filter(version=locked, target_stage=target_stage,
                                            status=RequestStatus.PENDING).exists():
             raise Conflict(f"a pending request to {target_stage} already exists for this version")
+        if not is_revalidation:
+            holds.require_no_hold(locked.model_id)
         policy = active_policy()
         rule, digest = _freeze(policy, target_stage, locked.model.risk_tier)
         request = PromotionRequest(
             version=locked, target_stage=target_stage, justification=justification, requested_by=by,
-            is_revalidation=is_revalidation, policy_name=policy.name, policy_version=policy.version,
-            policy_rule=rule, policy_sha256=digest,
+            is_revalidation=is_revalidation, trigger=trigger[:500], policy_name=policy.name,
+            policy_version=policy.version, policy_rule=rule, policy_sha256=digest,
             expires_at=timezone.now() + policies.duration(rule, "request_ttl_days"),
         )
         writer.save(request, action="governance.promotionrequest.create")

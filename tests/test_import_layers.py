@@ -1,5 +1,5 @@
 """The house's imports, read from the source with `ast`: no import cycle among our modules, and none against the
-layering audit <- registry <- reports <- governance <- channels (docs: ../shared/STYLE.md, issue 21).
+layering audit <- registry <- reports <- governance <- monitoring <- channels (docs: ../shared/STYLE.md, issue 21).
 
 Every import counts, at the top of a module or inside a function: a function-local import that closes a cycle
 still is one, only hidden from Python's import machinery until the function runs."""
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("audit", "registry", "reports", "governance", "config", "cli", "demo")
+PACKAGES = ("audit", "registry", "reports", "governance", "monitoring", "config", "cli", "demo")
 # Lowest first: a module may import its own layer and those below it, never one above.
-LAYERS = ("audit", "registry", "reports", "governance")
+LAYERS = ("audit", "registry", "reports", "governance", "monitoring")
 # The channels of each app call any service below them (issue 21: each app's api/, admin.py, management/).
 CHANNELS = ("api", "admin", "management")
 
@@ -159,7 +159,7 @@ def test_no_import_against_the_layers() -> None:
 def test_web_processes_do_not_load_the_builders() -> None:
     # reports.tasks imports reports.compute (and through it the builders and their ML and PDF libraries) only when a
     # task runs; a web process, which imports the task module to send tasks, never pays for them.
-    code = ("import sys, django; django.setup(); import config.urls, reports.tasks; "
+    code = ("import sys, django; django.setup(); import config.urls, reports.tasks, monitoring.tasks; "
             "heavy = ('reports.compute', 'reports.builders', 'shap', 'fairlearn'); "
             "print(sorted(m for m in heavy if m in sys.modules))")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}

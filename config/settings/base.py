@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "registry",
     "reports",
     "governance",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -269,6 +270,8 @@ REGISTRY_MAX_ARTIFACT_BYTES = env_int("REGISTRY_MAX_ARTIFACT_BYTES", 512 * 1024 
 REGISTRY_MAX_DATASET_BYTES = env_int("REGISTRY_MAX_DATASET_BYTES", 512 * 1024 * 1024)
 # A dataset wider than this is refused from its header, before the rest of the file is read.
 REGISTRY_MAX_DATASET_COLUMNS = env_int("REGISTRY_MAX_DATASET_COLUMNS", 2000)
+# A production batch's file (monitoring/batches.py), and its outcomes'.
+MONITORING_MAX_BATCH_BYTES = env_int("MONITORING_MAX_BATCH_BYTES", 2 * 1024 * 1024 * 1024)
 # Loading a pickle or joblib file runs arbitrary code: refused unless explicitly trusted, and even then loaded
 # only in the sandbox.
 REGISTRY_TRUST_PICKLE = env_bool("REGISTRY_TRUST_PICKLE", False)
@@ -330,4 +333,6 @@ CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 60.0},
     "governance-expire": {"task": "governance.expire_requests", "schedule": 3600.0},
     "governance-revalidate": {"task": "governance.open_revalidations", "schedule": 6 * 3600.0},
+    # Windows of production batches on each plan's cadence, and versions monitoring has not heard from.
+    "monitoring-windows": {"task": "monitoring.evaluate_due", "schedule": 3600.0},
 }

@@ -44,6 +44,8 @@ class PromotionRequest(GovernedModel):
     )
     status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING)
     is_revalidation = models.BooleanField(default=False)
+    # What opened a re-validation other than a person or the calendar: a monitoring breach, named (blank: neither).
+    trigger = models.CharField(max_length=500, blank=True, default="")
     # The policy in force when the request was made, frozen: later edits do not reach it.
     policy_name = models.CharField(max_length=100)
     policy_version = models.PositiveIntegerField()

@@ -1,0 +1,129 @@
+"""Monitoring API: a version's production batches and their outcomes, each row's receipt, the evaluations of them
+(the version's monitoring state over time), breaches, and the review that releases a hold."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config import query_params
+from config.errors import NotFound
+from config.ids import BIGINT
+from governance import holds
+from governance.models import PromotionHold
+from monitoring import batches, receipts
+from monitoring.api import serializers as s
+from monitoring.models import Batch, Evaluation
+from monitoring.services import plan_for
+from registry.models import ModelVersion
+
+
+def _version(pk: int) -> ModelVersion:
+    version = ModelVersion.objects.select_related("model").filter(pk=pk).first() if pk <= BIGINT else None
+    if version is None:
+        raise NotFound(f"no model version #{pk}")
+    return version
+
+
+def _batch(pk: int) -> Batch:
+    batch = Batch.objects.select_related("version", "version__model").filter(pk=pk).first() if pk <= BIGINT else None
+    if batch is None:
+        raise NotFound(f"no batch #{pk}")
+    return batch
+
+
+class VersionBatchesView(APIView):
+    """GET: the version's batches, newest first. POST (multipart): a batch of its production inputs and outputs."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses={200: s.BatchOut(many=True)})
+    def get(self, request: Request, pk: int) -> Response:
+        query_params.require_only(request, self)
+        version = _version(pk)
+        return Response(s.BatchOut(Batch.objects.filter(version=version).order_by("-number"), many=True).data)
+
+    @extend_schema(request=s.BatchIn, responses={201: s.BatchOut})
+    def post(self, request: Request, pk: int) -> Response:
+        query_params.require_only(request, self)
+        version = _version(pk)
+        data = s.BatchIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        batch = batches.batch_ingest(version=version, by=request.user, **data.validated_data)
+        return Response(s.BatchOut(batch).data, status=status.HTTP_201_CREATED)
+
+
+class BatchViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.BatchOut
+    lookup_value_regex = r"\d+"
+    queryset = Batch.objects.order_by("-id")
+
+
+class BatchOutcomesView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=s.OutcomesIn, responses={201: s.OutcomesOut})
+    def post(self, request: Request, pk: int) -> Response:
+        query_params.require_only(request, self)
+        batch = _batch(pk)
+        data = s.OutcomesIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = batches.outcomes_attach(batch=batch, by=request.user, **data.validated_data)
+        return Response(s.OutcomesOut(outcome).data, status=status.HTTP_201_CREATED)
+
+
+class RowReceiptView(APIView):
+    """A receipt for one decision: the row's line and leaf, its inclusion proof in the batch's tree, and the batch
+    entry's inclusion proof against the latest checkpoint (check it offline: python -m audit.verifier --receipt)."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="modelgov row receipt v1")})
+    def get(self, request: Request, pk: int, index: int) -> Response:
+        query_params.require_only(request, self)
+        return Response(receipts.receipt(batch=_batch(pk), index=index))
+
+
+class VersionMonitoringView(APIView):
+    """The version's monitoring state over time: each evaluation's colour, oldest first, its open breaches and
+    holds, and the plan in force."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="state over time")})
+    def get(self, request: Request, pk: int) -> Response:
+        query_params.require_only(request, self)
+        version = _version(pk)
+        evaluations = Evaluation.objects.filter(version=version).order_by("created_at", "id")
+        open_holds = PromotionHold.objects.filter(model_id=version.model_id, released_at__isnull=True)
+        return Response({
+            "version": version.pk,
+            "stage": version.stage,
+            "plan": plan_for(version),
+            "state": evaluations.filter(status="succeeded").exclude(colour="").order_by("-created_at")
+            .values_list("colour", flat=True).first() or "not measured",
+            "evaluations": s.EvaluationRowOut(evaluations, many=True).data,
+            "breaches": s.BreachOut(version.breaches.order_by("-created_at"), many=True).data,
+            "holds": [{"id": h.pk, "reason": h.reason, "opened_at": h.opened_at} for h in open_holds],
+        })
+
+
+class EvaluationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.EvaluationOut
+    lookup_value_regex = r"\d+"
+    queryset = Evaluation.objects.select_related("breach").order_by("-id")
+
+
+class HoldReleaseView(APIView):
+    @extend_schema(request=s.ReviewIn, responses={200: OpenApiResponse(description="the hold, released")})
+    def post(self, request: Request, pk: int) -> Response:
+        query_params.require_only(request, self)
+        hold = PromotionHold.objects.filter(pk=pk).first() if pk <= BIGINT else None
+        if hold is None:
+            raise NotFound(f"no hold #{pk}")
+        data = s.ReviewIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        hold = holds.hold_release(hold=hold, by=request.user, review=data.validated_data["review"])
+        return Response({"id": hold.pk, "released_at": hold.released_at, "released_by": hold.released_by_id,
+                         "review": hold.review})
+

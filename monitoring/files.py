@@ -1,0 +1,62 @@
+"""Reading stored batches and outcomes, from whichever storage holds them (a local directory, or S3 in production):
+streamed in chunks, never whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from config.errors import InvalidInput
+from monitoring.models import Batch, BatchFormat
+
+CHUNK_ROWS = 100_000
+
+
+def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """A stored batch's rows in chunks: a CSV's cells as the text the file holds ("" where empty), a Parquet
+    file's as their types (monitoring/rows.py renders both the same way for the rows' leaves)."""
+    if file_format == BatchFormat.PARQUET:
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        for part in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=columns):
+            yield part.to_pandas()
+        return
+    with pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8",
+                     chunksize=CHUNK_ROWS, usecols=columns) as reader:
+        yield from reader
+
+
+def header(path: Path, file_format: str) -> list[str]:
+    try:
+        if file_format == BatchFormat.PARQUET:
+            import pyarrow.parquet as pq
+
+            return [str(n) for n in pq.ParquetFile(path).schema_arrow.names]
+        return [str(c) for c in pd.read_csv(path, nrows=0, encoding="utf-8").columns]
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the batch is not UTF-8 text: {exc.reason}") from exc
+    except Exception as exc:
+        raise InvalidInput(f"the batch is not a readable {file_format} file: {str(exc)[:200]}") from exc
+
+
+
+def batch_chunks(batch: Batch, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    with batch.file.open("rb") as fh:
+        yield from read_chunks(fh, batch.file_format, columns)
+
+
+def batch_row_ids(batch: Batch) -> pd.Series:
+    return pd.concat([c[batch.row_id_column].astype(str) for c in batch_chunks(batch, [batch.row_id_column])],
+                     ignore_index=True)
+
+
+def labelled_ids(batch: Batch) -> pd.Series:
+    parts = []
+    for outcome in batch.outcomes.all():
+        with outcome.file.open("rb") as fh:
+            parts.append(pd.read_csv(fh, dtype=str, keep_default_na=False)[batch.row_id_column])
+    return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=str)

@@ -1,0 +1,212 @@
+"""Measuring production rows against the baseline: each feature's drift (monitoring/drift.py), the score's, the
+model's performance on the rows whose outcomes arrived, and each group's selection rate and TPR against the
+validated bias report. The batch carries the model's outputs: no model is run here. Rows are read in chunks
+from storage, never whole; only the score, the predicted class, the group of each row and the row ids are held
+for the whole batch (a few bytes a row)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from config.errors import InvalidInput
+from monitoring import drift
+from monitoring.baseline import Baseline, load
+from monitoring.batches import layout_of
+from monitoring.files import batch_chunks
+from monitoring.models import Batch, Evaluation
+from reports import loading
+
+NUMERIC = ("number", "integer")
+
+
+def _batches(evaluation: Evaluation) -> list[Batch]:
+    if evaluation.batch is not None:
+        return [evaluation.batch]
+    return list(Batch.objects.filter(version=evaluation.version, created_at__gt=evaluation.window_start,
+                                     created_at__lte=evaluation.window_end).order_by("created_at", "number"))
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values.replace("", np.nan) if values.dtype == object else values,
+                         errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    return values.astype(str).to_numpy(dtype=object)
+
+
+def _sensitive(values: pd.Series) -> pd.Series:
+    """A sensitive column as numbers where every cell is one (an age, to be bucketed as the bias report does), else
+    as its text."""
+    numbers = pd.to_numeric(values.replace("", np.nan) if values.dtype == object else values, errors="coerce")
+    return numbers if bool(numbers.notna().all()) else values
+
+
+def _outcomes(batch: Batch) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for outcome in batch.outcomes.all():
+        with outcome.file.open("rb") as fh:
+            frame = pd.read_csv(fh, dtype=str, keep_default_na=False)
+        positive = frame[outcome.label_column] == outcome.positive_label
+        found.update(zip(frame[batch.row_id_column].tolist(), np.asarray(positive, dtype=int).tolist(), strict=True))
+    return found
+
+
+def measure(evaluation: Evaluation) -> dict[str, Any]:
+    """The evaluation's results: {rows, labelled_rows, features, score, performance, fairness, measurements}, where
+    measurements are what a plan thresholds ({metric, subject, value, baseline})."""
+    found = _batches(evaluation)
+    if not found:
+        return _silence(evaluation)
+    base = load(evaluation.baseline)
+    first = found[0]
+    layout = layout_of(evaluation.version, row_id=first.row_id_column, score=first.score_column,
+                       prediction=first.prediction_column)
+    frame = loading.load_frame(base.dataset)
+    missing = [f for f in layout.features if f not in frame.columns]
+    if missing:
+        raise InvalidInput(f"the baseline's evaluation dataset {base.dataset} lacks the features {', '.join(missing)}")
+    profiles: dict[str, Any] = {}
+    accumulators: dict[str, Any] = {}
+    for name, kind in layout.features.items():
+        if kind in NUMERIC:
+            profiles[name] = drift.numeric_profile(_numbers(frame[name]))
+            accumulators[name] = profiles[name].accumulator()
+        else:
+            profiles[name] = drift.categorical_profile(_text(frame[name]))
+            accumulators[name] = profiles[name].accumulator()
+    bins = ((base.performance or {}).get("calibration") or {}).get("bins") or []
+    score_profile = drift.score_profile(bins) if bins else None
+    score_acc = score_profile.accumulator() if score_profile is not None else None
+    sensitive = [c for c in base.dataset.sensitive_columns if c in first.columns]
+    ids, scores, preds, groups = [], [], [], []
+    rows = 0
+    for batch, chunk in _chunks(found):
+        rows += len(chunk)
+        for name, acc in accumulators.items():
+            acc.add(_numbers(chunk[name]) if layout.features[name] in NUMERIC else _text(chunk[name]))
+        score = _numbers(chunk[batch.score_column])
+        if score_acc is not None:
+            score_acc.add(score)
+        scores.append(score)
+        preds.append(_numbers(chunk[batch.prediction_column]).astype(int) if batch.prediction_column
+                     else (score >= 0.5).astype(int))
+        ids.append(chunk[batch.row_id_column].astype(str).to_numpy(dtype=object))
+        if sensitive:
+            groups.append(pd.DataFrame({c: _sensitive(chunk[c]) for c in sensitive}))
+    y_score, y_pred, row_ids = np.concatenate(scores), np.concatenate(preds), np.concatenate(ids)
+    outcomes: dict[str, int] = {}
+    for batch in found:
+        outcomes.update(_outcomes(batch))
+    labelled = np.array([i in outcomes for i in row_ids], dtype=bool) if outcomes else np.zeros(len(row_ids), bool)
+    y_true = np.array([outcomes[i] for i in row_ids[labelled]], dtype=int)
+    features = {name: {"kind": "numeric" if layout.features[name] in NUMERIC else "categorical",
+                       **acc.result()} for name, acc in accumulators.items()}
+    score_result = score_acc.result() if score_acc is not None else None
+    performance = drift.performance(y_true=y_true, y_score=y_score[labelled], y_pred=y_pred[labelled]) \
+        if labelled.any() else None
+    fairness = _fairness_of(pd.concat(groups, ignore_index=True), y_pred, labelled, y_true,
+                            evaluation.plan.get("min_group_rows", 200)) if groups else None
+    return {
+        "batches": [{"id": b.pk, "number": b.number, "sha256": b.sha256, "merkle_root": b.merkle_root}
+                    for b in found],
+        "rows": rows,
+        "labelled_rows": int(labelled.sum()),
+        "features": features,
+        "score": score_result,
+        "performance": performance,
+        "fairness": fairness,
+        "measurements": _measurements(features, score_result, performance, fairness, base),
+    }
+
+
+def _fairness_of(groups: pd.DataFrame, y_pred: np.ndarray, labelled: np.ndarray, y_true: np.ndarray,
+                 min_rows: int) -> dict[str, Any]:
+    """Selection rates and impact ratios over every row; TPR over the rows whose outcomes arrived. Groups of fewer
+    than `min_rows` rows (the plan's min_group_rows) are listed, not judged."""
+    every = drift.FairnessAccumulator(min_group_size=min_rows)
+    every.add(groups={c: groups[c] for c in groups.columns}, y_pred=y_pred)
+    result = every.result()
+    if labelled.any():
+        known = drift.FairnessAccumulator(min_group_size=min_rows)
+        known.add(groups={c: groups[c][labelled].reset_index(drop=True) for c in groups.columns},
+                  y_pred=y_pred[labelled], y_true=y_true)
+        for attribute, found in known.result().items():
+            for group, row in found["groups"].items():
+                if group in result.get(attribute, {}).get("groups", {}):
+                    result[attribute]["groups"][group]["tpr"] = row["tpr"]
+    return result
+
+
+def _chunks(found: list[Batch]) -> Iterator[tuple[Batch, pd.DataFrame]]:
+    for batch in found:
+        for chunk in batch_chunks(batch):
+            yield batch, chunk
+
+
+def _value(entry: Any) -> float | None:
+    value = entry.get("value") if isinstance(entry, dict) else entry
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _measurements(features: dict[str, Any], score: dict[str, Any] | None, performance: dict[str, Any] | None,
+                  fairness: dict[str, Any] | None, base: Baseline) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def add(metric: str, subject: str, value: Any, baseline: Any = None) -> None:
+        out.append({"metric": metric, "subject": subject, "value": _value(value), "baseline": _value(baseline)})
+
+    for name, result in sorted(features.items()):
+        add("feature_psi", name, result.get("psi"))
+        if result["kind"] == "numeric":
+            add("feature_ks", name, result.get("ks"))
+        else:
+            add("feature_js", name, result.get("js"))
+    if score is not None:
+        add("score_psi", "score", score.get("psi"))
+    validated = (base.performance or {}).get("metrics") or {}
+    if performance is not None:
+        for metric in ("roc_auc", "ks", "gini", "accuracy"):
+            now, then = _value(performance.get(metric)), _value(validated.get(metric))
+            add(f"{metric}_drop", "model", None if now is None or then is None else then - now, then)
+        add("expected_calibration_error", "model", performance.get("expected_calibration_error"))
+    if fairness is not None:
+        out.extend(_fairness(fairness, base.bias or {}))
+    return out
+
+
+def _fairness(fairness: dict[str, Any], bias: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each group's selection rate and TPR against the validated bias report's, and each attribute's impact ratio."""
+    validated = {a["attribute"]: {g["group"]: g for g in a.get("groups", [])} for a in bias.get("attributes", [])}
+    out = []
+    for attribute, result in sorted(fairness.items()):
+        then = validated.get(attribute, {})
+        for group, now in sorted(result.get("groups", {}).items()):
+            before = then.get(group)
+            if before is None or before.get("too_small") or group in result.get("small_groups", []) \
+                    or group == "unknown":
+                continue
+            for metric, name in (("selection_rate", "selection_rate_shift"), ("tpr", "tpr_shift")):
+                a, b = _value(now.get(metric)), _value(before.get(metric))
+                out.append({"metric": name, "subject": f"{attribute}={group}",
+                            "value": None if a is None or b is None else abs(a - b), "baseline": b})
+        out.append({"metric": "impact_ratio", "subject": attribute, "value": _value(result.get("impact_ratio")),
+                    "baseline": None})
+    return out
+
+
+def _silence(evaluation: Evaluation) -> dict[str, Any]:
+    """A window with no batch: what the plan says of a version monitoring has not heard from."""
+    plan = evaluation.plan
+    days = (evaluation.window_end - evaluation.window_start) / dt.timedelta(days=1)
+    silence = []
+    if days > plan["max_silence_days"]:
+        silence.append({"metric": "days_without_batches", "subject": "version", "value": round(days, 1),
+                        "baseline": None, "colour": "amber", "amber": plan["max_silence_days"], "red": None})
+    return {"batches": [], "rows": 0, "labelled_rows": 0, "features": {}, "score": None, "performance": None,
+            "fairness": None, "measurements": [], "silence": silence}

@@ -1,0 +1,69 @@
+"""Queueing evaluations of production rows under the plan in force: one per batch and per outcomes upload, and the
+plans' schedule (windows on each cadence, versions monitoring has not heard from). What an evaluation finds and
+triggers is monitoring.evaluate's, run by a worker."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit import writer
+from governance import plans
+from governance.services import active_policy_or_none
+from monitoring.baseline import baseline_of
+from monitoring.models import Batch, Evaluation
+from monitoring.signals import evaluation_queued
+from registry.models import ModelVersion, Stage
+
+MONITORED = (Stage.PRODUCTION, Stage.STAGING)
+
+
+def plan_for(version: ModelVersion) -> dict[str, Any]:
+    """The plan of the policy in force for the version's stage and its model's tier (the default plan if none is)."""
+    policy = active_policy_or_none()
+    stage = version.stage if version.stage in MONITORED else Stage.PRODUCTION
+    rule = policy.rules.get(stage, {}).get(version.model.risk_tier, {}) if policy is not None else {}
+    return plans.plan_of(rule)
+
+
+def evaluation_queue(*, version: ModelVersion, batch: Batch | None = None,
+                     window: tuple[dt.datetime, dt.datetime] | None = None) -> Evaluation:
+    """Queue the measurement of one batch or of a window of batches, with the plan and baseline frozen now; it
+    is measured after commit (by a worker where a broker is configured, in this process otherwise)."""
+    if batch is None and window is None:
+        raise ValueError("an evaluation is of a batch or of a window")
+    start, end = (batch.created_at, batch.created_at) if batch is not None else window  # type: ignore[misc]
+    evaluation = Evaluation(version=version, batch=batch, window_start=start, window_end=end,
+                            plan=plan_for(version), baseline=baseline_of(version))
+    with writer.atomic():
+        writer.save(evaluation, action="monitoring.evaluation.queue")
+        transaction.on_commit(lambda: evaluation_queued.send(sender=Evaluation, evaluation_id=evaluation.pk))
+    return evaluation
+
+
+def evaluations_due(*, now: dt.datetime | None = None) -> list[Evaluation]:
+    """The scheduled part of each plan: for every monitored version, a window evaluation of its latest batches once
+    per cadence, and an amber finding where no batch has come for longer than the plan allows."""
+    now = now or timezone.now()
+    queued = []
+    for version in ModelVersion.objects.filter(stage__in=MONITORED).select_related("model"):
+        plan = plan_for(version)
+        last = Evaluation.objects.filter(version=version, batch__isnull=True).order_by("-created_at").first()
+        if last is not None and now - last.created_at < dt.timedelta(days=plan["cadence_days"]):
+            continue
+        since = version.stage_changed_at or version.created_at
+        latest = Batch.objects.filter(version=version).order_by("-created_at").first()
+        heard = latest.created_at if latest is not None else since
+        if latest is None and version.stage != Stage.PRODUCTION:
+            continue
+        start = now - dt.timedelta(days=plan["window_days"])
+        if latest is None or heard < start:
+            silent = (now - heard).days
+            if silent > plan["max_silence_days"]:
+                queued.append(evaluation_queue(version=version, window=(heard, now)))
+            continue
+        queued.append(evaluation_queue(version=version, window=(start, now)))
+    return queued

@@ -1,0 +1,9 @@
+"""Signals the monitoring services send, so that they queue work without importing the task that does it."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent after the commit that queued an evaluation (evaluation_id=int). monitoring.tasks answers it by sending the
+# evaluation to a worker, or measuring it in this process where no broker is configured.
+evaluation_queued = Signal()

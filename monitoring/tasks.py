@@ -1,0 +1,42 @@
+"""Monitoring's tasks: measure an evaluation (sent when one is queued), and the plans' schedule (celery beat). Thin
+over the services, safe to run any number of times."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.db import OperationalError
+
+from audit.context import audit_context, system_actor
+from monitoring.services import evaluations_due
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="monitoring.evaluate", acks_late=True, reject_on_worker_lost=True,
+             autoretry_for=(OperationalError,), retry_backoff=2, retry_backoff_max=60, max_retries=3)
+def evaluate(evaluation_id: int) -> str:
+    # Imported when a task runs: the web processes import this module to send tasks, and the measurements load
+    # scipy, scikit-learn and fairlearn that only a worker needs. Not a hidden cycle: nothing below imports tasks.
+    from monitoring.evaluate import evaluation_run
+
+    with audit_context(actor=system_actor("celery worker: monitoring"), channel="task"):
+        return evaluation_run(evaluation_id=evaluation_id).status
+
+
+@shared_task(name="monitoring.evaluate_due", acks_late=True)
+def evaluate_due() -> int:
+    with audit_context(actor=system_actor("celery beat: monitoring windows"), channel="task"):
+        return len(evaluations_due())
+
+
+def on_evaluation_queued(*, evaluation_id: int, **_: Any) -> str:
+    try:
+        evaluate.delay(evaluation_id)
+    except Exception:
+        logger.warning("broker unavailable: evaluation %s stays queued for the next scheduled run", evaluation_id,
+                       exc_info=True)
+        return "deferred"
+    return "sent"

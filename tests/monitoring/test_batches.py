@@ -1,0 +1,143 @@
+"""Receiving production batches: what is accepted, what is refused with nothing stored, each row's receipt."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pandas as pd
+import pytest
+from django.core.files.storage import default_storage
+
+from audit import signing
+from audit.checkpoints import checkpoint_create
+from audit.format.receipt import row_line
+from audit.merkle import mth
+from audit.models import AuditEntry
+from audit.verifier import check_receipt, trusted_keys
+from config.errors import InvalidInput, PermissionDenied
+from monitoring.models import Batch, Evaluation
+from tests.monitoring.helpers import batch_csv, committed, monitored, send
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(make_user: Any) -> tuple[Any, Any]:
+    return monitored(make_user)
+
+
+def _stored() -> set[str]:
+    found = set()
+    for folder in ("monitoring/batches", "monitoring/leaves"):
+        if default_storage.exists(folder):
+            found |= {f"{folder}/{n}" for n in default_storage.listdir(folder)[1]}
+    return found
+
+
+def test_a_batch_is_stored_with_the_root_of_its_rows_in_its_entry(world: Any) -> None:
+    people, version = world
+    content = batch_csv(3000, seed=2)
+    batch = send(version, people.dev, content)
+    assert batch.row_count == 3000 and batch.stage == "production" and batch.number == 1
+    # The root, from the file as a reader outside modelgov would hash it: each record's cells as text, one leaf each.
+    rows = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
+    from audit.format.receipt import row_leaf
+
+    expected = mth([row_leaf(row_line(list(r))) for r in rows.itertuples(index=False)])
+    assert batch.merkle_root == expected.hex()
+    entry = AuditEntry.objects.get(object_type="monitoring.batch", object_id=str(batch.pk))
+    assert entry.action == "monitoring.batch.ingest"
+    changes = entry.as_json()["changes"]
+    assert changes["merkle_root"]["new"] == batch.merkle_root and changes["row_count"]["new"] == 3000
+    # Measured at once (no broker here: in this process), green: the same distribution as the baseline.
+    evaluation = Evaluation.objects.get(batch=batch)
+    assert evaluation.status == "succeeded", evaluation.error
+    assert evaluation.colour == "green"
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda f: f.drop(columns=["amount"]), "missing amount"),
+    (lambda f: f.assign(extra=1), "not expected extra"),
+    (lambda f: f.assign(amount="lots"), "column 'amount' must hold numbers; row 1"),
+    (lambda f: f.assign(score=1.5), "probability from 0 to 1"),
+    (lambda f: f.assign(row_id="same"), "row ids must be unique"),
+    (lambda f: f.assign(row_id=""), "every row needs its id"),
+    (lambda f: f.iloc[0:0], "no rows"),
+])
+def test_a_bad_batch_is_refused_naming_what_is_wrong_and_nothing_is_stored(world: Any, mutate: Any,
+                                                                          message: str) -> None:
+    people, version = world
+    before, entries = _stored(), AuditEntry.objects.count()
+    bad = mutate(pd.read_csv(io.BytesIO(batch_csv(50, seed=3)))).to_csv(index=False).encode()
+    with pytest.raises(InvalidInput, match=message):
+        send(version, people.dev, bad)
+    assert not Batch.objects.exists() and _stored() == before and AuditEntry.objects.count() == entries
+
+
+def test_the_same_batch_twice_is_refused(world: Any) -> None:
+    people, version = world
+    send(version, people.dev, batch_csv(600, seed=4))
+    with pytest.raises(InvalidInput, match="received before: batch 1"):
+        send(version, people.dev, batch_csv(600, seed=4))
+    assert Batch.objects.count() == 1
+
+
+def test_only_versions_in_production_or_staging_are_monitored(make_user: Any) -> None:
+    people, version = monitored(make_user, stage="none")
+    with pytest.raises(InvalidInput, match="production or staging only"):
+        send(version, people.dev, batch_csv(600, seed=5))
+
+
+def test_only_the_models_developers_send_its_batches(world: Any) -> None:
+    people, version = world
+    with pytest.raises(PermissionDenied):
+        send(version, people.val, batch_csv(600, seed=5))
+
+
+def test_parquet_holds_the_same_rows_as_the_csv(world: Any, tmp_path: Any) -> None:
+    people, version = world
+    content = batch_csv(600, seed=6)
+    path = tmp_path / "b.parquet"
+    pd.read_csv(io.BytesIO(content)).to_parquet(path)
+    batch = send(version, people.dev, path.read_bytes(), file_format="parquet")
+    assert batch.row_count == 600
+    frame = pd.read_csv(io.BytesIO(content))
+    from audit.format.receipt import row_leaf
+
+    expected = mth([row_leaf(row_line([c.item() if hasattr(c, "item") else c for c in r]))
+                    for r in frame.itertuples(index=False)])
+    assert batch.merkle_root == expected.hex()
+
+
+def test_a_row_receipt_is_checked_offline_and_refused_before_a_checkpoint(world: Any, api: Any) -> None:
+    people, version = world
+    batch = send(version, people.dev, batch_csv(600, seed=7))
+    api.force_authenticate(people.aud)
+    early = api.get(f"/api/v1/batches/{batch.pk}/rows/5/receipt/")
+    assert early.status_code == 409 and "checkpoint" in early.json()["detail"]
+    cp = checkpoint_create()
+    doc = api.get(f"/api/v1/batches/{batch.pk}/rows/5/receipt/").json()
+    assert doc["row"]["line"].startswith("r5,")
+    keys = trusted_keys([signing.public_key_pem(cp.as_json()["key"])])
+    assert "row 5" in check_receipt(doc, keys)
+    assert api.get(f"/api/v1/batches/{batch.pk}/rows/600/receipt/").status_code == 400
+
+
+def test_the_api_takes_a_batch_and_answers_bad_ones_with_400(world: Any, api: Any) -> None:
+    people, version = world
+    api.force_authenticate(people.dev)
+    with committed():
+        ok = api.post(f"/api/v1/versions/{version.pk}/batches/",
+                      {"file": io.BytesIO(batch_csv(3000, seed=8))}, format="multipart")
+    assert ok.status_code == 201, ok.content
+    again = api.post(f"/api/v1/versions/{version.pk}/batches/",
+                     {"file": io.BytesIO(batch_csv(3000, seed=8))}, format="multipart")
+    assert again.status_code == 400 and "received before" in again.json()["detail"]
+    api.force_authenticate(people.val)
+    refused = api.post(f"/api/v1/versions/{version.pk}/batches/",
+                       {"file": io.BytesIO(batch_csv(600, seed=9))}, format="multipart")
+    assert refused.status_code == 403
+    state = api.get(f"/api/v1/versions/{version.pk}/monitoring/").json()
+    assert state["state"] == "green" and len(state["evaluations"]) == 1
+

@@ -1,0 +1,158 @@
+"""What an evaluation finds and what its colour triggers: green nothing, amber the owner and validators told, red a
+re-validation request naming the breach or a hold a validator must review; outcomes measured when they arrive; the
+plan's schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import pytest
+from django.core import mail
+from scipy import stats
+
+from audit.context import audit_context, system_actor, user_actor
+from config.errors import Conflict, PermissionDenied
+from governance import holds, plans, services
+from governance.models import Policy, PromotionHold, PromotionRequest
+from monitoring.batches import outcomes_attach
+from monitoring.models import Breach, Evaluation
+from monitoring.services import evaluations_due
+from tests.monitoring.helpers import batch_csv, committed, frame, monitored, outcomes_csv, send
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(make_user: Any) -> tuple[Any, Any]:
+    return monitored(make_user)
+
+
+def _set_plan(people: Any, **changes: Any) -> None:
+    policy = Policy.objects.get(is_active=True)
+    rules = policy.rules
+    for stage in rules.values():
+        for rule in stage.values():
+            rule["monitoring"] = {**plans.plan_of(rule), **changes}
+    with audit_context(actor=user_actor(people.gov), channel="system"):
+        services.policy_update(policy=policy, by=people.gov, rules_=rules)
+
+
+def test_a_drifted_batch_is_red_and_opens_a_revalidation_request_naming_the_breach(world: Any) -> None:
+    people, version = world
+    mail.outbox.clear()
+    batch = send(version, people.dev, batch_csv(1500, seed=11, shift=1.5))
+    evaluation = Evaluation.objects.get(batch=batch)
+    assert evaluation.colour == "red", evaluation.results.get("findings")
+    worst = evaluation.results["findings"][0]
+    assert worst["colour"] == "red" and worst["metric"] in ("feature_psi", "score_psi")
+    breach = Breach.objects.get(evaluation=evaluation)
+    assert breach.consequence == "revalidation"
+    request = PromotionRequest.objects.get(pk=breach.request_id)
+    assert request.is_revalidation and request.status == "pending" and request.target_stage == "production"
+    assert f"evaluation #{evaluation.pk}" in request.trigger and "red" in request.justification
+    # The owner and every validator are told.
+    told = {address for m in mail.outbox for address in m.to}
+    assert {people.dev.email, people.val.email, people.val2.email} <= told
+    # A second red batch adds to the same pending request rather than opening another.
+    second = send(version, people.dev, batch_csv(1500, seed=12, shift=1.6, start=10_000))
+    assert Breach.objects.get(evaluation__batch=second).request_id == request.pk
+
+
+def test_the_ks_of_a_feature_is_scipys(world: Any) -> None:
+    people, version = world
+    batch = send(version, people.dev, batch_csv(900, seed=13, shift=0.3))
+    result = Evaluation.objects.get(batch=batch).results["features"]["amount"]
+    expected = stats.ks_2samp(frame(4000, seed=1)["amount"], frame(900, seed=13, shift=0.3)["amount"],
+                              method="asymp")
+    assert result["ks"] == pytest.approx(expected.statistic, abs=1e-12)
+    assert result["ks_pvalue"] == pytest.approx(expected.pvalue, rel=1e-6, abs=1e-12)
+
+
+def test_amber_tells_the_owner_and_validators_and_triggers_nothing_else(world: Any) -> None:
+    people, version = world
+    _set_plan(people, metrics={"feature_psi": {"amber": 0.0, "red": 5.0}})
+    mail.outbox.clear()
+    batch = send(version, people.dev, batch_csv(800, seed=14))
+    breach = Breach.objects.get(evaluation__batch=batch)
+    assert breach.colour == "amber" and breach.consequence == "notified" and breach.request_id is None
+    assert people.dev.email in breach.notified and mail.outbox
+    assert not PromotionRequest.objects.filter(is_revalidation=True).exists()
+
+
+def test_red_under_a_hold_plan_blocks_promotions_until_a_validator_reviews_it(world: Any) -> None:
+    people, version = world
+    _set_plan(people, on_red="hold")
+    send(version, people.dev, batch_csv(1500, seed=15, shift=1.5))
+    hold = PromotionHold.objects.get(model=version.model, released_at__isnull=True)
+    from tests.factories import make_version
+
+    newer = make_version(version.model, people.dev, seed=3)
+    with audit_context(actor=user_actor(people.dev), channel="system"), pytest.raises(Conflict, match="on hold"):
+        services.promotion_request_create(version=newer, target_stage="staging", justification="x", by=people.dev)
+    with pytest.raises(PermissionDenied):  # a developer of the model never reviews its breach
+        holds.hold_release(hold=hold, by=people.dev, review="fine")
+    with audit_context(actor=user_actor(people.val), channel="system"):
+        holds.hold_release(hold=hold, by=people.val, review="the shift is a new product; re-validated offline")
+    with audit_context(actor=user_actor(people.dev), channel="system"):
+        services.promotion_request_create(version=newer, target_stage="staging", justification="x", by=people.dev)
+
+
+def test_outcomes_arriving_later_are_measured_against_the_validated_performance(world: Any) -> None:
+    people, version = world
+    batch = send(version, people.dev, batch_csv(1000, seed=16))
+    with audit_context(actor=user_actor(people.dev), channel="system"), committed():
+        outcomes_attach(batch=batch, by=people.dev, file=io.BytesIO(outcomes_csv(1000, seed=16, label=("no", "yes"))),
+                        positive_label="yes")
+    latest = Evaluation.objects.filter(batch=batch).order_by("-id").first()
+    assert latest is not None and latest.labelled_rows == 1000
+    perf = latest.results["performance"]
+    data = frame(1000, seed=16)
+    from sklearn.metrics import roc_auc_score
+
+    assert perf["roc_auc"] == pytest.approx(roc_auc_score(data["risk"], data["score"]), abs=1e-6)
+    drops = {m["metric"] for m in latest.results["measurements"]}
+    assert {"roc_auc_drop", "accuracy_drop"} <= drops
+
+
+def test_outcomes_for_rows_not_in_the_batch_are_refused(world: Any) -> None:
+    people, version = world
+    batch = send(version, people.dev, batch_csv(600, seed=17))
+    from config.errors import InvalidInput
+
+    with audit_context(actor=user_actor(people.dev), channel="system"), pytest.raises(InvalidInput, match="not rows"):
+        outcomes_attach(batch=batch, by=people.dev, file=io.BytesIO(outcomes_csv(5, seed=1, start=5000)))
+
+
+def test_a_batch_under_the_plans_minimum_is_measured_not_judged(world: Any) -> None:
+    people, version = world
+    batch = send(version, people.dev, batch_csv(100, seed=18, shift=2.0))
+    evaluation = Evaluation.objects.get(batch=batch)
+    assert evaluation.status == "succeeded" and evaluation.colour == "" and "fewer than" in evaluation.results["note"]
+    assert not Breach.objects.exists()
+
+
+def test_the_schedule_measures_windows_and_flags_silence(world: Any) -> None:
+    people, version = world
+    send(version, people.dev, batch_csv(700, seed=19))
+    with audit_context(actor=system_actor("test beat"), channel="task"), committed():
+        queued = evaluations_due()
+    assert [e.batch_id for e in queued] == [None]
+    assert Evaluation.objects.get(pk=queued[0].pk).rows == 700
+    with audit_context(actor=system_actor("test beat"), channel="task"), committed():
+        assert evaluations_due() == []  # within the cadence: nothing more
+        later = evaluations_due(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=200))
+    silent = Evaluation.objects.get(pk=later[0].pk)
+    assert silent.colour == "amber" and silent.results["silence"][0]["metric"] == "days_without_batches"
+
+
+def test_a_plan_is_checked_when_a_policy_is_written(world: Any) -> None:
+    from config.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="red must be at or below amber"):
+        plans.validate_plan({"metrics": {"impact_ratio": {"amber": 0.8, "red": 0.85}}}, "p")
+    with pytest.raises(InvalidInput, match="does not measure"):
+        plans.validate_plan({"metrics": {"vibes": {"amber": 1, "red": 2}}}, "p")
+    assert plans.default_plan({"demographic_parity_difference": 0.1, "impact_ratio": 0.8})["metrics"][
+        "impact_ratio"] == {"amber": 0.85, "red": 0.8}
