@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import DomainError
-from demo import credit
+from demo import credit, monitoring
 from governance import accounts, gates, roles
 from governance import services as governance
 from governance.evidence import report_config
@@ -55,6 +55,7 @@ class Outcome:
     export_dir: Path | None = None
     export_ok: bool = False
     export_summary: str = ""
+    months: list[Any] = field(default_factory=list)
 
 
 def _users(out: Outcome) -> dict[str, Any]:
@@ -151,7 +152,7 @@ def run(say: Callable[[str], None], export_root: Path) -> Outcome:
     def stage(text: str) -> None:
         nonlocal step
         step += 1
-        say(f"[{step}/7] {text}")
+        say(f"[{step}/8] {text}")
 
     with audit_context(actor=system_actor("demo setup"), channel="cli"):
         stage("roles and one demo user per role")
@@ -200,6 +201,11 @@ def run(say: Callable[[str], None], export_root: Path) -> Outcome:
         # The lineage report after the decision shows the approvals and the stage change.
         out.reports["v2"]["lineage"] = _report(v2, "lineage", val, fresh=v2.stage == "production" and not
                                                out.reports["v2"]["lineage"].metrics.get("stage_changes"))
+    if v2.stage == "production":
+        stage("monitoring v2 in production: a month like the validation data, then a drifted month (larger loans to "
+              "older applicants), each batch sent with its outcomes")
+        with audit_context(actor=user_actor(dev), channel="cli"):
+            out.months = monitoring.run_months(dev, v2)
     stage("verifying the audit log, exporting it and checking the export with the standalone verifier")
     with audit_context(actor=system_actor("demo"), channel="cli"):
         from audit.checkpoints import checkpoint_create

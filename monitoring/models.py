@@ -147,3 +147,32 @@ class Breach(GovernedModel):
 
     def __str__(self) -> str:
         return f"{self.colour} breach of version {self.version_id} (evaluation {self.evaluation_id})"
+
+
+class MonitoringReport(GovernedModel):
+    """The monitoring report of a version over a window: its PDF and JSON twin (monitoring/report.py), stored under
+    their digests, which its entries record."""
+
+    AUDIT_SCOPE = "version"
+    IMMUTABLE_FIELDS = ("version", "window_start", "window_end", "requested_by")
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="monitoring_reports")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED)
+    error = models.TextField(blank=True)
+    pdf = models.FileField(upload_to="monitoring/reports/", max_length=300, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    json = models.FileField(upload_to="monitoring/reports/", max_length=300, blank=True)
+    json_sha256 = models.CharField(max_length=64, blank=True)
+    audit_head = models.JSONField(default=dict)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"monitoring report #{self.pk} of version {self.version_id}"

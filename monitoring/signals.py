@@ -7,3 +7,6 @@ from django.dispatch import Signal
 # Sent after the commit that queued an evaluation (evaluation_id=int). monitoring.tasks answers it by sending the
 # evaluation to a worker, or measuring it in this process where no broker is configured.
 evaluation_queued = Signal()
+
+# Sent after the commit that queued a monitoring report (report_id=int); monitoring.tasks answers it.
+report_queued = Signal()

@@ -32,6 +32,24 @@ def evaluate_due() -> int:
         return len(evaluations_due())
 
 
+@shared_task(name="monitoring.compute_report", acks_late=True, reject_on_worker_lost=True,
+             autoretry_for=(OperationalError,), retry_backoff=2, retry_backoff_max=60, max_retries=3)
+def compute_report(report_id: int) -> str:
+    from monitoring.reporting import monitoring_report_compute
+
+    with audit_context(actor=system_actor("celery worker: monitoring reports"), channel="task"):
+        return monitoring_report_compute(report_id=report_id).status
+
+
+def on_report_queued(*, report_id: int, **_: Any) -> str:
+    try:
+        compute_report.delay(report_id)
+    except Exception:
+        logger.warning("broker unavailable: monitoring report %s stays queued", report_id, exc_info=True)
+        return "deferred"
+    return "sent"
+
+
 def on_evaluation_queued(*, evaluation_id: int, **_: Any) -> str:
     try:
         evaluate.delay(evaluation_id)

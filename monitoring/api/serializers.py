@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from monitoring.models import Batch, BatchFormat, Breach, Evaluation, Outcomes
+from monitoring.models import Batch, BatchFormat, Breach, Evaluation, MonitoringReport, Outcomes
 
 
 class BatchIn(serializers.Serializer):
@@ -67,3 +67,17 @@ class EvaluationRowOut(serializers.ModelSerializer):
         model = Evaluation
         fields = ["id", "batch", "window_start", "window_end", "status", "error", "colour", "rows", "labelled_rows",
                   "results_sha256", "created_at", "finished_at"]
+
+
+# The window, by its wire names ("from" is a Python keyword, so the class is made, not written out).
+ReportIn = type("ReportIn", (serializers.Serializer,), {
+    "from": serializers.DateTimeField(required=False, help_text="start of the window (default: 90 days before to)"),
+    "to": serializers.DateTimeField(required=False, help_text="end of the window (default: now)"),
+})
+
+
+class MonitoringReportOut(serializers.ModelSerializer):
+    class Meta:
+        model = MonitoringReport
+        fields = ["id", "version", "window_start", "window_end", "status", "error", "pdf_sha256", "json_sha256",
+                  "audit_head", "requested_by", "created_at", "finished_at"]

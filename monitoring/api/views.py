@@ -3,21 +3,23 @@
 
 from __future__ import annotations
 
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import query_params
-from config.errors import NotFound
+from config.errors import Conflict, NotFound
 from config.ids import BIGINT
 from governance import holds
 from governance.models import PromotionHold
-from monitoring import batches, receipts
+from monitoring import batches, receipts, reporting
 from monitoring.api import serializers as s
-from monitoring.models import Batch, Evaluation
+from monitoring.models import Batch, Evaluation, MonitoringReport
 from monitoring.services import plan_for
 from registry.models import ModelVersion
 
@@ -112,6 +114,50 @@ class EvaluationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.EvaluationOut
     lookup_value_regex = r"\d+"
     queryset = Evaluation.objects.select_related("breach").order_by("-id")
+
+
+class VersionReportsView(APIView):
+    """POST: the version's monitoring report over a window (from, to: ISO 8601; default the 90 days to now), made by
+    a worker; fetch it from /monitoring-reports/{id}/pdf/ and /json/ once it has succeeded."""
+
+    @extend_schema(request=s.ReportIn, responses={201: s.MonitoringReportOut})
+    def post(self, request: Request, pk: int) -> Response:
+        query_params.require_only(request, self)
+        version = _version(pk)
+        data = s.ReportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = reporting.monitoring_report_request(version=version, by=request.user,
+                                                     start=data.validated_data.get("from"),
+                                                     end=data.validated_data.get("to"))
+        report.refresh_from_db()
+        return Response(s.MonitoringReportOut(report).data, status=status.HTTP_201_CREATED)
+
+
+class MonitoringReportViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.MonitoringReportOut
+    lookup_value_regex = r"\d+"
+    queryset = MonitoringReport.objects.order_by("-id")
+
+    def _file(self, which: str) -> FileResponse:
+        report: MonitoringReport = self.get_object()
+        if report.status != "succeeded":
+            raise Conflict(f"monitoring report #{report.pk} is {report.status}" +
+                           (f": {report.error}" if report.error else ""))
+        field = report.pdf if which == "pdf" else report.json
+        response = FileResponse(field.open("rb"), as_attachment=True,
+                                filename=f"monitoring-report-{report.pk}.{which}")
+        response["X-Content-SHA256"] = report.pdf_sha256 if which == "pdf" else report.json_sha256
+        return response
+
+    @extend_schema(responses={200: OpenApiResponse(description="the PDF")})
+    @action(detail=True, methods=["get"])
+    def pdf(self, request: Request, pk: str) -> FileResponse:
+        return self._file("pdf")
+
+    @extend_schema(responses={200: OpenApiResponse(description="the JSON twin")})
+    @action(detail=True, methods=["get"], url_path="json")
+    def json_twin(self, request: Request, pk: str) -> FileResponse:
+        return self._file("json")
 
 
 class HoldReleaseView(APIView):

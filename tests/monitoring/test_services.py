@@ -156,3 +156,35 @@ def test_a_plan_is_checked_when_a_policy_is_written(world: Any) -> None:
         plans.validate_plan({"metrics": {"vibes": {"amber": 1, "red": 2}}}, "p")
     assert plans.default_plan({"demographic_parity_difference": 0.1, "impact_ratio": 0.8})["metrics"][
         "impact_ratio"] == {"amber": 0.85, "red": 0.8}
+
+
+def test_the_monitoring_report_states_the_breach_and_is_the_same_bytes_made_again(world: Any, api: Any) -> None:
+    from monitoring.models import MonitoringReport
+    from monitoring.reporting import monitoring_report_compute
+
+    people, version = world
+    send(version, people.dev, batch_csv(3000, seed=21))
+    send(version, people.dev, batch_csv(1500, seed=22, shift=1.5, start=10_000))
+    api.force_authenticate(people.val)
+    with committed():
+        made = api.post(f"/api/v1/versions/{version.pk}/monitoring-reports/", {}, format="json")
+    assert made.status_code == 201, made.content
+    report = MonitoringReport.objects.get(pk=made.json()["id"])
+    assert report.status == "succeeded", report.error
+    twin = api.get(f"/api/v1/monitoring-reports/{report.pk}/json/")
+    assert twin.status_code == 200
+    import json
+
+    body = json.loads(b"".join(twin.streaming_content))
+    assert body["kind"] == "monitoring" and [e["colour"] for e in body["evaluations"]] == ["green", "red"]
+    assert body["breaches"][0]["consequence"] == "revalidation"
+    pdf = b"".join(api.get(f"/api/v1/monitoring-reports/{report.pk}/pdf/").streaming_content)
+    # Made again from the same rows (a retry), the same bytes.
+    from monitoring.report import build_monitoring_report
+    from monitoring.reporting import report_data
+
+    assert build_monitoring_report(report_data(report))[1] == pdf
+    assert monitoring_report_compute(report_id=report.pk).status == "succeeded"
+    bad = api.post(f"/api/v1/versions/{version.pk}/monitoring-reports/",
+                   {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, format="json")
+    assert bad.status_code == 400

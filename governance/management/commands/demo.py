@@ -45,6 +45,20 @@ class Command(BaseCommand):
         w(f"v2 promotion request #{out.v2_request.pk}: {out.v2_request.status}")
         refused = out.self_approval_refused or "already refused in an earlier run"
         w(f"self-approval by the requester: refused — {refused}")
+        for month in out.months:
+            e = month.evaluation
+            state = (e.colour or "not judged") if e is not None and e.status == "succeeded" else \
+                (f"failed: {e.error}" if e is not None else "not measured")
+            w(f"monitoring {month.name}: batch #{month.batch.pk} ({month.batch.row_count} rows, merkle root "
+              f"{month.batch.merkle_root[:16]}…) evaluation #{e.pk if e else '-'}: {state}")
+            if month.breach is not None:
+                b = month.breach
+                worst = b.findings[0] if b.findings else {}
+                opened = f"re-validation request #{b.request_id} opened" if b.request_id else (
+                    f"hold #{b.hold_id} placed" if b.hold_id else "owner and validators notified")
+                w(f"    {b.colour} breach #{b.pk}: {worst.get('metric')} of {worst.get('subject')} = "
+                  f"{round(worst['value'], 3) if isinstance(worst.get('value'), float) else worst.get('value')} "
+                  f"(red at {worst.get('red')}) — {opened}")
         run_ = out.verified
         w(f"audit log: {'verified' if run_.ok else 'VERIFICATION FAILED'} ({run_.entries_checked} entries), "
           f"head seq {run_.last_seq}")
