@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,6 +67,25 @@ def normalise_groups(column: pd.Series) -> pd.Series:
     """Group labels as strings, with missing values and the documented markers counted as one unknown group."""
     values = column.astype("object")
     return values.map(lambda v: UNKNOWN if pd.isna(v) or str(v).strip().lower() in _UNKNOWN_VALUES else str(v))
+
+
+# An age column by its name: "age" as a word of it ("age", "Age", "applicant_age", "age_years"), not inside
+# another word ("usage", "mileage", "percentage", "stage"), whose numbers bucketed as ages would be nonsense.
+_AGE = re.compile(r"(?<![a-z])age(?![a-z])").search
+
+
+def is_age(name: str, column: pd.Series) -> bool:
+    """A numeric column named for age: bucketed by `age_group` into the report's groups."""
+    return pd.api.types.is_numeric_dtype(column) and bool(_AGE(name.lower()))
+
+
+def sensitive_groups(name: str, column: pd.Series) -> tuple[str, pd.Series]:
+    """A sensitive column as the bias report groups it: a numeric age column bucketed (named "<name> group"),
+    any other column's values normalised. Monitoring groups production rows the same way, so its groups are
+    the validated report's."""
+    if is_age(name, column):
+        return f"{name} group", age_group(column)
+    return name, normalise_groups(column)
 
 
 def _binary(name: str, values: Any) -> np.ndarray:

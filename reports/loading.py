@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import tempfile
 import weakref
 from pathlib import Path
@@ -20,7 +19,7 @@ from registry import labels as binary
 from registry.models import DatasetVersion, ModelVersion
 from registry.sandbox import wire
 from registry.sandbox.runner import Limits, SandboxError, Session, trusted_types
-from reports.bias import age_group, normalise_groups
+from reports.bias import is_age, sensitive_groups
 from reports.errors import ReportInputError
 from reports.explain import ExplanationArrays
 
@@ -183,11 +182,6 @@ def features_and_labels(model: SandboxedModel, frame: pd.DataFrame, dataset: Dat
     return features(model, frame, dataset), y
 
 
-# An age column by its name: "age" as a word of it ("age", "Age", "applicant_age", "age_years"), not inside
-# another word ("usage", "mileage", "percentage", "stage"), whose numbers bucketed as ages would be nonsense.
-_AGE = re.compile(r"(?<![a-z])age(?![a-z])").search
-
-
 def sensitive_frame(frame: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFrame:
     columns = list(dataset.sensitive_columns or [])
     if not columns:
@@ -197,12 +191,10 @@ def sensitive_frame(frame: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFram
         raise ReportInputError(f"sensitive column(s) missing from the data: {', '.join(missing)}")
     out = {}
     for c in columns:
-        if pd.api.types.is_numeric_dtype(frame[c]) and _AGE(c.lower()):
-            out[f"{c} group"] = age_group(frame[c])
-        elif pd.api.types.is_numeric_dtype(frame[c]) and frame[c].nunique() > 10:
+        if pd.api.types.is_numeric_dtype(frame[c]) and not is_age(c, frame[c]) and frame[c].nunique() > 10:
             raise ReportInputError(f"sensitive column {c!r} is numeric with many values; bucket it first")
-        else:
-            out[c] = normalise_groups(frame[c])
+        name, groups = sensitive_groups(c, frame[c])
+        out[name] = groups
     return pd.DataFrame(out)
 
 
