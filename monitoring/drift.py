@@ -291,13 +291,33 @@ class CategoricalAccumulator:
         statistic = float(np.sum((observed - expected) ** 2 / expected))
         return statistic, float(chi2_distribution.sf(statistic, observed.size - 1))
 
+    def chi2_two_samples(self) -> tuple[float, float] | tuple[None, None]:
+        """Pearson's chi-square test that the batch and the baseline come from one distribution: the 2 x k table
+        of their counts (scipy.stats.chi2_contingency, no continuity correction), the unseen bucket a column when
+        it holds rows. Unlike `chi2`, it counts the baseline's own sampling noise: against a baseline much
+        smaller than the batch, `chi2` grows with n_batch / n_baseline even when nothing drifted (a batch of
+        1,000,000 rows against 50,000 makes it about 21 times its degrees of freedom), so its p-value is near 0
+        for every column; this one's is not."""
+        n, p = self.n, self.profile
+        if not n or not p.n:
+            return None, None
+        table = np.stack([np.append(self.counts, self.unseen), np.append(p.counts, 0)]).astype(np.float64)
+        table = table[:, table.sum(axis=0) > 0]
+        if table.shape[1] < 2:
+            return None, None
+        expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+        statistic = float(np.sum((table - expected) ** 2 / expected))
+        return statistic, float(chi2_distribution.sf(statistic, table.shape[1] - 1))
+
     def result(self) -> dict[str, Any]:
-        """{"n", "missing", "unseen", "psi", "chi2", "chi2_pvalue", "js"}: PSI over the categories and the unseen
-        bucket; js is the Jensen-Shannon distance, base 2 (scipy.spatial.distance.jensenshannon(p, q, base=2))."""
+        """{"n", "missing", "unseen", "psi", "chi2", "chi2_pvalue", "chi2_two_samples", "chi2_two_samples_pvalue",
+        "js"}: PSI over the categories and the unseen bucket; js is the Jensen-Shannon distance, base 2
+        (scipy.spatial.distance.jensenshannon(p, q, base=2))."""
         p = self.profile
         batch = np.append(self.counts, self.unseen)
         base = np.append(p.counts, 0)
         statistic, pvalue = self.chi2()
+        two, two_pvalue = self.chi2_two_samples()
         return {
             "n": self.n,
             "missing": self.missing,
@@ -305,6 +325,8 @@ class CategoricalAccumulator:
             "psi": psi(base, batch),
             "chi2": None if statistic is None else _float(statistic),
             "chi2_pvalue": None if pvalue is None else _float(pvalue),
+            "chi2_two_samples": None if two is None else _float(two),
+            "chi2_two_samples_pvalue": None if two_pvalue is None else _float(two_pvalue),
             "js": _js_distance(batch, base) if self.n and p.n else None,
         }
 

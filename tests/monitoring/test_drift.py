@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chisquare, ks_2samp
+from scipy.stats import chi2_contingency, chisquare, ks_2samp
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from monitoring.drift import (
@@ -46,7 +47,7 @@ def _decile_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     return counts
 
 
-def _measure(profile, chunks):  # type: ignore[no-untyped-def]
+def _measure(profile: Any, chunks: list[np.ndarray]) -> Any:
     acc = profile.accumulator()
     for chunk in chunks:
         acc.add(chunk)
@@ -136,6 +137,9 @@ def test_categorical_against_scipy_chisquare_and_jensenshannon() -> None:
     assert result["chi2_pvalue"] == pytest.approx(float(pvalue), rel=1e-8, abs=1e-300)
     assert result["js"] == pytest.approx(float(jensenshannon(observed, baseline, base=2)), rel=1e-10)
     assert result["psi"] == pytest.approx(_psi(baseline, observed), rel=1e-12)
+    two = chi2_contingency(np.stack([observed, baseline]), correction=False)
+    assert result["chi2_two_samples"] == pytest.approx(float(two.statistic), rel=1e-10)
+    assert result["chi2_two_samples_pvalue"] == pytest.approx(float(two.pvalue), rel=1e-8, abs=1e-300)
     assert result["unseen"] == int(observed[-1])
     assert result["missing"] == int(batch.isna().sum())
     assert result["n"] == len(present)
@@ -150,6 +154,20 @@ def test_categorical_without_unseen_values_tests_the_baseline_categories_only() 
     stat, pvalue = chisquare([30, 70], [60, 40])
     assert result["chi2"] == pytest.approx(float(stat)) and result["chi2_pvalue"] == pytest.approx(float(pvalue))
     assert result["js"] == pytest.approx(float(jensenshannon([30, 70], [60, 40], base=2)))
+    two = chi2_contingency([[30, 70], [60, 40]], correction=False)
+    assert result["chi2_two_samples"] == pytest.approx(float(two.statistic))
+    assert result["chi2_two_samples_pvalue"] == pytest.approx(float(two.pvalue))
+
+
+def test_chi2_against_a_small_baseline_counts_its_noise_only_in_the_two_sample_test() -> None:
+    rng = np.random.default_rng(8)
+    levels = list("abcdef")
+    profile = categorical_profile(rng.choice(levels, 2_000))
+    acc = profile.accumulator()
+    acc.add(rng.choice(levels, 200_000))  # the same distribution, a hundred times the rows
+    result = acc.result()
+    assert result["chi2"] > 20 * 5  # about n_batch / n_baseline times its 5 degrees of freedom
+    assert result["chi2_two_samples_pvalue"] > 0.001
 
 
 def test_categories_are_text_as_a_row_renders_them() -> None:
@@ -230,7 +248,7 @@ def test_performance_with_one_class_is_undefined_where_it_must_be() -> None:
 def test_fairness_against_a_direct_count() -> None:
     rng = np.random.default_rng(7)
     n = 3_000
-    frame = pd.DataFrame({"sex": rng.choice(["female", "male", None], n, p=[0.45, 0.5, 0.05]),
+    frame = pd.DataFrame({"sex": rng.choice(np.array(["female", "male", None], dtype=object), n, p=[0.45, 0.5, 0.05]),
                           "age": rng.integers(19, 70, n).astype(float),
                           "race": rng.choice(["a", "b", "rare"], n, p=[0.6, 0.395, 0.005])})
     frame.loc[frame.index % 50 == 0, "age"] = np.nan
