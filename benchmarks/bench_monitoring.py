@@ -8,9 +8,10 @@ root (monitoring.rows), and every column measured (PSI and KS per numeric featur
 Jensen-Shannon per categorical one, PSI and mean shift of the score against a calibration table). The files are
 written first, a chunk at a time, and not timed. Peak memory is this process's (VmHWM).
 
-The peer runs in its own interpreter (Evidently pins an older pandas, so it never enters the project's venv:
-`python3 -m venv /work/evidently-venv && /work/evidently-venv/bin/pip install evidently==0.7.23 "pandas<3"`),
-as benchmarks/peer_evidently.py, reading the same two CSV files whole; its wall time and peak RSS are measured
+The peer runs in its own interpreter, never in the project's venv: Evidently 0.7.23 fails to import under
+pandas 3 (it imports a pandas internal that 3 removed) though its requirements allow it, so its venv is told
+pandas<3: `python3 -m venv /work/evidently-venv && /work/evidently-venv/bin/pip install evidently==0.7.23 "pandas<3"`.
+It runs benchmarks/peer_evidently.py, reading the same two CSV files whole; its wall time and peak RSS are measured
 from here (RUSAGE_CHILDREN).
 
     .venv/bin/python benchmarks/bench_monitoring.py [--rows 1000000] [--baseline-rows 50000]

@@ -1,5 +1,5 @@
 """The peer of bench_monitoring.py: Evidently's data drift preset on the same CSV files, run by Evidently's own
-interpreter (Evidently pins an older pandas, so it lives in a venv of its own, never in the project's).
+interpreter: Evidently 0.7.23 needs pandas < 3, so it lives in a venv of its own, never in the project's.
 
     /work/evidently-venv/bin/python benchmarks/peer_evidently.py BASELINE.csv BATCH.csv SCHEMA.json
 
