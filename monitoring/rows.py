@@ -1,0 +1,106 @@
+"""A production batch's rows as the bytes its receipts hash: one CSV record per row, RFC 6962 leaves and root.
+
+A row is encoded as its cells rendered to text and joined as one CSV record, exactly as CPython 3.11's
+`csv.writer(buffer, lineterminator="")` writes it, in UTF-8:
+
+- missing (None, NaN, pd.NA) -> ""; bool -> "true" / "false"; integer -> decimal; float -> Python's `repr`
+  (shortest round-trip: "0.1", "1e+16", "inf"); text -> as is.
+- a cell holding '"' or ',' is quoted, its '"' doubled (the excel dialect's minimal quoting; with an empty line
+  terminator 3.11 does not quote "\\r" or "\\n"); a row of a single empty cell is written '""'.
+
+leaf = SHA-256(0x00 || line); the batch's root is RFC 6962's MTH over the leaves in row order.
+The cells are rendered a column at a time and each row joined once: csv.writer's own output is the reference,
+held equal by tests/monitoring/test_rows.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.format.rfc6962 import CompactRange
+
+_sha256 = hashlib.sha256
+
+
+def _cell(value: Any) -> str:
+    """One cell of a column of mixed Python values."""
+    if isinstance(value, str):
+        return value
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return "" if math.isnan(f) else repr(f)
+    raise ValueError(f"a cell holds a {type(value).__name__} ({value!r}): only text, numbers and booleans are rendered")
+
+
+def _quoted(cells: list[str]) -> list[str]:
+    return [('"' + c.replace('"', '""') + '"') if ('"' in c or "," in c) else c for c in cells]
+
+
+def render_column(column: pd.Series) -> list[str]:
+    """Each cell of a column as text, before CSV quoting."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "b":
+        return np.where(column.to_numpy(), "true", "false").tolist()
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return list(map(str, column.to_numpy().tolist()))
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        values = column.to_numpy(dtype=np.float64)
+        cells = list(map(repr, values.tolist()))
+        for i in np.flatnonzero(np.isnan(values)).tolist():
+            cells[i] = ""
+        return cells
+    values = column.to_numpy(dtype=object, na_value=None).tolist()
+    if isinstance(dtype, pd.StringDtype):
+        return ["" if v is None else v for v in values]
+    return [_cell(v) for v in values]
+
+
+def _quotable(column: pd.Series) -> bool:
+    """Whether a column's text can hold a quote or a comma: numbers and booleans never do."""
+    dtype = column.dtype
+    return not (isinstance(dtype, np.dtype) and dtype.kind in "biuf")
+
+
+def render_lines(frame: pd.DataFrame) -> list[bytes]:
+    """Each row of the frame as its CSV record in UTF-8 (the columns in the frame's order)."""
+    if frame.shape[1] == 0:
+        raise ValueError("a row needs at least one column")
+    columns = []
+    for name in frame.columns:
+        cells = render_column(frame[name])
+        columns.append(_quoted(cells) if _quotable(frame[name]) else cells)
+    if len(columns) == 1:
+        return [(c or '""').encode() for c in columns[0]]
+    return [",".join(row).encode() for row in zip(*columns, strict=True)]
+
+
+def leaf_hashes(lines: Iterable[bytes]) -> bytes:
+    """The RFC 6962 leaf hash of each line, SHA-256(0x00 || line), concatenated (32 bytes each)."""
+    return b"".join([_sha256(b"\x00" + line).digest() for line in lines])
+
+
+def extend(tree: CompactRange, leaves: bytes) -> CompactRange:
+    """Append concatenated 32-byte leaf hashes to a compact range (constant memory over a stream of chunks)."""
+    if len(leaves) % 32:
+        raise ValueError("leaf hashes are 32 bytes each")
+    view = memoryview(leaves)
+    for i in range(0, len(leaves), 32):
+        tree.append(bytes(view[i:i + 32]))
+    return tree
+
+
+def root_of(leaves: bytes) -> bytes:
+    """RFC 6962 MTH over concatenated 32-byte leaf hashes, in order (SHA-256 of nothing for none)."""
+    return extend(CompactRange(), leaves).root()
