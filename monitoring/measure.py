@@ -31,19 +31,25 @@ def _batches(evaluation: Evaluation) -> list[Batch]:
                                      created_at__lte=evaluation.window_end).order_by("created_at", "number"))
 
 
+def _textual(values: pd.Series) -> bool:
+    return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+
+
 def _numbers(values: pd.Series) -> np.ndarray:
-    return pd.to_numeric(values.replace("", np.nan) if values.dtype == object else values,
+    return pd.to_numeric(values.replace("", np.nan) if _textual(values) else values,
                          errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _text(values: pd.Series) -> np.ndarray:
-    return values.astype(str).to_numpy(dtype=object)
+def _text(values: pd.Series) -> pd.Series:
+    """A categorical column as its values, an empty cell missing (as the baseline's reader reads it): categories are
+    compared as the text a row's cell renders to (monitoring.drift), so 3 and "3" are one category."""
+    return values.replace("", np.nan) if _textual(values) else values
 
 
 def _sensitive(values: pd.Series) -> pd.Series:
     """A sensitive column as numbers where every cell is one (an age, to be bucketed as the bias report does), else
     as its text."""
-    numbers = pd.to_numeric(values.replace("", np.nan) if values.dtype == object else values, errors="coerce")
+    numbers = pd.to_numeric(values.replace("", np.nan) if _textual(values) else values, errors="coerce")
     return numbers if bool(numbers.notna().all()) else values
 
 
@@ -121,7 +127,8 @@ def measure(evaluation: Evaluation) -> dict[str, Any]:
         "score": score_result,
         "performance": performance,
         "fairness": fairness,
-        "measurements": _measurements(features, score_result, performance, fairness, base),
+        "measurements": _measurements(features, score_result, performance, fairness, base,
+                                      int(evaluation.plan.get("min_group_rows", 200))),
     }
 
 
@@ -155,7 +162,7 @@ def _value(entry: Any) -> float | None:
 
 
 def _measurements(features: dict[str, Any], score: dict[str, Any] | None, performance: dict[str, Any] | None,
-                  fairness: dict[str, Any] | None, base: Baseline) -> list[dict[str, Any]]:
+                  fairness: dict[str, Any] | None, base: Baseline, min_rows: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def add(metric: str, subject: str, value: Any, baseline: Any = None) -> None:
@@ -176,20 +183,22 @@ def _measurements(features: dict[str, Any], score: dict[str, Any] | None, perfor
             add(f"{metric}_drop", "model", None if now is None or then is None else then - now, then)
         add("expected_calibration_error", "model", performance.get("expected_calibration_error"))
     if fairness is not None:
-        out.extend(_fairness(fairness, base.bias or {}))
+        out.extend(_fairness(fairness, base.bias or {}, min_rows))
     return out
 
 
-def _fairness(fairness: dict[str, Any], bias: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each group's selection rate and TPR against the validated bias report's, and each attribute's impact ratio."""
+def _fairness(fairness: dict[str, Any], bias: dict[str, Any], min_rows: int) -> list[dict[str, Any]]:
+    """Each group's selection rate and TPR against the validated bias report's, and each attribute's impact ratio.
+    A group is compared only where it has at least `min_rows` rows both in the batch and in the validated report:
+    a rate over fewer moves by more than the thresholds by chance alone, on either side."""
     validated = {a["attribute"]: {g["group"]: g for g in a.get("groups", [])} for a in bias.get("attributes", [])}
     out = []
     for attribute, result in sorted(fairness.items()):
         then = validated.get(attribute, {})
         for group, now in sorted(result.get("groups", {}).items()):
             before = then.get(group)
-            if before is None or before.get("too_small") or group in result.get("small_groups", []) \
-                    or group == "unknown":
+            if before is None or before.get("too_small") or group == "unknown" or \
+                    int(now.get("n", 0)) < min_rows or int(before.get("n", 0)) < min_rows:
                 continue
             for metric, name in (("selection_rate", "selection_rate_shift"), ("tpr", "tpr_shift")):
                 a, b = _value(now.get(metric)), _value(before.get(metric))

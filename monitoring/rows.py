@@ -1,16 +1,12 @@
 """A production batch's rows as the bytes its receipts hash: one CSV record per row, RFC 6962 leaves and root.
 
-A row is encoded as its cells rendered to text and joined as one CSV record, exactly as CPython 3.11's
-`csv.writer(buffer, lineterminator="")` writes it, in UTF-8:
+A row's line is the one `audit.format.receipt.row_line` writes from its cells (docs/audit-log.md, "Row receipts"):
+missing (None, NaN, pd.NA) "", bool "true" / "false", integer decimal, float Python's `repr`, text as is, joined as
+one CSV record (a cell holding ',', '"', CR or LF quoted, its '"' doubled; one empty cell written '""'), UTF-8.
+Here the cells are rendered a column at a time and each row joined once, for a million rows in seconds;
+`row_line`, cell by cell, is the reference, held equal by tests/monitoring/test_rows.py.
 
-- missing (None, NaN, pd.NA) -> ""; bool -> "true" / "false"; integer -> decimal; float -> Python's `repr`
-  (shortest round-trip: "0.1", "1e+16", "inf"); text -> as is.
-- a cell holding '"' or ',' is quoted, its '"' doubled (the excel dialect's minimal quoting; with an empty line
-  terminator 3.11 does not quote "\\r" or "\\n"); a row of a single empty cell is written '""'.
-
-leaf = SHA-256(0x00 || line); the batch's root is RFC 6962's MTH over the leaves in row order.
-The cells are rendered a column at a time and each row joined once: csv.writer's own output is the reference,
-held equal by tests/monitoring/test_rows.py.
+leaf = SHA-256(0x00 || line); the batch's root is RFC 6962's MTH over the leaves in row order (`root_of`).
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.format.rfc6962 import CompactRange
+from audit.format.receipt import root_of
 
 _sha256 = hashlib.sha256
 
@@ -44,8 +40,11 @@ def _cell(value: Any) -> str:
     raise ValueError(f"a cell holds a {type(value).__name__} ({value!r}): only text, numbers and booleans are rendered")
 
 
+_QUOTED = frozenset(',"\r\n')
+
+
 def _quoted(cells: list[str]) -> list[str]:
-    return [('"' + c.replace('"', '""') + '"') if ('"' in c or "," in c) else c for c in cells]
+    return [c if _QUOTED.isdisjoint(c) else '"' + c.replace('"', '""') + '"' for c in cells]
 
 
 def render_column(column: pd.Series) -> list[str]:
@@ -91,16 +90,4 @@ def leaf_hashes(lines: Iterable[bytes]) -> bytes:
     return b"".join([_sha256(b"\x00" + line).digest() for line in lines])
 
 
-def extend(tree: CompactRange, leaves: bytes) -> CompactRange:
-    """Append concatenated 32-byte leaf hashes to a compact range (constant memory over a stream of chunks)."""
-    if len(leaves) % 32:
-        raise ValueError("leaf hashes are 32 bytes each")
-    view = memoryview(leaves)
-    for i in range(0, len(leaves), 32):
-        tree.append(bytes(view[i:i + 32]))
-    return tree
-
-
-def root_of(leaves: bytes) -> bytes:
-    """RFC 6962 MTH over concatenated 32-byte leaf hashes, in order (SHA-256 of nothing for none)."""
-    return extend(CompactRange(), leaves).root()
+__all__ = ["leaf_hashes", "render_column", "render_lines", "root_of"]

@@ -14,6 +14,9 @@ import pytest
 from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
 
+from audit import writer
+from audit.context import audit_context, system_actor
+from registry.services.version import model_version_set_stage
 from tests.governance.helpers import People, add_report, full_evidence, version_for
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +62,14 @@ EXPECTED: dict[str, set[str]] = {
     "GET /api/v1/reports/": READ, "POST /api/v1/reports/": {"dev", "dev_other", "val"},
     "GET /api/v1/reports/{id}/": READ, "GET /api/v1/reports/{id}/pdf/": READ, "GET /api/v1/reports/{id}/json/": READ,
     "GET /api/v1/inventory/": READ, "GET /api/v1/inventory/{name}/": READ, "GET /api/v1/inventory.pdf": READ,
+    # Monitoring: a model's developers send its batches and outcomes; everyone reads; validators review breaches.
+    "GET /api/v1/versions/{id}/batches/": READ, "POST /api/v1/versions/{id}/batches/": {"dev"},
+    "GET /api/v1/batches/{id}/": READ, "POST /api/v1/batches/{id}/outcomes/": {"dev"},
+    "GET /api/v1/batches/{id}/rows/{index}/receipt/": READ, "GET /api/v1/versions/{id}/monitoring/": READ,
+    "GET /api/v1/evaluations/{id}/": READ, "POST /api/v1/holds/{id}/release/": {"val"},
+    "POST /api/v1/versions/{id}/monitoring-reports/": {"dev", "dev_other", "val"},
+    "GET /api/v1/monitoring-reports/{id}/": READ, "GET /api/v1/monitoring-reports/{id}/pdf/": READ,
+    "GET /api/v1/monitoring-reports/{id}/json/": READ,
 }
 
 ROLE_FOR = {"val": "validator", "risk": "risk_officer", "comp": "compliance_officer"}
@@ -94,11 +105,17 @@ def world(make_user: Any) -> dict[str, Any]:
     service = service_account_create(by=people.gov, owner=people.dev, username="ci-pd", purpose="CI of pd",
                                      roles=["model_developer"])
     from governance.models import Policy
+    from tests.monitoring.helpers import batch_csv, send
+
+    # In staging, with a batch received: what the monitoring operations act on.
+    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic():
+        model_version_set_stage(version=version, stage="staging", promotion_request_id=None)
+    batch = send(version, people.dev, batch_csv(50, seed=1))
 
     ids = {"name": "pd", "id": version.pk, "seq": 1, "object_type": "registry.modelversion",
            "object_id": version.pk}
     return {"users": users, "version": version, "report": report, "request": request, "token": token,
-            "policy": Policy.objects.get(), "ids": ids, "dataset": dataset, "service": service}
+            "policy": Policy.objects.get(), "ids": ids, "dataset": dataset, "service": service, "batch": batch}
 
 
 def _path(op: str, world: dict[str, Any]) -> str:
@@ -118,6 +135,9 @@ def _path(op: str, world: dict[str, Any]) -> str:
         ids["name"] = "german-credit"
     elif "/dataset-versions/{id}" in path:
         ids["id"] = world["dataset"].pk
+    elif "/batches/{id}" in path:
+        ids["id"] = world["batch"].pk
+    ids["index"] = 0
     for key, value in ids.items():
         path = path.replace("{" + key + "}", str(value))
     if path.endswith("/inclusion/"):

@@ -28,7 +28,8 @@ def _cell(value: object) -> str:
     if isinstance(value, int):
         return int.__repr__(value)  # decimal, even for an int subclass with its own str (an IntEnum)
     if isinstance(value, float):
-        return float.__repr__(value)  # Python's repr, even for a subclass's (numpy's float64): 1e-07, nan, -0.0
+        # Python's repr, even for a subclass's (numpy's float64): 1e-07, -0.0; NaN is a missing cell.
+        return "" if value != value else float.__repr__(value)
     if isinstance(value, str):
         return str.__str__(value)
     raise TypeError(f"a batch cell is None, bool, int, float or str, not {type(value).__name__}")
@@ -40,7 +41,7 @@ def _quote(text: str) -> str:
 
 # The exact types by lookup: a million rows of twenty cells is twenty million calls.
 _RENDER: dict[type, Callable[[Any], str]] = {
-    type(None): _cell, bool: _cell, int: int.__repr__, float: float.__repr__,
+    type(None): _cell, bool: _cell, int: int.__repr__, float: _cell,
 }
 
 

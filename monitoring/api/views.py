@@ -13,15 +13,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import query_params
-from config.errors import Conflict, NotFound
+from config.errors import Conflict, NotFound, PermissionDenied
 from config.ids import BIGINT
-from governance import holds
+from governance import holds, rules
 from governance.models import PromotionHold
+from governance.roles import MODEL_VALIDATOR
 from monitoring import batches, receipts, reporting
 from monitoring.api import serializers as s
 from monitoring.models import Batch, Evaluation, MonitoringReport
 from monitoring.services import plan_for
 from registry.models import ModelVersion
+from registry.rules import require_model_developer
 
 
 def _version(pk: int) -> ModelVersion:
@@ -53,6 +55,8 @@ class VersionBatchesView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         query_params.require_only(request, self)
         version = _version(pk)
+        # Authorization before validation: a caller who may not act learns nothing from our checks.
+        require_model_developer(request.user, version.model, doing="send its production batches")
         data = s.BatchIn(data=request.data)
         data.is_valid(raise_exception=True)
         batch = batches.batch_ingest(version=version, by=request.user, **data.validated_data)
@@ -72,6 +76,7 @@ class BatchOutcomesView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         query_params.require_only(request, self)
         batch = _batch(pk)
+        require_model_developer(request.user, batch.version.model, doing="send outcomes of its production batches")
         data = s.OutcomesIn(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = batches.outcomes_attach(batch=batch, by=request.user, **data.validated_data)
@@ -124,6 +129,8 @@ class VersionReportsView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         query_params.require_only(request, self)
         version = _version(pk)
+        if not request.user.has_perm("reports.add_report"):
+            raise PermissionDenied("you may not request reports", rule="reports.add_report")
         data = s.ReportIn(data=request.data)
         data.is_valid(raise_exception=True)
         report = reporting.monitoring_report_request(version=version, by=request.user,
@@ -164,6 +171,9 @@ class HoldReleaseView(APIView):
     @extend_schema(request=s.ReviewIn, responses={200: OpenApiResponse(description="the hold, released")})
     def post(self, request: Request, pk: int) -> Response:
         query_params.require_only(request, self)
+        if not rules.holds_role(request.user, MODEL_VALIDATOR):
+            raise PermissionDenied(f"only a holder of the role {MODEL_VALIDATOR} reviews a monitoring breach",
+                                   rule="role.required")
         hold = PromotionHold.objects.filter(pk=pk).first() if pk <= BIGINT else None
         if hold is None:
             raise NotFound(f"no hold #{pk}")

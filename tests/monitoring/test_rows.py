@@ -1,4 +1,5 @@
-"""A batch's row encoding, leaves and root (monitoring.rows) against csv.writer and the naive RFC 6962 MTH."""
+"""A batch's row encoding, leaves and root (monitoring.rows) against the receipt's reference (audit.format.receipt.row_line),
+csv.writer where the two agree, and the naive RFC 6962 MTH."""
 
 from __future__ import annotations
 
@@ -14,11 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audit.format.receipt import row_line
 from audit.merkle import mth
 from monitoring.rows import leaf_hashes, render_lines, root_of
 
 
 def _record(cells: list[str]) -> bytes:
+    """The reference line of rendered cells: the receipt's row_line (csv.writer's record, with CR and LF quoted)."""
+    return row_line(cells)
+
+
+def _writer(cells: list[str]) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(cells)
     return out.getvalue().encode("utf-8")
@@ -41,7 +48,8 @@ def test_a_row_rendered_by_hand_is_csv_writers_record() -> None:
     })
     lines = render_lines(frame)
     assert lines[0] == b'7,1250.5,1e-05,true,"car, ""new""",'
-    assert lines[1] == "8,,1e+16,false,naïve\nline,".encode()
+    assert lines[1] == '8,,1e+16,false,"naïve\nline",'.encode()
+    assert lines[0] == _writer([_by_hand(v) for v in frame.astype(object).iloc[0]])
     for line, row in zip(lines, frame.astype(object).itertuples(index=False), strict=True):
         assert line == _record([_by_hand(v) for v in row])
 
