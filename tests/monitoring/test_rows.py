@@ -1,5 +1,5 @@
-"""A batch's row encoding, leaves and root (monitoring.rows) against the receipt's reference (audit.format.receipt.row_line),
-csv.writer where the two agree, and the naive RFC 6962 MTH."""
+"""A batch's row encoding, leaves and root (monitoring.rows) against the receipt's reference
+(audit.format.receipt.row_line), csv.writer where the two agree, and the naive RFC 6962 MTH."""
 
 from __future__ import annotations
 
