@@ -26,6 +26,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.db.models import Q
 
+from audit.format.jcs import shown
 from audit.models import AuditEntry, ChainHead, StateHead, StateSpan
 
 USER = "auth.user"
@@ -321,12 +322,7 @@ class SpanDivergence:
 
     def __str__(self) -> str:
         return (f"state span {self.object_type}#{self.object_id} from entry {self.since}: "
-                f"log {_show(self.log)} table {_show(self.table)}")
-
-
-def _show(value: Any, limit: int = 200) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[:limit] + "…"
+                f"log {shown(self.log)} table {shown(self.table)}")
 
 
 def check(limit: int = 100) -> Iterator[SpanDivergence]:

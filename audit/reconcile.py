@@ -7,8 +7,6 @@ What cannot be compared, and why, is in docs/audit-log.md ("Replaying the log").
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +36,7 @@ class Divergence:
 
     def __str__(self) -> str:
         return (f"object {self.object_type}#{self.object_id} field {self.field}: "
-                f"log {_show(self.log)} table {_show(self.table)}")
-
-
-def _show(value: Any, limit: int = 200) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[:limit] + "…"
+                f"log {jcs.shown(self.log)} table {jcs.shown(self.table)}")
 
 
 @dataclass(frozen=True)
@@ -212,20 +205,6 @@ def logged_value(object_type: str, object_id: Any, field: str) -> Any:
     return None
 
 
-def digest_of(value: Any) -> str:
-    """The SHA-256 of a JSON value's RFC 8785 bytes (what GovernedModel.AUDIT_DIGESTED binds); "" for a value that
-    has no such bytes (NaN, infinity, a number beyond any double).
-
-    Read as RFC 8785 reads JSON text (jcs.canonical's `read`): an integer beyond 2**53 is the double it denotes.
-    PostgreSQL's jsonb keeps numbers as numeric and writes a float such as 1e16 back as 10000000000000000, which
-    Python reads as an int the reference refuses; it is the same number, so it keeps its digest. A reader of the
-    number (governance.gates) reads it as that double too: what the digest binds."""
-    try:
-        return hashlib.sha256(jcs.canonical(value, read=True)).hexdigest()
-    except (TypeError, ValueError, OverflowError):
-        return ""
-
-
 def _reconcile_digested(table: _Table) -> Iterator[Divergence]:
     """Fields left out of the entries but bound by a digest that is in them: each must still hash to it, and a
     row with no digest (a report not served) must hold no value, which no digest would bind."""
@@ -235,11 +214,11 @@ def _reconcile_digested(table: _Table) -> Iterator[Divergence]:
             if not recorded:
                 if value in (None, "", {}, []):
                     continue
-                actual = digest_of(value)
+                actual = jcs.digest_of(value)
                 yield Divergence(table.type, str(pk), name, f"no {digest_field}: empty",
                                  f"sha256 {actual or '(not canonical JSON)'}")
                 continue
-            actual = digest_of(value)
+            actual = jcs.digest_of(value)
             if actual != recorded:
                 yield Divergence(table.type, str(pk), name, f"sha256 {recorded} (its {digest_field})",
                                  f"sha256 {actual or '(not canonical JSON)'}")

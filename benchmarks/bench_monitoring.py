@@ -102,7 +102,7 @@ def _world(baseline: Path, tmp: Path) -> tuple[Any, Any]:
 
     from audit import writer
     from audit.context import audit_context, system_actor, user_actor
-    from audit.reconcile import digest_of
+    from audit.format.jcs import digest_of
     from registry.services.dataset import dataset_create, dataset_version_create
     from registry.services.model import registered_model_create
     from registry.services.version import model_version_create, model_version_set_stage

@@ -126,7 +126,7 @@ def _metric_gate(name: str, op: str, threshold: Any, found: Measured) -> GateRes
         why = (entry.get("note") if isinstance(entry, dict) else None) or "the report does not measure it"
         return GateResult(gate, False, f"{name} is not measured by performance report #{found.report_id}: {why}")
     if type(value) is int and abs(value) > jcs.SAFE_INT:
-        value = float(value)  # the double its digest binds (audit.reconcile.digest_of), as RFC 8785 reads it
+        value = float(value)  # the double its digest binds (audit.format.jcs.digest_of), as RFC 8785 reads it
     ok = _OPS[op](value, threshold)
     return GateResult(gate, ok, f"{name} = {value} measured by performance report #{found.report_id} "
                                 f"(needs {op} {threshold})")

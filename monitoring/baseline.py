@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from audit.reconcile import digest_of, logged_value
+from audit.format.jcs import digest_of
+from audit.reconcile import logged_value
 from config.errors import InvalidInput
 from governance import gates
 from governance.models import PromotionRequest, RequestStatus

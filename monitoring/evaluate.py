@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import writer
-from audit.reconcile import digest_of
+from audit.format.jcs import digest_of
 from config.errors import DomainError
 from governance import holds, plans
 from governance.models import PromotionRequest, RequestStatus

@@ -17,7 +17,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer, Table
 
-from audit.reconcile import digest_of
+from audit.format.jcs import digest_of
 from monitoring.report_charts import metric_over_time
 from reports.numbers import clean, num, num_toward
 from reports.pdf.document import BODY, H2, CoverInfo, build, cover, image, para, table, text

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from audit import proofs
-from audit.reconcile import digest_of
+from audit.format.jcs import digest_of
 from audit.verification import verify_log
 from registry.models import DatasetVersion
 from registry.sandbox import skops_types

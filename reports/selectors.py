@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from audit.reconcile import digest_of, logged_value
+from audit.format.jcs import digest_of
+from audit.reconcile import logged_value
 from reports.models import Report, ReportStatus
 
 

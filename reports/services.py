@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from audit import writer
 from audit.format import jcs
+from audit.format.jcs import digest_of
 from audit.models import Checkpoint
-from audit.reconcile import digest_of
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from registry.models import DatasetVersion, ModelVersion
 from registry.sandbox import skops_types

@@ -7,6 +7,7 @@ else goes to the reference implementation. Property tests (tests/audit/test_cano
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -191,3 +192,23 @@ def unparsable(line: bytes | str, exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply to read"
     return f"not JSON: {exc}"
+
+
+def digest_of(value: Any) -> str:
+    """The SHA-256 of a JSON value's RFC 8785 bytes (what GovernedModel.AUDIT_DIGESTED binds); "" for a value that
+    has no such bytes (NaN, infinity, a number beyond any double).
+
+    Read as RFC 8785 reads JSON text (`canonical`'s `read`): an integer beyond 2**53 is the double it denotes.
+    PostgreSQL's jsonb keeps numbers as numeric and writes a float such as 1e16 back as 10000000000000000, which
+    Python reads as an int the reference refuses; it is the same number, so it keeps its digest. A reader of the
+    number (governance.gates) reads it as that double too: what the digest binds."""
+    try:
+        return hashlib.sha256(canonical(value, read=True)).hexdigest()
+    except (TypeError, ValueError, OverflowError):
+        return ""
+
+
+def shown(value: Any, limit: int = 200) -> str:
+    """A value as a divergence names it: JSON with sorted keys, cut at `limit` characters."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"

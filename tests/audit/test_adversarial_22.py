@@ -177,7 +177,7 @@ def test_metrics_rewritten_with_their_digest_under_an_unrelated_entry_are_named(
 
     from audit import writer
     from audit.context import audit_context, system_actor
-    from audit.reconcile import digest_of
+    from audit.format.jcs import digest_of
     from reports.models import Report
     from tests.governance.helpers import add_report
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from audit import writer
 from audit.context import audit_context, system_actor
-from audit.reconcile import digest_of
+from audit.format.jcs import digest_of
 from governance import services
 from reports.models import Report
 from reports.services import report_succeed

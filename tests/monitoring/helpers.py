@@ -12,7 +12,7 @@ from django.test import TestCase
 
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
-from audit.reconcile import digest_of
+from audit.format.jcs import digest_of
 from registry.services.version import model_version_set_stage
 from reports.bias import BiasThresholds, compute_bias
 from reports.loading import sensitive_frame

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from audit.reconcile import digest_of
+from audit.format.jcs import digest_of
 from monitoring.report import build_monitoring_report
 
 PLAN: dict[str, Any] = {
