@@ -239,6 +239,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ReportStatusEnum": "reports.models.ReportStatus",
         "RequestStatusEnum": "governance.models.request.RequestStatus",
+        "EvaluationStatusEnum": "monitoring.models.EvaluationStatus",
     },
 }
 

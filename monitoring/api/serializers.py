@@ -70,7 +70,8 @@ class EvaluationRowOut(serializers.ModelSerializer):
 
 
 # The window, by its wire names ("from" is a Python keyword, so the class is made, not written out).
-ReportIn = type("ReportIn", (serializers.Serializer,), {
+MonitoringReportIn = type("MonitoringReportIn", (serializers.Serializer,), {
+    "__module__": __name__,
     "from": serializers.DateTimeField(required=False, help_text="start of the window (default: 90 days before to)"),
     "to": serializers.DateTimeField(required=False, help_text="end of the window (default: now)"),
 })

@@ -125,13 +125,13 @@ class VersionReportsView(APIView):
     """POST: the version's monitoring report over a window (from, to: ISO 8601; default the 90 days to now), made by
     a worker; fetch it from /monitoring-reports/{id}/pdf/ and /json/ once it has succeeded."""
 
-    @extend_schema(request=s.ReportIn, responses={201: s.MonitoringReportOut})
+    @extend_schema(request=s.MonitoringReportIn, responses={201: s.MonitoringReportOut})
     def post(self, request: Request, pk: int) -> Response:
         query_params.require_only(request, self)
         version = _version(pk)
         if not request.user.has_perm("reports.add_report"):
             raise PermissionDenied("you may not request reports", rule="reports.add_report")
-        data = s.ReportIn(data=request.data)
+        data = s.MonitoringReportIn(data=request.data)
         data.is_valid(raise_exception=True)
         report = reporting.monitoring_report_request(version=version, by=request.user,
                                                      start=data.validated_data.get("from"),
