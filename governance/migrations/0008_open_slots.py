@@ -6,7 +6,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from governance.slots import Facts, derive
+from governance.migrations._open_slots_v1 import Facts, derive
 
 
 def derive_open_slots(apps, schema_editor):

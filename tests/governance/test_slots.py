@@ -92,3 +92,29 @@ def test_rebuild_derives_the_table_again_and_says_what_differed(people):
     out = io.StringIO()
     call_command("governance", "rebuild-slots", stdout=out)
     assert "0 request(s) differed" in out.getvalue()
+
+
+def test_the_frozen_derivation_of_migration_0008_agrees_with_todays() -> None:
+    """Migration 0008 derives the slots with a frozen copy of the rule (governance/migrations/_open_slots_v1.py);
+    while today's rule is the same, the two give the same slots."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from governance.migrations import _open_slots_v1 as frozen
+
+    moments = st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 1, 1),
+                           timezones=st.just(dt.UTC))
+    roles = st.sampled_from(["validator", "risk_officer", "compliance_officer"])
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.sampled_from(["pending", "approved", "expired"]), st.dictionaries(roles, st.integers(0, 3)),
+           st.lists(st.tuples(roles, moments), max_size=6), moments)
+    def agree(status: str, approvals: dict[str, int], counted: list[tuple[str, dt.datetime]],
+              at: dt.datetime) -> None:
+        facts = (at, 1, 2, at, 3)
+        now = slots.derive(status, {"approvals": approvals}, counted, slots.Facts(*facts))
+        then = frozen.derive(status, {"approvals": approvals}, counted, frozen.Facts(*facts))
+        assert {r: (s.needed, s.full_until, tuple(s.facts)) for r, s in now.items()} == \
+            {r: (s.needed, s.full_until, tuple(s.facts)) for r, s in then.items()}
+
+    agree()
