@@ -47,7 +47,9 @@ _VIEW_ALL = [
     "governance.view_policy", "governance.view_promotionrequest", "governance.view_approval",
     "reports.view_report", "registry.view_registeredmodel", "registry.view_modelversion", "registry.view_dataset",
     "registry.view_datasetversion", "audit.view_auditentry", "audit.view_checkpoint",
-    "audit.view_verificationrun",
+    "audit.view_verificationrun", "governance.view_promotionhold", "monitoring.view_batch",
+    "monitoring.view_outcomes", "monitoring.view_evaluation", "monitoring.view_breach",
+    "monitoring.view_monitoringreport",
 ]
 
 PERMISSIONS: dict[str, list[str]] = {
