@@ -66,6 +66,7 @@ EXPECTED: dict[str, set[str]] = {
     "GET /api/v1/versions/{id}/batches/": READ, "POST /api/v1/versions/{id}/batches/": {"dev"},
     "GET /api/v1/batches/{id}/": READ, "POST /api/v1/batches/{id}/outcomes/": {"dev"},
     "GET /api/v1/batches/{id}/rows/{index}/receipt/": READ, "GET /api/v1/versions/{id}/monitoring/": READ,
+    "GET /api/v1/models/{name}/monitoring/": READ,
     "GET /api/v1/evaluations/{id}/": READ, "POST /api/v1/holds/{id}/release/": {"val"},
     "POST /api/v1/versions/{id}/monitoring-reports/": {"dev", "dev_other", "val"},
     "GET /api/v1/monitoring-reports/{id}/": READ, "GET /api/v1/monitoring-reports/{id}/pdf/": READ,

@@ -16,6 +16,7 @@ urlpatterns = [
     path("versions/<int:pk>/monitoring/", views.VersionMonitoringView.as_view(), name="version-monitoring"),
     path("versions/<int:pk>/monitoring-reports/", views.VersionReportsView.as_view(),
          name="version-monitoring-reports"),
+    path("models/<str:name>/monitoring/", views.ModelMonitoringView.as_view(), name="model-monitoring"),
     path("batches/<int:pk>/outcomes/", views.BatchOutcomesView.as_view(), name="batch-outcomes"),
     path("batches/<int:pk>/rows/<int:index>/receipt/", views.RowReceiptView.as_view(), name="row-receipt"),
     path("holds/<int:pk>/release/", views.HoldReleaseView.as_view(), name="hold-release"),

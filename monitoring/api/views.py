@@ -22,7 +22,7 @@ from monitoring import batches, receipts, reporting
 from monitoring.api import serializers as s
 from monitoring.models import Batch, Evaluation, MonitoringReport
 from monitoring.services import plan_for
-from registry.models import ModelVersion
+from registry.models import ModelVersion, RegisteredModel
 from registry.rules import require_model_developer
 
 
@@ -113,6 +113,25 @@ class VersionMonitoringView(APIView):
             "breaches": s.BreachOut(version.breaches.order_by("-created_at"), many=True).data,
             "holds": [{"id": h.pk, "reason": h.reason, "opened_at": h.opened_at} for h in open_holds],
         })
+
+
+class ModelMonitoringView(APIView):
+    """Each monitored version of a model with its state over time (its evaluations' colours, oldest first)."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="each monitored version's state over time")})
+    def get(self, request: Request, name: str) -> Response:
+        query_params.require_only(request, self)
+        model = RegisteredModel.objects.filter(name=name).first()
+        if model is None:
+            raise NotFound(f"no model named {name[:100]!r}")
+        versions = []
+        for version in model.versions.filter(evaluations__isnull=False).distinct().order_by("-version"):
+            evaluations = Evaluation.objects.filter(version=version).order_by("created_at", "id")
+            latest = evaluations.filter(status="succeeded").exclude(colour="").order_by("-created_at").first()
+            versions.append({"version": version.pk, "number": version.version, "stage": version.stage,
+                             "state": latest.colour if latest is not None else "not measured",
+                             "evaluations": s.EvaluationRowOut(evaluations, many=True).data})
+        return Response({"model": model.name, "versions": versions})
 
 
 class EvaluationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):

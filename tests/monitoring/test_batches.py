@@ -140,4 +140,7 @@ def test_the_api_takes_a_batch_and_answers_bad_ones_with_400(world: Any, api: An
     assert refused.status_code == 403
     state = api.get(f"/api/v1/versions/{version.pk}/monitoring/").json()
     assert state["state"] == "green" and len(state["evaluations"]) == 1
+    model = api.get(f"/api/v1/models/{version.model.name}/monitoring/").json()
+    assert [(v["version"], v["state"]) for v in model["versions"]] == [(version.pk, "green")]
+    assert api.get("/api/v1/models/nobody/monitoring/").status_code == 404
 
