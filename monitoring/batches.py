@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,9 +40,11 @@ def _require_monitored(version: ModelVersion) -> None:
 
 
 def _check_columns(columns: list[str], layout: Layout) -> None:
-    missing = [c for c in layout.required() if c not in columns]
-    extra = [c for c in columns if c not in layout.allowed()]
-    doubled = sorted({c for c in columns if columns.count(c) > 1})
+    given, allowed = Counter(columns), layout.allowed()
+    missing = [c for c in layout.required() if c not in given]
+    extra = [c for c in columns if c not in allowed]
+    # Counted once: a header is the sender's, and list.count per column is quadratic in its width.
+    doubled = sorted(c for c, n in given.items() if n > 1)
     if missing or extra or doubled:
         parts = ([f"missing {', '.join(missing[:20])}"] if missing else []) + (
             [f"not expected {', '.join(extra[:20])}"] if extra else []) + (
