@@ -21,7 +21,7 @@ from django.db.models import Max
 from audit import writer
 from config.errors import Conflict, InvalidInput
 from monitoring import rows, services
-from monitoring.files import batch_row_ids, header, labelled_ids, read_chunks
+from monitoring.files import batch_row_ids, check_rows, header, labelled_ids, read_chunks, read_outcomes
 from monitoring.layout import Layout, layout_of
 from monitoring.models import Batch, BatchFormat, Outcomes
 from registry import labels
@@ -131,6 +131,7 @@ def _hash_rows(path: Path, file_format: str, columns: list[str], layout: Layout,
         for chunk in read_chunks(path, file_format):
             if [str(c) for c in chunk.columns] != columns:
                 raise InvalidInput("the batch's header could not be read: its quoting is not consistent")
+            check_rows(chunk, count)
             _check_types(chunk, layout, count)
             seen.append(chunk[layout.row_id].astype(str))
             block = rows.leaf_hashes(rows.render_lines(chunk))
@@ -182,6 +183,9 @@ def outcomes_attach(*, batch: Batch, by: Any, file: IO[bytes], label_column: str
     require_model_developer(by, batch.version.model, doing="send outcomes of its production batches")
     if not isinstance(label_column, str) or not label_column or len(label_column) > 120:
         raise InvalidInput("label_column must be a column name of at most 120 characters")
+    if label_column == batch.row_id_column:
+        raise InvalidInput(f"label_column must not be the row id column ({batch.row_id_column}): an outcome is a "
+                           "row id and its label")
     with spooled(file, max_bytes=settings.MONITORING_MAX_BATCH_BYTES, expected_sha256=expected_sha256,
                  what="outcomes file") as spool:
         if Outcomes.objects.filter(batch=batch, sha256=spool.sha256).exists():
@@ -190,7 +194,7 @@ def outcomes_attach(*, batch: Batch, by: Any, file: IO[bytes], label_column: str
         if sorted(columns) != sorted([batch.row_id_column, label_column]):
             raise InvalidInput(f"an outcomes file holds exactly the columns {batch.row_id_column} and {label_column}; "
                                f"it has {', '.join(columns[:20])}")
-        frame = pd.read_csv(spool.path, dtype=str, keep_default_na=False, encoding="utf-8")
+        frame = read_outcomes(spool.path)
         if frame.empty:
             raise InvalidInput("the outcomes file has a header but no rows")
         if bool((frame[label_column].str.strip() == "").any()):

@@ -55,6 +55,24 @@ def header(path: Path, file_format: str) -> list[str]:
         raise InvalidInput(f"the batch is not a readable {file_format} file: {str(exc)[:200]}") from exc
 
 
+def check_rows(chunk: pd.DataFrame, offset: int) -> None:
+    """Refuse rows with more cells than the header names: pandas would take the first cell of each as the rows'
+    index and drop it from what is measured and hashed (a receipt would vouch for a row that was not sent)."""
+    if not isinstance(chunk.index, pd.RangeIndex):
+        raise InvalidInput(f"row {offset + 1} has more cells than the header names ({chunk.shape[1]})")
+
+
+def read_outcomes(path: Path) -> pd.DataFrame:
+    """An outcomes file's cells as text ("" where empty or missing), every row with the header's cells."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the outcomes are not UTF-8 text: {exc.reason}") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InvalidInput(f"the outcomes are not a readable csv file: {str(exc)[:200]}") from exc
+    check_rows(frame, 0)
+    return frame.fillna("")  # a row short of cells: its missing cells are empty, and refused as such
+
 
 def batch_chunks(batch: Batch, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
     with batch.file.open("rb") as fh:
