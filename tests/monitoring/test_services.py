@@ -147,6 +147,19 @@ def test_the_schedule_measures_windows_and_flags_silence(world: Any) -> None:
     assert silent.colour == "amber" and silent.results["silence"][0]["metric"] == "days_without_batches"
 
 
+def test_a_window_labels_each_row_with_its_own_batchs_outcomes(world: Any) -> None:
+    # Ids are unique within a batch, not across batches: the outcomes of batch 1's row r5 labelled batch 2's r5 too,
+    # so a window's performance was measured on labels no one sent for those rows.
+    people, version = world
+    first = send(version, people.dev, batch_csv(600, seed=3))
+    send(version, people.dev, batch_csv(600, seed=4))
+    with audit_context(actor=user_actor(people.dev), channel="system"), committed():
+        outcomes_attach(batch=first, by=people.dev, file=io.BytesIO(outcomes_csv(600, seed=3)))
+    with audit_context(actor=system_actor("test beat"), channel="task"), committed():
+        window, = evaluations_due()
+    window.refresh_from_db()
+    assert window.status == "succeeded" and window.rows == 1200 and window.labelled_rows == 600
+
 def test_a_plan_is_checked_when_a_policy_is_written(world: Any) -> None:
     from config.errors import InvalidInput
 
