@@ -55,8 +55,8 @@ def _check_columns(columns: list[str], layout: Layout) -> None:
 
 
 def _check_types(chunk: pd.DataFrame, layout: Layout, offset: int) -> None:
-    """Each numeric feature and the score hold numbers (the score from 0 to 1), each row an id; naming the first
-    offending row (counted from 1, the header not counted)."""
+    """Each numeric feature and the score hold numbers (the score from 0 to 1), the prediction 0 or 1, each row an
+    id; naming the first offending row (counted from 1, the header not counted)."""
     numeric = [f for f, t in layout.features.items() if t in _NUMERIC] + [layout.score]
     for column in numeric:
         values = chunk[column]
@@ -80,6 +80,18 @@ def _check_types(chunk: pd.DataFrame, layout: Layout, offset: int) -> None:
                 row = offset + int(np.argmax(wrong)) + 1
                 raise InvalidInput(f"the score column {column!r} must hold a probability from 0 to 1 in every row; "
                                    f"row {row} does not")
+    if layout.prediction:
+        values = chunk[layout.prediction]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            text = values.astype(str).str.strip()
+            values = pd.to_numeric(text.where(text != ""), errors="coerce")
+        classes = pd.to_numeric(values, errors="coerce").astype(float)
+        wrong = ~classes.isin([0.0, 1.0]).to_numpy()
+        if wrong.any():
+            row = offset + int(np.argmax(wrong)) + 1
+            held = str(chunk[layout.prediction].iloc[int(np.argmax(wrong))])[:60]
+            raise InvalidInput(f"the prediction column {layout.prediction!r} must hold the class decided, 0 or 1, in "
+                               f"every row; row {row} holds {held!r}")
     ids = chunk[layout.row_id].astype(str)
     if bool((ids.str.strip() == "").any()) or bool(chunk[layout.row_id].isna().any()):
         raise InvalidInput(f"every row needs its id in {layout.row_id!r}")

@@ -194,3 +194,18 @@ def test_the_label_column_is_not_the_row_id_column(world: Any) -> None:
         outcomes_attach(batch=batch, by=people.dev, file=io.BytesIO(b"row_id,row_id\nr0,1\nr1,0\n"),
                         label_column="row_id", positive_label="r1")
     assert not batch.outcomes.exists()
+
+
+@pytest.mark.parametrize("prediction", ["yes", "2", "0.5", ""])
+def test_a_prediction_other_than_0_or_1_is_refused(world: Any, prediction: str) -> None:
+    # The predicted class was never checked: "yes" or an empty cell was measured as the integer NaN casts to, 2 as
+    # a class no rate counts, so selection rates were of numbers nobody sent.
+    people, version = world
+    rows = pd.read_csv(io.BytesIO(batch_csv(50, seed=3)))
+    bad = rows.assign(pred=["1"] * 49 + [prediction]).to_csv(index=False).encode()
+    with pytest.raises(InvalidInput, match="row 50"):
+        send(version, people.dev, bad, prediction_column="pred")
+    assert not Batch.objects.exists()
+    good = send(version, people.dev, rows.assign(pred=(rows["score"] >= 0.5).astype(int)).to_csv(index=False).encode(),
+                prediction_column="pred")
+    assert good.prediction_column == "pred"
