@@ -89,7 +89,10 @@ def measure(evaluation: Evaluation) -> dict[str, Any]:
     bins = ((base.performance or {}).get("calibration") or {}).get("bins") or []
     score_profile = drift.score_profile(bins) if bins else None
     score_acc = score_profile.accumulator() if score_profile is not None else None
-    sensitive = [c for c in base.dataset.sensitive_columns if c in first.columns]
+    # A sensitive column a batch may leave out (it is not a feature): measured over the window wherever a batch has
+    # it, a batch without it counted in the "unknown" group, which is never judged. Taken from the first batch
+    # alone, one batch of a window without it failed the whole window's evaluation on that batch's missing column.
+    sensitive = [c for c in base.dataset.sensitive_columns if any(c in b.columns for b in found)]
     ids, owners, scores, preds, groups = [], [], [], [], []
     rows = 0
     for batch, chunk in _chunks(found):
@@ -105,7 +108,8 @@ def measure(evaluation: Evaluation) -> dict[str, Any]:
         ids.append(chunk[batch.row_id_column].astype(str).to_numpy(dtype=object))
         owners.append(np.full(len(chunk), batch.pk, dtype=np.int64))
         if sensitive:
-            groups.append(pd.DataFrame({c: _sensitive(chunk[c]) for c in sensitive}))
+            groups.append(pd.DataFrame({c: _sensitive(chunk[c]) if c in chunk.columns else
+                                        pd.Series(np.nan, index=chunk.index, dtype=object) for c in sensitive}))
     y_score, y_pred, row_ids = np.concatenate(scores), np.concatenate(preds), np.concatenate(ids)
     # A row is its batch and its id: ids are unique within a batch only, and each batch has its own outcomes.
     row_batches = np.concatenate(owners)

@@ -8,10 +8,12 @@ import datetime as dt
 import io
 from typing import Any
 
+import pandas as pd
 import pytest
 from django.core import mail
 from scipy import stats
 
+from audit import writer
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import Conflict, PermissionDenied
 from governance import holds, plans, services
@@ -159,6 +161,23 @@ def test_a_window_labels_each_row_with_its_own_batchs_outcomes(world: Any) -> No
         window, = evaluations_due()
     window.refresh_from_db()
     assert window.status == "succeeded" and window.rows == 1200 and window.labelled_rows == 600
+
+def test_a_window_is_measured_when_one_of_its_batches_leaves_out_a_sensitive_column(world: Any) -> None:
+    # A sensitive column that is not a feature is optional in a batch; the window took its sensitive columns from
+    # its first batch and failed (KeyError) on any batch without one: a developer alternating the two kinds of
+    # batch made every window evaluation fail, and a failed evaluation triggers nothing.
+    people, version = world
+    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic():
+        version.artifact_check = {**(version.artifact_check or {}), "feature_names": ["age", "amount"]}
+        writer.save(version, action="registry.modelversion.update")
+    send(version, people.dev, batch_csv(600, seed=3))
+    without = pd.read_csv(io.BytesIO(batch_csv(600, seed=5, start=5000))).drop(columns=["sex"])
+    send(version, people.dev, without.to_csv(index=False).encode())
+    with audit_context(actor=system_actor("test beat"), channel="task"), committed():
+        window, = evaluations_due()
+    window.refresh_from_db()
+    assert window.status == "succeeded", window.error
+    assert window.rows == 1200 and "sex" in window.results["fairness"]
 
 def test_a_plan_is_checked_when_a_policy_is_written(world: Any) -> None:
     from config.errors import InvalidInput
