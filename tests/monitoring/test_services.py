@@ -190,6 +190,27 @@ def test_a_plan_is_checked_when_a_policy_is_written(world: Any) -> None:
         "impact_ratio"] == {"amber": 0.85, "red": 0.8}
 
 
+
+@pytest.mark.parametrize(("metric", "bounds"), [
+    ("selection_rate_shift", {"amber": -1.0, "red": -0.5}),  # every batch amber, whatever it holds
+    ("feature_psi", {"amber": 0.1, "red": 1e9}),  # never red
+    ("impact_ratio", {"amber": 5.0, "red": 4.0}),  # every batch red
+    ("roc_auc_drop", {"amber": 0.03, "red": 3.0}),
+])
+def test_a_plan_with_thresholds_no_measurement_can_reach_is_refused(world: Any, api: Any, metric: str,
+                                                                   bounds: dict[str, float]) -> None:
+    # docs/monitoring.md promised "bounds out of range: 400"; any finite number was taken.
+    people, _ = world
+    policy = Policy.objects.get(is_active=True)
+    rules = policy.rules
+    rules["production"]["high"]["monitoring"] = {**plans.plan_of(rules["production"]["high"]),
+                                                 "metrics": {metric: bounds}}
+    api.force_authenticate(people.gov)
+    answer = api.patch(f"/api/v1/policies/{policy.pk}/", {"rules": rules}, format="json")
+    assert answer.status_code == 400 and f"monitoring.metrics.{metric}" in answer.json()["detail"], answer.content
+    assert Policy.objects.get(pk=policy.pk).version == policy.version
+
+
 def test_the_monitoring_report_states_the_breach_and_is_the_same_bytes_made_again(world: Any, api: Any) -> None:
     from monitoring.models import MonitoringReport
     from monitoring.reporting import monitoring_report_compute
