@@ -31,6 +31,14 @@ DIRECTIONS: dict[str, str] = {
     "tpr_shift": "above",
     "impact_ratio": "below",
 }
+# Where each measurement can lie: a threshold outside it is never reached (a red PSI of 1e9) or always is (an
+# amber selection-rate shift of -1), and either silences or fakes what the plan promises.
+RANGES: dict[str, tuple[float, float]] = {
+    "feature_psi": (0.0, 10.0), "score_psi": (0.0, 10.0), "feature_ks": (0.0, 1.0), "feature_js": (0.0, 1.0),
+    "roc_auc_drop": (0.0, 1.0), "ks_drop": (0.0, 1.0), "gini_drop": (0.0, 2.0), "accuracy_drop": (0.0, 1.0),
+    "expected_calibration_error": (0.0, 1.0), "selection_rate_shift": (0.0, 1.0), "tpr_shift": (0.0, 1.0),
+    "impact_ratio": (0.0, 1.0),
+}
 ON_RED = ("revalidate", "hold")
 COLOURS = ("green", "amber", "red")
 _LIMITS = {"min_batch_rows": (1, 10_000_000), "min_group_rows": (1, 10_000_000), "window_days": (1, 3650),
@@ -97,6 +105,9 @@ def validate_plan(plan: Any, where: str) -> dict[str, Any]:
             type(v) not in (int, float) or not math.isfinite(v) for v in bounds.values()
         ):
             raise InvalidInput(f"{where}.metrics.{name} must be {{amber: number, red: number}}")
+        low, high = RANGES[name]
+        if not all(low <= v <= high for v in bounds.values()):
+            raise InvalidInput(f"{where}.metrics.{name}: amber and red must be from {low:g} to {high:g}")
         worse = bounds["red"] >= bounds["amber"] if DIRECTIONS[name] == "above" else bounds["red"] <= bounds["amber"]
         if not worse:
             side = "at or above" if DIRECTIONS[name] == "above" else "at or below"

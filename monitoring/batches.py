@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from django.db.models import Max
 from audit import writer
 from config.errors import Conflict, InvalidInput
 from monitoring import rows, services
-from monitoring.files import batch_row_ids, header, labelled_ids, read_chunks
+from monitoring.files import batch_row_ids, check_rows, header, labelled_ids, read_chunks, read_outcomes
 from monitoring.layout import Layout, layout_of
 from monitoring.models import Batch, BatchFormat, Outcomes
 from registry import labels
@@ -39,9 +40,11 @@ def _require_monitored(version: ModelVersion) -> None:
 
 
 def _check_columns(columns: list[str], layout: Layout) -> None:
-    missing = [c for c in layout.required() if c not in columns]
-    extra = [c for c in columns if c not in layout.allowed()]
-    doubled = sorted({c for c in columns if columns.count(c) > 1})
+    given, allowed = Counter(columns), layout.allowed()
+    missing = [c for c in layout.required() if c not in given]
+    extra = [c for c in columns if c not in allowed]
+    # Counted once: a header is the sender's, and list.count per column is quadratic in its width.
+    doubled = sorted(c for c, n in given.items() if n > 1)
     if missing or extra or doubled:
         parts = ([f"missing {', '.join(missing[:20])}"] if missing else []) + (
             [f"not expected {', '.join(extra[:20])}"] if extra else []) + (
@@ -52,8 +55,8 @@ def _check_columns(columns: list[str], layout: Layout) -> None:
 
 
 def _check_types(chunk: pd.DataFrame, layout: Layout, offset: int) -> None:
-    """Each numeric feature and the score hold numbers (the score from 0 to 1), each row an id; naming the first
-    offending row (counted from 1, the header not counted)."""
+    """Each numeric feature and the score hold numbers (the score from 0 to 1), the prediction 0 or 1, each row an
+    id; naming the first offending row (counted from 1, the header not counted)."""
     numeric = [f for f, t in layout.features.items() if t in _NUMERIC] + [layout.score]
     for column in numeric:
         values = chunk[column]
@@ -77,6 +80,18 @@ def _check_types(chunk: pd.DataFrame, layout: Layout, offset: int) -> None:
                 row = offset + int(np.argmax(wrong)) + 1
                 raise InvalidInput(f"the score column {column!r} must hold a probability from 0 to 1 in every row; "
                                    f"row {row} does not")
+    if layout.prediction:
+        values = chunk[layout.prediction]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            text = values.astype(str).str.strip()
+            values = pd.to_numeric(text.where(text != ""), errors="coerce")
+        classes = pd.to_numeric(values, errors="coerce").astype(float)
+        wrong = ~classes.isin([0.0, 1.0]).to_numpy()
+        if wrong.any():
+            row = offset + int(np.argmax(wrong)) + 1
+            held = str(chunk[layout.prediction].iloc[int(np.argmax(wrong))])[:60]
+            raise InvalidInput(f"the prediction column {layout.prediction!r} must hold the class decided, 0 or 1, in "
+                               f"every row; row {row} holds {held!r}")
     ids = chunk[layout.row_id].astype(str)
     if bool((ids.str.strip() == "").any()) or bool(chunk[layout.row_id].isna().any()):
         raise InvalidInput(f"every row needs its id in {layout.row_id!r}")
@@ -128,6 +143,7 @@ def _hash_rows(path: Path, file_format: str, columns: list[str], layout: Layout,
         for chunk in read_chunks(path, file_format):
             if [str(c) for c in chunk.columns] != columns:
                 raise InvalidInput("the batch's header could not be read: its quoting is not consistent")
+            check_rows(chunk, count)
             _check_types(chunk, layout, count)
             seen.append(chunk[layout.row_id].astype(str))
             block = rows.leaf_hashes(rows.render_lines(chunk))
@@ -179,6 +195,9 @@ def outcomes_attach(*, batch: Batch, by: Any, file: IO[bytes], label_column: str
     require_model_developer(by, batch.version.model, doing="send outcomes of its production batches")
     if not isinstance(label_column, str) or not label_column or len(label_column) > 120:
         raise InvalidInput("label_column must be a column name of at most 120 characters")
+    if label_column == batch.row_id_column:
+        raise InvalidInput(f"label_column must not be the row id column ({batch.row_id_column}): an outcome is a "
+                           "row id and its label")
     with spooled(file, max_bytes=settings.MONITORING_MAX_BATCH_BYTES, expected_sha256=expected_sha256,
                  what="outcomes file") as spool:
         if Outcomes.objects.filter(batch=batch, sha256=spool.sha256).exists():
@@ -187,7 +206,7 @@ def outcomes_attach(*, batch: Batch, by: Any, file: IO[bytes], label_column: str
         if sorted(columns) != sorted([batch.row_id_column, label_column]):
             raise InvalidInput(f"an outcomes file holds exactly the columns {batch.row_id_column} and {label_column}; "
                                f"it has {', '.join(columns[:20])}")
-        frame = pd.read_csv(spool.path, dtype=str, keep_default_na=False, encoding="utf-8")
+        frame = read_outcomes(spool.path)
         if frame.empty:
             raise InvalidInput("the outcomes file has a header but no rows")
         if bool((frame[label_column].str.strip() == "").any()):

@@ -3,6 +3,7 @@ streamed in chunks, never whole."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -13,6 +14,8 @@ from config.errors import InvalidInput
 from monitoring.models import Batch, BatchFormat
 
 CHUNK_ROWS = 100_000
+# A header line longer than this is refused before it is parsed: a sender's header could be the whole file.
+MAX_HEADER_BYTES = 1 << 20
 
 
 def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
@@ -31,17 +34,44 @@ def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | N
 
 
 def header(path: Path, file_format: str) -> list[str]:
+    """The file's column names as given (a name given twice is listed twice, for the caller to name)."""
     try:
         if file_format == BatchFormat.PARQUET:
             import pyarrow.parquet as pq
 
             return [str(n) for n in pq.ParquetFile(path).schema_arrow.names]
-        return [str(c) for c in pd.read_csv(path, nrows=0, encoding="utf-8").columns]
+        with path.open("rb") as fh:
+            first = fh.readline(MAX_HEADER_BYTES + 1)
+        if len(first) > MAX_HEADER_BYTES:
+            raise InvalidInput(f"the file's header is longer than {MAX_HEADER_BYTES // 1024} KiB: no model has "
+                               "that many columns")
+        # The csv module, not pandas: as fast for a wide header as a narrow one, and a name given twice stays itself.
+        return next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), [])
+    except InvalidInput:
+        raise
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"the batch is not UTF-8 text: {exc.reason}") from exc
     except Exception as exc:
         raise InvalidInput(f"the batch is not a readable {file_format} file: {str(exc)[:200]}") from exc
 
+
+def check_rows(chunk: pd.DataFrame, offset: int) -> None:
+    """Refuse rows with more cells than the header names: pandas would take the first cell of each as the rows'
+    index and drop it from what is measured and hashed (a receipt would vouch for a row that was not sent)."""
+    if not isinstance(chunk.index, pd.RangeIndex):
+        raise InvalidInput(f"row {offset + 1} has more cells than the header names ({chunk.shape[1]})")
+
+
+def read_outcomes(path: Path) -> pd.DataFrame:
+    """An outcomes file's cells as text ("" where empty or missing), every row with the header's cells."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the outcomes are not UTF-8 text: {exc.reason}") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InvalidInput(f"the outcomes are not a readable csv file: {str(exc)[:200]}") from exc
+    check_rows(frame, 0)
+    return frame.fillna("")  # a row short of cells: its missing cells are empty, and refused as such
 
 
 def batch_chunks(batch: Batch, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:

@@ -89,8 +89,11 @@ def measure(evaluation: Evaluation) -> dict[str, Any]:
     bins = ((base.performance or {}).get("calibration") or {}).get("bins") or []
     score_profile = drift.score_profile(bins) if bins else None
     score_acc = score_profile.accumulator() if score_profile is not None else None
-    sensitive = [c for c in base.dataset.sensitive_columns if c in first.columns]
-    ids, scores, preds, groups = [], [], [], []
+    # A sensitive column a batch may leave out (it is not a feature): measured over the window wherever a batch has
+    # it, a batch without it counted in the "unknown" group, which is never judged. Taken from the first batch
+    # alone, one batch of a window without it failed the whole window's evaluation on that batch's missing column.
+    sensitive = [c for c in base.dataset.sensitive_columns if any(c in b.columns for b in found)]
+    ids, owners, scores, preds, groups = [], [], [], [], []
     rows = 0
     for batch, chunk in _chunks(found):
         rows += len(chunk)
@@ -103,14 +106,18 @@ def measure(evaluation: Evaluation) -> dict[str, Any]:
         preds.append(_numbers(chunk[batch.prediction_column]).astype(int) if batch.prediction_column
                      else (score >= 0.5).astype(int))
         ids.append(chunk[batch.row_id_column].astype(str).to_numpy(dtype=object))
+        owners.append(np.full(len(chunk), batch.pk, dtype=np.int64))
         if sensitive:
-            groups.append(pd.DataFrame({c: _sensitive(chunk[c]) for c in sensitive}))
+            groups.append(pd.DataFrame({c: _sensitive(chunk[c]) if c in chunk.columns else
+                                        pd.Series(np.nan, index=chunk.index, dtype=object) for c in sensitive}))
     y_score, y_pred, row_ids = np.concatenate(scores), np.concatenate(preds), np.concatenate(ids)
-    outcomes: dict[str, int] = {}
-    for batch in found:
-        outcomes.update(_outcomes(batch))
-    labelled = np.array([i in outcomes for i in row_ids], dtype=bool) if outcomes else np.zeros(len(row_ids), bool)
-    y_true = np.array([outcomes[i] for i in row_ids[labelled]], dtype=int)
+    # A row is its batch and its id: ids are unique within a batch only, and each batch has its own outcomes.
+    row_batches = np.concatenate(owners)
+    outcomes = {batch.pk: _outcomes(batch) for batch in found}
+    labelled = np.array([i in outcomes[b] for b, i in zip(row_batches.tolist(), row_ids, strict=True)], dtype=bool) \
+        if any(outcomes.values()) else np.zeros(len(row_ids), bool)
+    y_true = np.array([outcomes[b][i] for b, i in zip(row_batches[labelled].tolist(), row_ids[labelled],
+                                                        strict=True)], dtype=int)
     features = {name: {"kind": "numeric" if layout.features[name] in NUMERIC else "categorical",
                        **acc.result()} for name, acc in accumulators.items()}
     score_result = score_acc.result() if score_acc is not None else None

@@ -19,6 +19,7 @@ from audit.models import Checkpoint
 from config.errors import InvalidInput, PermissionDenied
 from governance import plans
 from monitoring.models import Breach, Evaluation, EvaluationStatus, MonitoringReport
+from monitoring.selectors import require_as_logged
 from monitoring.signals import report_queued
 from registry.models import ModelVersion
 from reports.services import canonical_json, report_subject, software_versions
@@ -64,6 +65,8 @@ def report_data(report: MonitoringReport) -> dict[str, Any]:
         version=version, created_at__gte=report.window_start, created_at__lte=report.window_end,
         status__in=(EvaluationStatus.SUCCEEDED, EvaluationStatus.FAILED)).select_related("batch")
         .order_by("created_at", "id"))
+    for e in evaluations:
+        require_as_logged(e)  # the report states what was measured, or is not made
     latest = next((e for e in reversed(evaluations) if e.status == EvaluationStatus.SUCCEEDED), None)
     breaches = Breach.objects.filter(evaluation__in=evaluations).order_by("created_at", "id")
     cp = Checkpoint.objects.filter(size__lte=report.audit_head.get("seq", 0)).order_by("-size").first()

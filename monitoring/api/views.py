@@ -21,6 +21,7 @@ from governance.roles import MODEL_VALIDATOR
 from monitoring import batches, receipts, reporting
 from monitoring.api import serializers as s
 from monitoring.models import Batch, Evaluation, MonitoringReport
+from monitoring.selectors import require_as_logged
 from monitoring.services import plan_for
 from registry.models import ModelVersion, RegisteredModel
 from registry.rules import require_model_developer
@@ -138,6 +139,11 @@ class EvaluationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.EvaluationOut
     lookup_value_regex = r"\d+"
     queryset = Evaluation.objects.select_related("breach").order_by("-id")
+
+    def get_object(self) -> Evaluation:
+        evaluation: Evaluation = super().get_object()
+        require_as_logged(evaluation)  # never serve results changed behind the log's back as what was measured
+        return evaluation
 
 
 class VersionReportsView(APIView):

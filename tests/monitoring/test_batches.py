@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import pandas as pd
@@ -11,11 +12,13 @@ from django.core.files.storage import default_storage
 
 from audit import signing
 from audit.checkpoints import checkpoint_create
+from audit.context import audit_context, user_actor
 from audit.format.receipt import row_line
 from audit.merkle import mth
 from audit.models import AuditEntry
 from audit.verifier import check_receipt, trusted_keys
 from config.errors import InvalidInput, PermissionDenied
+from monitoring.batches import outcomes_attach
 from monitoring.models import Batch, Evaluation
 from tests.monitoring.helpers import batch_csv, committed, monitored, send
 
@@ -144,3 +147,68 @@ def test_the_api_takes_a_batch_and_answers_bad_ones_with_400(world: Any, api: An
     assert [(v["version"], v["state"]) for v in model["versions"]] == [(version.pk, "green")]
     assert api.get("/api/v1/models/nobody/monitoring/").status_code == 404
 
+
+
+def test_a_header_of_many_columns_is_refused_at_once(world: Any) -> None:
+    # Each column counted by list.count made the check quadratic: 100,000 columns (700 KB) held a web worker for
+    # minutes.
+    people, version = world
+    wide = (",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join("1" for _ in range(100_000)) + "\n").encode()
+    started = time.monotonic()
+    with pytest.raises(InvalidInput, match="not expected c0"):
+        send(version, people.dev, wide)
+    assert time.monotonic() - started < 15
+    with pytest.raises(InvalidInput, match="header is longer than 1024 KiB"):
+        send(version, people.dev, b"c" * (2 << 20) + b"\n1\n")
+    assert not Batch.objects.exists()
+
+
+def test_a_row_with_a_cell_more_than_the_header_is_refused_not_read_as_an_index(world: Any) -> None:
+    # pandas takes a first column the header does not name as the rows' index: the batch was measured, and its
+    # rows' receipts vouched for, without the cell each row began with.
+    people, version = world
+    rows = b"\n".join(f"X{i},r{i},female,30,1500,0.5".encode() for i in range(600))
+    with pytest.raises(InvalidInput, match="more cells than the header"):
+        send(version, people.dev, b"row_id,sex,age,amount,score\n" + rows + b"\n")
+    assert not Batch.objects.exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"row_id,label\nr0,1,extra\nr1,0,extra\n", "more cells than the header"),
+    (b"row_id,label\nr0,\xff\n", "not UTF-8"),
+    (b'row_id,label\nr0,"1\n', "not a readable csv"),
+    (b"row_id,label\nr0\nr1,1\n", "needs its label"),
+])
+def test_unreadable_outcomes_are_refused_with_400(world: Any, api: Any, content: bytes, message: str) -> None:
+    people, version = world
+    batch = send(version, people.dev, batch_csv(600, seed=3))
+    api.force_authenticate(people.dev)
+    answer = api.post(f"/api/v1/batches/{batch.pk}/outcomes/", {"file": io.BytesIO(content)}, format="multipart")
+    assert answer.status_code == 400 and message in answer.json()["detail"], answer.content
+    assert not batch.outcomes.exists()
+
+
+def test_the_label_column_is_not_the_row_id_column(world: Any) -> None:
+    # "row_id,row_id": the second column's values were dropped and the ids read as the labels.
+    people, version = world
+    batch = send(version, people.dev, batch_csv(600, seed=3))
+    with audit_context(actor=user_actor(people.dev), channel="system"), \
+            pytest.raises(InvalidInput, match="label_column must not be the row id column"):
+        outcomes_attach(batch=batch, by=people.dev, file=io.BytesIO(b"row_id,row_id\nr0,1\nr1,0\n"),
+                        label_column="row_id", positive_label="r1")
+    assert not batch.outcomes.exists()
+
+
+@pytest.mark.parametrize("prediction", ["yes", "2", "0.5", ""])
+def test_a_prediction_other_than_0_or_1_is_refused(world: Any, prediction: str) -> None:
+    # The predicted class was never checked: "yes" or an empty cell was measured as the integer NaN casts to, 2 as
+    # a class no rate counts, so selection rates were of numbers nobody sent.
+    people, version = world
+    rows = pd.read_csv(io.BytesIO(batch_csv(50, seed=3)))
+    bad = rows.assign(pred=["1"] * 49 + [prediction]).to_csv(index=False).encode()
+    with pytest.raises(InvalidInput, match="row 50"):
+        send(version, people.dev, bad, prediction_column="pred")
+    assert not Batch.objects.exists()
+    good = send(version, people.dev, rows.assign(pred=(rows["score"] >= 0.5).astype(int)).to_csv(index=False).encode(),
+                prediction_column="pred")
+    assert good.prediction_column == "pred"

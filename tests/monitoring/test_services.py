@@ -8,10 +8,12 @@ import datetime as dt
 import io
 from typing import Any
 
+import pandas as pd
 import pytest
 from django.core import mail
 from scipy import stats
 
+from audit import writer
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import Conflict, PermissionDenied
 from governance import holds, plans, services
@@ -147,6 +149,36 @@ def test_the_schedule_measures_windows_and_flags_silence(world: Any) -> None:
     assert silent.colour == "amber" and silent.results["silence"][0]["metric"] == "days_without_batches"
 
 
+def test_a_window_labels_each_row_with_its_own_batchs_outcomes(world: Any) -> None:
+    # Ids are unique within a batch, not across batches: the outcomes of batch 1's row r5 labelled batch 2's r5 too,
+    # so a window's performance was measured on labels no one sent for those rows.
+    people, version = world
+    first = send(version, people.dev, batch_csv(600, seed=3))
+    send(version, people.dev, batch_csv(600, seed=4))
+    with audit_context(actor=user_actor(people.dev), channel="system"), committed():
+        outcomes_attach(batch=first, by=people.dev, file=io.BytesIO(outcomes_csv(600, seed=3)))
+    with audit_context(actor=system_actor("test beat"), channel="task"), committed():
+        window, = evaluations_due()
+    window.refresh_from_db()
+    assert window.status == "succeeded" and window.rows == 1200 and window.labelled_rows == 600
+
+def test_a_window_is_measured_when_one_of_its_batches_leaves_out_a_sensitive_column(world: Any) -> None:
+    # A sensitive column that is not a feature is optional in a batch; the window took its sensitive columns from
+    # its first batch and failed (KeyError) on any batch without one: a developer alternating the two kinds of
+    # batch made every window evaluation fail, and a failed evaluation triggers nothing.
+    people, version = world
+    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic():
+        version.artifact_check = {**(version.artifact_check or {}), "feature_names": ["age", "amount"]}
+        writer.save(version, action="registry.modelversion.update")
+    send(version, people.dev, batch_csv(600, seed=3))
+    without = pd.read_csv(io.BytesIO(batch_csv(600, seed=5, start=5000))).drop(columns=["sex"])
+    send(version, people.dev, without.to_csv(index=False).encode())
+    with audit_context(actor=system_actor("test beat"), channel="task"), committed():
+        window, = evaluations_due()
+    window.refresh_from_db()
+    assert window.status == "succeeded", window.error
+    assert window.rows == 1200 and "sex" in window.results["fairness"]
+
 def test_a_plan_is_checked_when_a_policy_is_written(world: Any) -> None:
     from config.errors import InvalidInput
 
@@ -156,6 +188,27 @@ def test_a_plan_is_checked_when_a_policy_is_written(world: Any) -> None:
         plans.validate_plan({"metrics": {"vibes": {"amber": 1, "red": 2}}}, "p")
     assert plans.default_plan({"demographic_parity_difference": 0.1, "impact_ratio": 0.8})["metrics"][
         "impact_ratio"] == {"amber": 0.85, "red": 0.8}
+
+
+
+@pytest.mark.parametrize(("metric", "bounds"), [
+    ("selection_rate_shift", {"amber": -1.0, "red": -0.5}),  # every batch amber, whatever it holds
+    ("feature_psi", {"amber": 0.1, "red": 1e9}),  # never red
+    ("impact_ratio", {"amber": 5.0, "red": 4.0}),  # every batch red
+    ("roc_auc_drop", {"amber": 0.03, "red": 3.0}),
+])
+def test_a_plan_with_thresholds_no_measurement_can_reach_is_refused(world: Any, api: Any, metric: str,
+                                                                   bounds: dict[str, float]) -> None:
+    # docs/monitoring.md promised "bounds out of range: 400"; any finite number was taken.
+    people, _ = world
+    policy = Policy.objects.get(is_active=True)
+    rules = policy.rules
+    rules["production"]["high"]["monitoring"] = {**plans.plan_of(rules["production"]["high"]),
+                                                 "metrics": {metric: bounds}}
+    api.force_authenticate(people.gov)
+    answer = api.patch(f"/api/v1/policies/{policy.pk}/", {"rules": rules}, format="json")
+    assert answer.status_code == 400 and f"monitoring.metrics.{metric}" in answer.json()["detail"], answer.content
+    assert Policy.objects.get(pk=policy.pk).version == policy.version
 
 
 def test_the_monitoring_report_states_the_breach_and_is_the_same_bytes_made_again(world: Any, api: Any) -> None:
