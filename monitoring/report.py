@@ -206,8 +206,9 @@ def _bound(value: Any) -> str:
 
 def _cover(twin: dict[str, Any], digest: str) -> list[Any]:
     s, base = twin["subject"], twin["baseline"]
-    digests = {f"baseline evaluation dataset #{base['evaluation_dataset']['id']} "
-               f"({base['evaluation_dataset'].get('name', '')})": base["evaluation_dataset"]["sha256"]}
+    ds = base.get("evaluation_dataset")
+    digests = {f"baseline evaluation dataset #{ds['id']} ({ds.get('name', '')})": ds["sha256"]} if ds else {
+        "baseline evaluation dataset": "none: the version's approval was bound to no report measured on one"}
     for kind, r in sorted((base.get("reports") or {}).items()):
         if r:
             digests[f"validated {kind} report #{r['id']} (JSON)"] = r["json_sha256"]
@@ -251,8 +252,9 @@ def _plan(twin: dict[str, Any]) -> list[Any]:
 
 
 def _baseline(base: dict[str, Any]) -> list[Any]:
-    ds = base["evaluation_dataset"]
-    rows = [["Baseline", "Id", "SHA-256"], [f"Evaluation dataset version {ds.get('name', '')}", ds["id"], ds["sha256"]]]
+    ds = base.get("evaluation_dataset")
+    rows = [["Baseline", "Id", "SHA-256"], [f"Evaluation dataset version {ds.get('name', '')}", ds["id"], ds["sha256"]]
+            if ds else ["Evaluation dataset version: none (no validated report measured on one)", "-", "-"]]
     for kind, r in sorted((base.get("reports") or {}).items()):
         rows.append([f"Validated {kind} report (JSON)", r["id"], r["json_sha256"]] if r
                     else [f"Validated {kind} report", "—", "none"])

@@ -68,6 +68,7 @@ def report_data(report: MonitoringReport) -> dict[str, Any]:
     for e in evaluations:
         require_as_logged(e)  # the report states what was measured, or is not made
     latest = next((e for e in reversed(evaluations) if e.status == EvaluationStatus.SUCCEEDED), None)
+    frozen = latest or (evaluations[-1] if evaluations else None)
     breaches = Breach.objects.filter(evaluation__in=evaluations).order_by("created_at", "id")
     cp = Checkpoint.objects.filter(size__lte=report.audit_head.get("seq", 0)).order_by("-size").first()
     return {
@@ -75,9 +76,10 @@ def report_data(report: MonitoringReport) -> dict[str, Any]:
         "report_id": report.pk,
         "generated_at": report.created_at.isoformat(),
         "window": {"start": report.window_start.isoformat(), "end": report.window_end.isoformat()},
-        "plan": latest.plan if latest is not None else plans.plan_of({}),
+        "plan": frozen.plan if frozen is not None else plans.plan_of({}),
         "directions": dict(plans.DIRECTIONS),
-        "baseline": latest.baseline if latest is not None else {},
+        "baseline": frozen.baseline if frozen is not None else
+        {"request_id": None, "reports": {}, "evaluation_dataset": None},
         "evaluations": [_evaluation(e) for e in evaluations],
         "breaches": [{"id": b.pk, "evaluation": b.evaluation_id, "colour": b.colour, "consequence": b.consequence,
                       "request": b.request_id, "hold": b.hold_id, "notified": b.notified,

@@ -3,7 +3,8 @@ its colour) is refused, not shown, once it differs from what its entries bound."
 
 from __future__ import annotations
 
-from audit.reconcile import digest_of, logged_value
+from audit.format.jcs import digest_of
+from audit.reconcile import logged_value
 from config.errors import Conflict
 from monitoring.models import Evaluation
 

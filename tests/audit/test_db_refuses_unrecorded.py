@@ -5,7 +5,7 @@ Transactional tests: on PostgreSQL the check is made at COMMIT."""
 
 from __future__ import annotations
 
-from io import StringIO
+from io import BytesIO, StringIO
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,14 +17,14 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, models, transaction
 
 from audit import db_guards, reconcile, row_guards, writer
-from audit.context import audit_context, system_actor
+from audit.context import audit_context, system_actor, user_actor
 from audit.models import AuditEntry
 from governance import services
 from governance.accounts import service_account_create
 from governance.models import Approval, Role
 from governance.tokens import token_create
 from registry.models import Dataset, ModelVersion
-from tests.factories import csv_bytes, make_dataset_version
+from tests.factories import csv_bytes, make_dataset_version, make_version
 from tests.governance.helpers import People, full_evidence, version_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,11 +58,39 @@ def world(make_user: Any) -> SimpleNamespace:
         people.aud.user_permissions.add(perm)
     report = version.reports.order_by("pk").first()
     assert report is not None
+    monitoring = _monitoring(people, make_version(version.model, people.dev, seed=2, training_datasets=[data],
+                                                  evaluation_datasets=[held_out]))
     return SimpleNamespace(
         dev=people.dev.pk, other=other.pk, model=version.model_id, version=version.pk, dataset=data.dataset_id,
         data=data.pk, policy=policy.pk, role=role.pk, perm=perm.pk, request=request.pk, approval=approval.pk,
-        account=account.pk, token=token.pk, report=report.pk, spare_group=spare_group.pk,
+        account=account.pk, token=token.pk, report=report.pk, spare_group=spare_group.pk, **monitoring,
     )
+
+
+def _monitoring(people: People, version: ModelVersion) -> dict[str, int]:
+    """A batch of another version of the model, in staging, its outcomes, its evaluation, a breach, a hold and a
+    monitoring report."""
+    from governance import holds
+    from monitoring.batches import outcomes_attach
+    from monitoring.models import Breach, Evaluation
+    from monitoring.reporting import monitoring_report_request
+    from registry.services.version import model_version_set_stage
+    from tests.monitoring.helpers import batch_csv, outcomes_csv, send
+
+    with audit_context(actor=system_actor("tests"), channel="system"), writer.atomic():
+        model_version_set_stage(version=version, stage="staging", promotion_request_id=None)
+    batch = send(version, people.dev, batch_csv(60, seed=1))
+    with audit_context(actor=user_actor(people.dev), channel="system"):
+        outcomes = outcomes_attach(batch=batch, by=people.dev, file=BytesIO(outcomes_csv(10, seed=1)))
+    evaluation = Evaluation.objects.filter(batch=batch).order_by("pk").first()
+    assert evaluation is not None
+    with audit_context(actor=system_actor("tests"), channel="task"):
+        breach = Breach(evaluation=evaluation, version=version, colour="amber", findings=[], consequence="notified")
+        writer.save(breach, action="monitoring.breach.open")
+        hold = holds.hold_open(model_id=version.model_id, reason="a test breach.")
+        made = monitoring_report_request(version=version, by=None)
+    return {"batch": batch.pk, "outcomes": outcomes.pk, "evaluation": evaluation.pk, "breach": breach.pk,
+            "hold": hold.pk, "mreport": made.pk}
 
 
 def _execute(sql: str, params: list[Any] | None = None) -> None:
@@ -121,6 +149,14 @@ RAW_SQL: dict[str, list[str]] = {
     "registry_registeredmodel_developers": [
         "INSERT INTO registry_registeredmodel_developers (registeredmodel_id, user_id) VALUES ({model}, {other})"],
     "reports_report": ["UPDATE reports_report SET verdict = 'fail' WHERE id = {report}"],
+    "governance_promotionhold": ["UPDATE governance_promotionhold SET released_at = CURRENT_TIMESTAMP "
+                                 "WHERE id = {hold}"],
+    "monitoring_batch": ["UPDATE monitoring_batch SET merkle_root = 'ab' WHERE id = {batch}",
+                         "DELETE FROM monitoring_batch WHERE id = {batch}"],
+    "monitoring_outcomes": ["DELETE FROM monitoring_outcomes WHERE id = {outcomes}"],
+    "monitoring_evaluation": ["UPDATE monitoring_evaluation SET colour = 'green' WHERE id = {evaluation}"],
+    "monitoring_breach": ["DELETE FROM monitoring_breach WHERE id = {breach}"],
+    "monitoring_monitoringreport": ["UPDATE monitoring_monitoringreport SET status = 'failed' WHERE id = {mreport}"],
 }
 
 # Every other table, and why its rows are not held to an entry each.

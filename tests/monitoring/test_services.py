@@ -241,3 +241,16 @@ def test_the_monitoring_report_states_the_breach_and_is_the_same_bytes_made_agai
     bad = api.post(f"/api/v1/versions/{version.pk}/monitoring-reports/",
                    {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, format="json")
     assert bad.status_code == 400
+
+
+def test_a_monitoring_report_of_a_version_with_no_baseline_or_no_batch_is_made(make_user: Any) -> None:
+    from monitoring.models import MonitoringReport
+    from monitoring.reporting import monitoring_report_request
+    from tests.governance.helpers import People, version_for
+
+    people = People(make_user)
+    version = version_for(people)
+    with audit_context(actor=user_actor(people.val), channel="system"), committed():
+        made = monitoring_report_request(version=version, by=people.val)
+    report = MonitoringReport.objects.get(pk=made.pk)
+    assert report.status == "succeeded", report.error
