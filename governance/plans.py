@@ -21,6 +21,8 @@ DIRECTIONS: dict[str, str] = {
     "feature_psi": "above",
     "feature_ks": "above",
     "feature_js": "above",
+    # The share of a feature's cells left empty, against the baseline's: blanking drifted values hides no drift.
+    "feature_missing_shift": "above",
     "score_psi": "above",
     "roc_auc_drop": "above",
     "ks_drop": "above",
@@ -35,6 +37,7 @@ DIRECTIONS: dict[str, str] = {
 # amber selection-rate shift of -1), and either silences or fakes what the plan promises.
 RANGES: dict[str, tuple[float, float]] = {
     "feature_psi": (0.0, 10.0), "score_psi": (0.0, 10.0), "feature_ks": (0.0, 1.0), "feature_js": (0.0, 1.0),
+    "feature_missing_shift": (0.0, 1.0),
     "roc_auc_drop": (0.0, 1.0), "ks_drop": (0.0, 1.0), "gini_drop": (0.0, 2.0), "accuracy_drop": (0.0, 1.0),
     "expected_calibration_error": (0.0, 1.0), "selection_rate_shift": (0.0, 1.0), "tpr_shift": (0.0, 1.0),
     "impact_ratio": (0.0, 1.0),
@@ -57,6 +60,7 @@ def default_plan(bias_thresholds: dict[str, float] | None = None) -> dict[str, A
         "metrics": {
             # PSI: 0.1 and 0.25, the industry's usual "moderate" and "significant" shifts.
             "feature_psi": {"amber": 0.1, "red": 0.25},
+            "feature_missing_shift": {"amber": 0.05, "red": 0.2},
             "score_psi": {"amber": 0.1, "red": 0.25},
             "roc_auc_drop": {"amber": 0.03, "red": 0.05},
             "selection_rate_shift": {"amber": round(dpd / 2, 6), "red": round(dpd, 6)},

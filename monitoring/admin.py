@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from config.errors import DomainError
-from governance import holds
+from governance import holds, rules
 from governance.models import PromotionHold
 from monitoring.models import Batch, Breach, Evaluation
 from registry.admin import RegisteredModelAdmin
@@ -135,10 +135,20 @@ class RegisteredModelWithMonitoringAdmin(RegisteredModelAdmin):
 class ReleaseForm(forms.ModelForm):
     review = forms.CharField(widget=forms.Textarea, required=True,
                              help_text="What the breach was and why the model's promotions may resume.")
+    user: Any = None  # set by PromotionHoldAdmin.get_form: who is releasing
 
     class Meta:
         model = PromotionHold
         fields = ("review",)
+
+    def clean(self) -> dict[str, Any]:
+        """Refused on the form, as the service would refuse it: nothing is said to have changed."""
+        data = super().clean() or {}
+        try:
+            rules.require_may_review_breach(self.user, self.instance.model_id)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return data
 
 
 @admin.register(PromotionHold)
@@ -149,6 +159,10 @@ class PromotionHoldAdmin(admin.ModelAdmin):
     list_display = ("id", "model", "opened_at", "released_at", "released_by")
     list_select_related = ("model", "released_by")
     actions = None
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         shown = ("model", "reason", "opened_at", "released_at", "released_by")

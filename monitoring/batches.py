@@ -69,9 +69,11 @@ def _check_types(chunk: pd.DataFrame, layout: Layout, offset: int) -> None:
             bad = pd.Series(False, index=values.index)
             if pd.api.types.is_bool_dtype(values.dtype):
                 bad[:] = True
+        # Infinity is no measurement: a feature or score of inf would be binned, and judged, as a number.
+        bad = bad | np.isinf(parsed.to_numpy(dtype=float, na_value=np.nan))
         if bool(bad.any()):
             row = offset + int(np.argmax(bad.to_numpy())) + 1
-            raise InvalidInput(f"column {column!r} must hold numbers; row {row} holds "
+            raise InvalidInput(f"column {column!r} must hold finite numbers; row {row} holds "
                                f"{str(values.iloc[int(np.argmax(bad.to_numpy()))])[:60]!r}")
         if column == layout.score:
             scores = parsed.to_numpy(dtype=float, na_value=np.nan)
@@ -221,15 +223,21 @@ def outcomes_attach(*, batch: Batch, by: Any, file: IO[bytes], label_column: str
         if len(unknown):
             raise InvalidInput(f"{len(unknown)} row id(s) are not rows of batch {batch.number}, e.g. "
                                f"{unknown.iloc[0][:60]!r}; nothing was stored")
-        before = labelled_ids(batch)
-        again = ids[ids.isin(before)]
-        if len(again):
-            raise InvalidInput(f"{len(again)} row(s) already have outcomes, e.g. {again.iloc[0][:60]!r}: an outcome "
-                               "is recorded once")
         name = store(spool, prefix="monitoring/outcomes", suffix=".csv")
         outcome = Outcomes(batch=batch, file=name, sha256=spool.sha256, size=spool.size, row_count=len(frame),
                            label_column=label_column, positive_label=positive, created_by=by)
         with writer.atomic():
-            writer.save(outcome, action="monitoring.outcomes.attach")
+            # The batch's row, locked: two uploads at once take turns, and the second sees the first's outcomes.
+            Batch.objects.select_for_update().filter(pk=batch.pk).values_list("pk", flat=True).first()
+            again = ids[ids.isin(labelled_ids(batch))]
+            if len(again):
+                raise InvalidInput(f"{len(again)} row(s) already have outcomes, e.g. {again.iloc[0][:60]!r}: an "
+                                   "outcome is recorded once")
+            try:
+                with transaction.atomic():
+                    writer.save(outcome, action="monitoring.outcomes.attach")
+            except IntegrityError as exc:
+                raise Conflict("these outcomes were received at the same moment by another upload; nothing was "
+                               "stored") from exc
             services.evaluation_queue(version=batch.version, batch=batch)
     return outcome

@@ -21,7 +21,8 @@ class Layout:
     sensitive: tuple[str, ...]
 
     def required(self) -> list[str]:
-        return [self.row_id, *self.features, self.score]
+        # The sensitive columns too: a batch without them would switch fairness monitoring off.
+        return [self.row_id, *self.features, self.score, *self.sensitive]
 
     def allowed(self) -> set[str]:
         return {*self.required(), *([self.prediction] if self.prediction else []), *self.sensitive}

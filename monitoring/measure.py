@@ -119,7 +119,8 @@ def measure(evaluation: Evaluation) -> dict[str, Any]:
     y_true = np.array([outcomes[b][i] for b, i in zip(row_batches[labelled].tolist(), row_ids[labelled],
                                                         strict=True)], dtype=int)
     features = {name: {"kind": "numeric" if layout.features[name] in NUMERIC else "categorical",
-                       **acc.result()} for name, acc in accumulators.items()}
+                       **acc.result(), **_missing(profiles[name], acc.result())}
+                for name, acc in accumulators.items()}
     score_result = score_acc.result() if score_acc is not None else None
     performance = drift.performance(y_true=y_true, y_score=y_score[labelled], y_pred=y_pred[labelled]) \
         if labelled.any() else None
@@ -157,6 +158,15 @@ def _fairness_of(groups: pd.DataFrame, y_pred: np.ndarray, labelled: np.ndarray,
     return result
 
 
+def _missing(profile: Any, result: dict[str, Any]) -> dict[str, float | None]:
+    """The share of a feature's cells left empty in the batch and in the baseline, and how far it moved."""
+    base_total, total = profile.n + profile.missing, int(result["n"]) + int(result["missing"])
+    base_share = profile.missing / base_total if base_total else None
+    share = int(result["missing"]) / total if total else None
+    return {"missing_share": share, "baseline_missing_share": base_share,
+            "missing_shift": None if share is None or base_share is None else abs(share - base_share)}
+
+
 def _chunks(found: list[Batch]) -> Iterator[tuple[Batch, pd.DataFrame]]:
     for batch in found:
         for chunk in batch_chunks(batch):
@@ -177,6 +187,7 @@ def _measurements(features: dict[str, Any], score: dict[str, Any] | None, perfor
 
     for name, result in sorted(features.items()):
         add("feature_psi", name, result.get("psi"))
+        add("feature_missing_shift", name, result.get("missing_shift"), result.get("baseline_missing_share"))
         if result["kind"] == "numeric":
             add("feature_ks", name, result.get("ks"))
         else:

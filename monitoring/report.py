@@ -31,6 +31,7 @@ DESCRIPTIONS = {
     "feature_psi": "largest PSI over the features",
     "feature_ks": "largest KS statistic over the numeric features",
     "feature_js": "largest Jensen-Shannon distance over the categorical features",
+    "feature_missing_shift": "largest move of a feature's share of empty cells from the baseline's",
     "score_psi": "PSI of the model's score",
     "roc_auc_drop": "validated ROC AUC less the batch's",
     "ks_drop": "validated KS less the batch's",

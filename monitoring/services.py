@@ -49,21 +49,32 @@ def evaluations_due(*, now: dt.datetime | None = None) -> list[Evaluation]:
     per cadence, and an amber finding where no batch has come for longer than the plan allows."""
     now = now or timezone.now()
     queued = []
-    for version in ModelVersion.objects.filter(stage__in=MONITORED).select_related("model"):
-        plan = plan_for(version)
-        last = Evaluation.objects.filter(version=version, batch__isnull=True).order_by("-created_at").first()
-        if last is not None and now - last.created_at < dt.timedelta(days=plan["cadence_days"]):
-            continue
-        since = version.stage_changed_at or version.created_at
-        latest = Batch.objects.filter(version=version).order_by("-created_at").first()
-        heard = latest.created_at if latest is not None else since
-        if latest is None and version.stage != Stage.PRODUCTION:
-            continue
-        start = now - dt.timedelta(days=plan["window_days"])
-        if latest is None or heard < start:
-            silent = (now - heard).days
-            if silent > plan["max_silence_days"]:
-                queued.append(evaluation_queue(version=version, window=(heard, now)))
-            continue
-        queued.append(evaluation_queue(version=version, window=(start, now)))
+    for pk in ModelVersion.objects.filter(stage__in=MONITORED).order_by("pk").values_list("pk", flat=True):
+        with writer.atomic():
+            # The version's row, locked: two schedulers at once take turns, and the second finds the first's window.
+            version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=pk)
+            found = _due(version, now)
+        if found is not None:
+            queued.append(found)
     return queued
+
+
+def _due(version: ModelVersion, now: dt.datetime) -> Evaluation | None:
+    """The evaluation the plan's schedule asks of a locked version now, queued; None if none is due."""
+    if version.stage not in MONITORED:
+        return None
+    plan = plan_for(version)
+    last = Evaluation.objects.filter(version=version, batch__isnull=True).order_by("-created_at").first()
+    if last is not None and now - last.created_at < dt.timedelta(days=plan["cadence_days"]):
+        return None
+    since = version.stage_changed_at or version.created_at
+    latest = Batch.objects.filter(version=version).order_by("-created_at").first()
+    heard = latest.created_at if latest is not None else since
+    if latest is None and version.stage != Stage.PRODUCTION:
+        return None
+    start = now - dt.timedelta(days=plan["window_days"])
+    if latest is None or heard < start:
+        silent = (now - heard).days
+        return evaluation_queue(version=version, window=(heard, now)) if silent > plan["max_silence_days"] \
+            else None
+    return evaluation_queue(version=version, window=(start, now))

@@ -103,6 +103,8 @@ class VersionMonitoringView(APIView):
         query_params.require_only(request, self)
         version = _version(pk)
         evaluations = Evaluation.objects.filter(version=version).order_by("created_at", "id")
+        for evaluation in evaluations:
+            require_as_logged(evaluation)  # no colour changed behind the log's back is shown
         open_holds = PromotionHold.objects.filter(model_id=version.model_id, released_at__isnull=True)
         return Response({
             "version": version.pk,
@@ -128,6 +130,8 @@ class ModelMonitoringView(APIView):
         versions = []
         for version in model.versions.filter(evaluations__isnull=False).distinct().order_by("-version"):
             evaluations = Evaluation.objects.filter(version=version).order_by("created_at", "id")
+            for evaluation in evaluations:
+                require_as_logged(evaluation)
             latest = evaluations.filter(status="succeeded").exclude(colour="").order_by("-created_at").first()
             versions.append({"version": version.pk, "number": version.version, "stage": version.stage,
                              "state": latest.colour if latest is not None else "not measured",

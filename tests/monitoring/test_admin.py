@@ -52,7 +52,9 @@ def test_a_hold_is_released_in_the_admin_by_a_validator_only(make_user: Any) -> 
     hold = PromotionHold.objects.get(released_at__isnull=True)
     url = f"/admin/governance/promotionhold/{hold.pk}/change/"
     dev = _client(people.dev)
-    dev.post(url, {"review": "looks fine to me"})
+    refused = dev.post(url, {"review": "looks fine to me"})
+    assert refused.status_code == 200 and "reviews a monitoring breach" in refused.content.decode()
+    assert "changed successfully" not in refused.content.decode()
     assert PromotionHold.objects.get(pk=hold.pk).released_at is None
     val = _client(people.val)
     assert val.get(url).status_code == 200

@@ -62,7 +62,7 @@ def test_a_batch_is_stored_with_the_root_of_its_rows_in_its_entry(world: Any) ->
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda f: f.drop(columns=["amount"]), "missing amount"),
     (lambda f: f.assign(extra=1), "not expected extra"),
-    (lambda f: f.assign(amount="lots"), "column 'amount' must hold numbers; row 1"),
+    (lambda f: f.assign(amount="lots"), "column 'amount' must hold finite numbers; row 1"),
     (lambda f: f.assign(score=1.5), "probability from 0 to 1"),
     (lambda f: f.assign(row_id="same"), "row ids must be unique"),
     (lambda f: f.assign(row_id=""), "every row needs its id"),

@@ -8,6 +8,7 @@ import datetime as dt
 import io
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.core import mail
@@ -162,22 +163,41 @@ def test_a_window_labels_each_row_with_its_own_batchs_outcomes(world: Any) -> No
     window.refresh_from_db()
     assert window.status == "succeeded" and window.rows == 1200 and window.labelled_rows == 600
 
-def test_a_window_is_measured_when_one_of_its_batches_leaves_out_a_sensitive_column(world: Any) -> None:
-    # A sensitive column that is not a feature is optional in a batch; the window took its sensitive columns from
-    # its first batch and failed (KeyError) on any batch without one: a developer alternating the two kinds of
-    # batch made every window evaluation fail, and a failed evaluation triggers nothing.
+def test_a_batch_without_a_sensitive_column_is_refused_and_fairness_is_measured(world: Any) -> None:
+    # A sensitive column that is not a feature was optional: a developer leaving it out switched fairness
+    # monitoring off (and, alternating batches with and without it, made every window fail). It is required.
+    from config.errors import InvalidInput
+
     people, version = world
     with audit_context(actor=system_actor("test"), channel="system"), writer.atomic():
         version.artifact_check = {**(version.artifact_check or {}), "feature_names": ["age", "amount"]}
         writer.save(version, action="registry.modelversion.update")
-    send(version, people.dev, batch_csv(600, seed=3))
     without = pd.read_csv(io.BytesIO(batch_csv(600, seed=5, start=5000))).drop(columns=["sex"])
-    send(version, people.dev, without.to_csv(index=False).encode())
-    with audit_context(actor=system_actor("test beat"), channel="task"), committed():
-        window, = evaluations_due()
-    window.refresh_from_db()
-    assert window.status == "succeeded", window.error
-    assert window.rows == 1200 and "sex" in window.results["fairness"]
+    with pytest.raises(InvalidInput, match="missing sex"):
+        send(version, people.dev, without.to_csv(index=False).encode())
+    batch = send(version, people.dev, batch_csv(600, seed=3))
+    assert "sex" in Evaluation.objects.get(batch=batch).results["fairness"]
+
+
+def test_blanking_a_drifted_feature_does_not_hide_the_drift(world: Any) -> None:
+    people, version = world
+    blanked = pd.read_csv(io.BytesIO(batch_csv(1500, seed=6))).assign(amount=np.nan)
+    batch = send(version, people.dev, blanked.to_csv(index=False).encode())
+    evaluation = Evaluation.objects.get(batch=batch)
+    assert evaluation.colour == "red"
+    worst = evaluation.results["findings"][0]
+    assert (worst["metric"], worst["subject"], worst["value"]) == ("feature_missing_shift", "amount", 1.0)
+
+
+def test_an_infinite_feature_is_refused(world: Any) -> None:
+    from config.errors import InvalidInput
+
+    people, version = world
+    bad = pd.read_csv(io.BytesIO(batch_csv(600, seed=7))).astype({"amount": object})
+    bad.loc[3, "amount"] = "inf"
+    with pytest.raises(InvalidInput, match="'amount' must hold finite numbers; row 4"):
+        send(version, people.dev, bad.to_csv(index=False).encode())
+
 
 def test_a_plan_is_checked_when_a_policy_is_written(world: Any) -> None:
     from config.errors import InvalidInput
