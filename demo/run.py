@@ -226,7 +226,9 @@ def run(say: Callable[[str], None], export_root: Path) -> Outcome:
 
 
 def _ensure_request(version: ModelVersion, dev: Any, why: str) -> PromotionRequest:
-    existing = PromotionRequest.objects.filter(version=version, target_stage="production").order_by("-id").first()
+    # The demo's own request, not a re-validation monitoring opened since (a second run must not approve that one).
+    existing = PromotionRequest.objects.filter(version=version, target_stage="production",
+                                               is_revalidation=False).order_by("-id").first()
     if existing is not None:
         return existing
     with audit_context(actor=user_actor(dev), channel="cli"):

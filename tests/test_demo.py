@@ -48,7 +48,7 @@ def test_demo_outcomes_and_rerun(fast_reports: None, tmp_path: Any, live_server:
     assert "performance" in text
     assert PromotionRequest.objects.get(version=v1).status == "rejected"
     assert "evidence.not_ready" in text and "verdict is fail" in text  # v1's approval was refused, naming why
-    approved = PromotionRequest.objects.get(version=v2)
+    approved = PromotionRequest.objects.get(version=v2, is_revalidation=False)
     assert approved.status == "approved"
     # What the decision was made on, frozen: every gate passed; the lineage report computed after the promotion
     # was bound to no approval and is shown apart as not reviewed.
@@ -62,6 +62,11 @@ def test_demo_outcomes_and_rerun(fast_reports: None, tmp_path: Any, live_server:
     assert detail["evidence_not_reviewed"][0]["report_id"] not in bound
     assert "sod.requester_cannot_decide" in text
     assert "audit log: verified" in text
+    # Monitoring: the first production month is green, the drifted second red, and it opened v2's re-validation.
+    assert "monitoring month 1:" in text and "evaluation #" in text
+    assert "monitoring month 2 (drifted)" in text and "re-validation request #" in text
+    revalidation = PromotionRequest.objects.get(version=v2, is_revalidation=True)
+    assert revalidation.status == "pending" and "is red" in revalidation.trigger
     result = verify_bundle(tmp_path / "audit-export")
     assert result.ok and result.checkpoints_checked >= 1
     counts = (ModelVersion.objects.count(), PromotionRequest.objects.count())
@@ -70,11 +75,15 @@ def test_demo_outcomes_and_rerun(fast_reports: None, tmp_path: Any, live_server:
     assert "audit log: verified" in again
 
     from tests.browser import admin_login, browser_page, screenshot
+    # The second run left monitoring's re-validation as it found it: pending, for the validators to decide.
+    assert PromotionRequest.objects.get(version=v2, is_revalidation=True).status == "pending"
 
     with browser_page() as page:
         admin_login(page, live_server.url, "validator", "validator-demo-pw")
         page.goto(f"{live_server.url}/admin/governance/promotionrequest/")
-        assert "0 promotion requests" in page.inner_text("#changelist")  # the demo left nothing awaiting them
+        # The demo left one request awaiting them: v2's re-validation, opened by monitoring's red breach.
+        assert "1 promotion request" in page.inner_text("#changelist")
+        assert "credit-risk v2" in page.inner_text("#result_list")
         page.goto(f"{live_server.url}/admin/governance/promotionrequest/?queue=all")
         assert "credit-risk v1" in page.inner_text("#result_list")
         screenshot(page, "validator-queue.png")
