@@ -4,6 +4,7 @@ streamed in chunks, never whole."""
 from __future__ import annotations
 
 import csv
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -18,9 +19,12 @@ CHUNK_ROWS = 100_000
 MAX_HEADER_BYTES = 1 << 20
 
 
-def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | None = None,
+                numbers: list[str] | None = None) -> Iterator[pd.DataFrame]:
     """A stored batch's rows in chunks: a CSV's cells as the text the file holds ("" where empty), a Parquet
-    file's as their types (monitoring/rows.py renders both the same way for the rows' leaves)."""
+    file's as their types (monitoring/rows.py renders both the same way for the rows' leaves). `numbers`, columns
+    ingest checked hold numbers, are read from a CSV as floats (an empty cell NaN) by the parser itself: what the
+    measurements read, several times faster than converting text."""
     if file_format == BatchFormat.PARQUET:
         import pyarrow.parquet as pq
 
@@ -28,8 +32,14 @@ def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | N
         for part in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=columns):
             yield part.to_pandas()
         return
-    with pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8",
-                     chunksize=CHUNK_ROWS, usecols=columns) as reader:
+    if numbers:
+        typed = pd.read_csv(path, dtype=defaultdict(lambda: "str", dict.fromkeys(numbers, "float64")),
+                            keep_default_na=False, na_values={c: [""] for c in numbers}, encoding="utf-8",
+                            chunksize=CHUNK_ROWS, usecols=columns)
+    else:
+        typed = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8",
+                            chunksize=CHUNK_ROWS, usecols=columns)
+    with typed as reader:
         yield from reader
 
 
@@ -74,9 +84,10 @@ def read_outcomes(path: Path) -> pd.DataFrame:
     return frame.fillna("")  # a row short of cells: its missing cells are empty, and refused as such
 
 
-def batch_chunks(batch: Batch, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+def batch_chunks(batch: Batch, columns: list[str] | None = None,
+                 numbers: list[str] | None = None) -> Iterator[pd.DataFrame]:
     with batch.file.open("rb") as fh:
-        yield from read_chunks(fh, batch.file_format, columns)
+        yield from read_chunks(fh, batch.file_format, columns, numbers)
 
 
 def batch_row_ids(batch: Batch) -> pd.Series:

@@ -95,7 +95,8 @@ def measure(evaluation: Evaluation) -> dict[str, Any]:
     sensitive = [c for c in base.dataset.sensitive_columns if any(c in b.columns for b in found)]
     ids, owners, scores, preds, groups = [], [], [], [], []
     rows = 0
-    for batch, chunk in _chunks(found):
+    numeric = [f for f, kind in layout.features.items() if kind in NUMERIC]
+    for batch, chunk in _chunks(found, numeric):
         rows += len(chunk)
         for name, acc in accumulators.items():
             acc.add(_numbers(chunk[name]) if layout.features[name] in NUMERIC else _text(chunk[name]))
@@ -167,9 +168,10 @@ def _missing(profile: Any, result: dict[str, Any]) -> dict[str, float | None]:
             "missing_shift": None if share is None or base_share is None else abs(share - base_share)}
 
 
-def _chunks(found: list[Batch]) -> Iterator[tuple[Batch, pd.DataFrame]]:
+def _chunks(found: list[Batch], numeric: list[str]) -> Iterator[tuple[Batch, pd.DataFrame]]:
     for batch in found:
-        for chunk in batch_chunks(batch):
+        extra = [batch.score_column, *([batch.prediction_column] if batch.prediction_column else [])]
+        for chunk in batch_chunks(batch, numbers=[*numeric, *extra]):
             yield batch, chunk
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from audit.format.receipt import root_of
 
@@ -72,17 +74,37 @@ def _quotable(column: pd.Series) -> bool:
     return not (isinstance(dtype, np.dtype) and dtype.kind in "biuf")
 
 
+_TEXT = pa.large_string()
+_QUOTE, _COMMA, _NOTHING = pa.scalar('"', _TEXT), pa.scalar(",", _TEXT), pa.scalar("", _TEXT)
+
+
+def _text_cells(column: pd.Series) -> pa.Array:
+    """A text column's cells, quoted where they must be, as one Arrow array: quoting and joining a million rows
+    cell by cell in Python took four times as long as the rest of a batch's ingest."""
+    cells = pc.fill_null(pa.array(column, type=_TEXT, from_pandas=True), _NOTHING)
+    needs = pc.match_substring_regex(cells, '[,"\r\n]')
+    if not pc.any(needs).as_py():
+        return cells
+    quoted = pc.binary_join_element_wise(_QUOTE, pc.replace_substring(cells, '"', '""'), _QUOTE, _NOTHING)
+    return pc.if_else(needs, quoted, cells)
+
+
 def render_lines(frame: pd.DataFrame) -> list[bytes]:
     """Each row of the frame as its CSV record in UTF-8 (the columns in the frame's order)."""
     if frame.shape[1] == 0:
         raise ValueError("a row needs at least one column")
     columns = []
     for name in frame.columns:
-        cells = render_column(frame[name])
-        columns.append(_quoted(cells) if _quotable(frame[name]) else cells)
+        column = frame[name]
+        if pd.api.types.is_string_dtype(column.dtype) and not isinstance(column.dtype, np.dtype):
+            columns.append(_text_cells(column))  # a CSV batch's cells, as the text its file holds
+        else:
+            cells = render_column(column)
+            columns.append(pa.array(_quoted(cells) if _quotable(column) else cells, type=_TEXT))
     if len(columns) == 1:
-        return [(c or '""').encode() for c in columns[0]]
-    return [",".join(row).encode() for row in zip(*columns, strict=True)]
+        return [(c or '""').encode() for c in columns[0].to_pylist()]
+    joined = pc.binary_join_element_wise(*columns, _COMMA)
+    return [line.encode() for line in joined.to_pylist()]
 
 
 def leaf_hashes(lines: Iterable[bytes]) -> bytes:
