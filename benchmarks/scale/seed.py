@@ -162,7 +162,7 @@ class _Copy:
         "governance_promotionrequest": (
             "id", "version_id", "target_stage", "justification", "requested_by_id", "status", "is_revalidation",
             "policy_name", "policy_version", "policy_rule", "policy_sha256", "created_at", "updated_at",
-            "decided_at", "expires_at", "decision_gates", "decision_evidence"),
+            "decided_at", "expires_at", "decision_gates", "decision_evidence", "trigger"),
         "governance_approval": (
             "id", "request_id", "approver_id", "role", "decision", "comment", "artifact_sha256", "evidence_digests",
             "created_at", "lapsed_at", "lapse_reason", "valid_until"),
@@ -362,7 +362,7 @@ def _seed_model(m: int, people: People, policy: Any, artifact_sha: str, dataset_
         decided = rts + dt.timedelta(hours=2) if status != "pending" else None
         rows.add("governance_promotionrequest", req, vid, target, "Seeded request", owner.pk, status, False,
                  policy.name, policy.version, json.dumps(rule), digest, rts, decided or rts, decided,
-                 rts + policies.duration(rule, "request_ttl_days"), json.dumps([]), json.dumps({}))
+                 rts + policies.duration(rule, "request_ttl_days"), json.dumps([]), json.dumps({}), "")
         req_ref = ("governance.promotionrequest", req, f"Request #{req}: version {vid} to {target}")
         entry("governance.promotionrequest.create", req_ref,
               {"status": {"old": None, "new": "pending"}, "target_stage": {"old": None, "new": target},
