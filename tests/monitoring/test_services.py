@@ -52,6 +52,7 @@ def test_a_drifted_batch_is_red_and_opens_a_revalidation_request_naming_the_brea
     assert worst["colour"] == "red" and worst["metric"] in ("feature_psi", "score_psi")
     breach = Breach.objects.get(evaluation=evaluation)
     assert breach.consequence == "revalidation"
+    assert breach.request_id is not None
     request = PromotionRequest.objects.get(pk=breach.request_id)
     assert request.is_revalidation and request.status == "pending" and request.target_stage == "production"
     assert f"evaluation #{evaluation.pk}" in request.trigger and "red" in request.justification
