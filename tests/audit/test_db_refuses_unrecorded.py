@@ -151,8 +151,9 @@ RAW_SQL: dict[str, list[str]] = {
     "reports_report": ["UPDATE reports_report SET verdict = 'fail' WHERE id = {report}"],
     "governance_promotionhold": ["UPDATE governance_promotionhold SET released_at = CURRENT_TIMESTAMP "
                                  "WHERE id = {hold}"],
+    # (A DELETE of a batch is refused first by its evaluations' foreign key.)
     "monitoring_batch": ["UPDATE monitoring_batch SET merkle_root = 'ab' WHERE id = {batch}",
-                         "DELETE FROM monitoring_batch WHERE id = {batch}"],
+                         "UPDATE monitoring_batch SET row_count = 1 WHERE id = {batch}"],
     "monitoring_outcomes": ["DELETE FROM monitoring_outcomes WHERE id = {outcomes}"],
     "monitoring_evaluation": ["UPDATE monitoring_evaluation SET colour = 'green' WHERE id = {evaluation}"],
     "monitoring_breach": ["DELETE FROM monitoring_breach WHERE id = {breach}"],
