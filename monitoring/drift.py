@@ -171,6 +171,23 @@ class NumericAccumulator:
         out.n, out.missing, out.total = self.n + other.n, self.missing + other.missing, self.total + other.total
         return out
 
+    def to_state(self) -> dict[str, Any]:
+        """The counts, for a part of a batch measured by one task and merged by another (monitoring.parts)."""
+        return {"bins": self.bins, "by_left": self.by_left, "by_right": self.by_right, "n": self.n,
+                "missing": self.missing, "total": self.total}
+
+    @classmethod
+    def from_state(cls, profile: NumericProfile, state: Mapping[str, Any]) -> NumericAccumulator:
+        """The accumulator `to_state` gave, against the same profile: counts of another shape are refused."""
+        out = cls(profile)
+        for name in ("bins", "by_left", "by_right"):
+            values = np.asarray(state[name])
+            if values.shape != getattr(out, name).shape or values.dtype.kind not in "iu":
+                raise ValueError(f"{name}: {values.shape} {values.dtype} counts, not those of this profile")
+            setattr(out, name, values.astype(np.int64))
+        out.n, out.missing, out.total = int(state["n"]), int(state["missing"]), float(state["total"])
+        return out
+
     def ks(self) -> float | None:
         """sup |F_batch - F_base|, exactly. F_base is constant between consecutive baseline values u_j, u_j+1 and
         F_batch is increasing there, so the sup over that interval is reached at u_j (batch values <= u_j) or just
@@ -271,6 +288,18 @@ class CategoricalAccumulator:
         out = CategoricalAccumulator(self.profile)
         out.counts = self.counts + other.counts
         out.unseen, out.missing = self.unseen + other.unseen, self.missing + other.missing
+        return out
+
+    def to_state(self) -> dict[str, Any]:
+        return {"counts": self.counts, "unseen": self.unseen, "missing": self.missing}
+
+    @classmethod
+    def from_state(cls, profile: CategoricalProfile, state: Mapping[str, Any]) -> CategoricalAccumulator:
+        out = cls(profile)
+        counts = np.asarray(state["counts"])
+        if counts.shape != out.counts.shape or counts.dtype.kind not in "iu":
+            raise ValueError(f"counts: {counts.shape} {counts.dtype}, not those of this profile")
+        out.counts, out.unseen, out.missing = counts.astype(np.int64), int(state["unseen"]), int(state["missing"])
         return out
 
     @property
@@ -391,6 +420,20 @@ class FairnessAccumulator:
                 into = out.counts.setdefault(attribute, {})
                 for group, row in table.items():
                     into[group] = into.get(group, np.zeros(4, dtype=np.int64)) + row
+        return out
+
+    def to_state(self) -> dict[str, Any]:
+        return {"min_group_size": self.min_group_size,
+                "counts": {a: {g: [int(v) for v in row] for g, row in t.items()} for a, t in self.counts.items()}}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> FairnessAccumulator:
+        out = cls(min_group_size=int(state["min_group_size"]))
+        for attribute, table in state["counts"].items():
+            rows = {str(g): np.asarray(row, dtype=np.int64) for g, row in table.items()}
+            if any(row.shape != (4,) for row in rows.values()):
+                raise ValueError(f"{attribute}: a group's counts are not four numbers")
+            out.counts[str(attribute)] = rows
         return out
 
     def result(self) -> dict[str, Any]:

@@ -22,25 +22,65 @@ from governance import holds, plans
 from governance.models import PromotionRequest, RequestStatus
 from governance.roles import MODEL_VALIDATOR
 from governance.services import promotion_request_create
-from monitoring import measure
-from monitoring.models import Breach, Evaluation, EvaluationStatus
+from monitoring import measure, parts
+from monitoring.models import Breach, Evaluation, EvaluationPart, EvaluationStatus
+from monitoring.signals import part_queued
 from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
 
 def evaluation_run(*, evaluation_id: int) -> Evaluation:
-    """Measure a queued evaluation and carry out what its colour triggers; safe to run again (a finished one is
-    returned as it is). A measurement that cannot be made fails the evaluation with its reason."""
+    """Measure a queued evaluation: cut its batches into parts (monitoring.parts), send each part still queued to
+    a worker (or measure it here where there is no broker), and settle it once every part is in. Safe to run
+    again: a finished evaluation is returned as it is, and parts already measured are not measured again."""
     evaluation = Evaluation.objects.select_related("version", "version__model", "batch").get(pk=evaluation_id)
     if evaluation.status != EvaluationStatus.QUEUED:
         return evaluation
     try:
-        results = measure.measure(evaluation)
+        made = parts.split(evaluation)
     except DomainError as exc:
         return _fail(evaluation_id, str(exc))
     except Exception as exc:  # an evaluation ends failed with a reason, never leaves a worker crashed
-        logger.exception("evaluation %s failed", evaluation_id)
+        logger.exception("evaluation %s could not be split", evaluation_id)
+        return _fail(evaluation_id, f"the batches could not be read: {type(exc).__name__}: {exc}")
+    if not made:
+        return _finish(evaluation_id, measure.silence(evaluation))
+    pending = [p.pk for p in made if p.status == EvaluationStatus.QUEUED]
+    for part_id in pending:
+        part_queued.send(sender=EvaluationPart, part_id=part_id)
+    if not pending:
+        settle(evaluation_id)
+    return Evaluation.objects.get(pk=evaluation_id)
+
+
+def evaluation_part_run(*, part_id: int) -> EvaluationPart:
+    """Measure one part of an evaluation; the evaluation is settled by the part that finishes it."""
+    part, ready = parts.part_run(part_id=part_id)
+    if ready:
+        settle(part.evaluation_id)
+    return part
+
+
+def settle(evaluation_id: int) -> Evaluation:
+    """An evaluation whose parts are all in: failed with the first failed part's reason, or finished with their
+    merged counts and what its colour triggers. Left queued while a part is."""
+    evaluation = Evaluation.objects.get(pk=evaluation_id)
+    if evaluation.status != EvaluationStatus.QUEUED:
+        return evaluation
+    made = list(evaluation.parts.select_related("batch").order_by("index"))
+    failed = next((p for p in made if p.status == EvaluationStatus.FAILED), None)
+    if failed is not None:
+        return _fail(evaluation_id, f"part {failed.index} (rows {failed.first_row + 1} to "
+                                    f"{failed.first_row + failed.rows} of batch {failed.batch.number}): {failed.error}")
+    if not made or any(p.status != EvaluationStatus.SUCCEEDED for p in made):
+        return evaluation
+    try:
+        results = parts.combine(evaluation, made)
+    except DomainError as exc:
+        return _fail(evaluation_id, str(exc))
+    except Exception as exc:
+        logger.exception("evaluation %s could not be settled", evaluation_id)
         return _fail(evaluation_id, f"the measurement could not be made: {type(exc).__name__}: {exc}")
     return _finish(evaluation_id, results)
 

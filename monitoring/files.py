@@ -13,6 +13,7 @@ import pandas as pd
 
 from config.errors import InvalidInput
 from monitoring.models import Batch, BatchFormat
+from monitoring.spans import Span, span_source
 
 CHUNK_ROWS = 100_000
 # A header line longer than this is refused before it is parsed: a sender's header could be the whole file.
@@ -101,3 +102,18 @@ def labelled_ids(batch: Batch) -> pd.Series:
         with outcome.file.open("rb") as fh:
             parts.append(pd.read_csv(fh, dtype=str, keep_default_na=False)[batch.row_id_column])
     return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=str)
+
+
+def span_chunks(batch: Batch, span: Span, columns: list[str] | None = None,
+                numbers: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The rows of one span of a batch (monitoring.spans), in chunks, read as `read_chunks` reads the whole file."""
+    with batch.file.open("rb") as fh:
+        if batch.file_format == BatchFormat.PARQUET and span.start is not None and span.end is not None:
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(fh)
+            for part in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=columns,
+                                             row_groups=list(range(span.start, span.end))):
+                yield part.to_pandas()
+            return
+        yield from read_chunks(span_source(fh, span), batch.file_format, columns, numbers)

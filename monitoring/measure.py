@@ -7,7 +7,7 @@ for the whole batch (a few bytes a row)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,14 +17,15 @@ from config.errors import InvalidInput
 from monitoring import drift
 from monitoring.baseline import Baseline, load
 from monitoring.batches import layout_of
-from monitoring.files import batch_chunks
+from monitoring.files import span_chunks
 from monitoring.models import Batch, Evaluation
+from monitoring.spans import Span
 from reports import loading
 
 NUMERIC = ("number", "integer")
 
 
-def _batches(evaluation: Evaluation) -> list[Batch]:
+def batches_of(evaluation: Evaluation) -> list[Batch]:
     if evaluation.batch is not None:
         return [evaluation.batch]
     return list(Batch.objects.filter(version=evaluation.version, created_at__gt=evaluation.window_start,
@@ -53,9 +54,10 @@ def _sensitive(values: pd.Series) -> pd.Series:
     return numbers if bool(numbers.notna().all()) else values
 
 
-def _outcomes(batch: Batch) -> dict[str, int]:
+def _outcomes(batch: Batch, outcomes: list[Any] | None = None) -> dict[str, int]:
+    """Each labelled row's outcome (1 for the positive label) by row id, from the given uploads or all of them."""
     found: dict[str, int] = {}
-    for outcome in batch.outcomes.all():
+    for outcome in batch.outcomes.all() if outcomes is None else outcomes:
         with outcome.file.open("rb") as fh:
             frame = pd.read_csv(fh, dtype=str, keep_default_na=False)
         positive = frame[outcome.label_column] == outcome.positive_label
@@ -63,99 +65,160 @@ def _outcomes(batch: Batch) -> dict[str, int]:
     return found
 
 
-def measure(evaluation: Evaluation) -> dict[str, Any]:
-    """The evaluation's results: {rows, labelled_rows, features, score, performance, fairness, measurements}, where
-    measurements are what a plan thresholds ({metric, subject, value, baseline})."""
-    found = _batches(evaluation)
-    if not found:
-        return _silence(evaluation)
+@dataclass
+class Context:
+    """What every part of an evaluation measures against: the batches' layout, the baseline's profiles of each
+    feature and of the score, and the sensitive columns. Built from the frozen baseline alone, so a task on any
+    machine builds the same one."""
+
+    evaluation: Evaluation
+    batches: list[Batch]
+    base: Baseline
+    features: dict[str, str]
+    profiles: dict[str, Any]
+    score: drift.NumericProfile | None
+    sensitive: list[str]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [f for f, kind in self.features.items() if kind in NUMERIC]
+
+
+def context(evaluation: Evaluation, batches: list[Batch]) -> Context:
     base = load(evaluation.baseline)
-    first = found[0]
+    first = batches[0]
     layout = layout_of(evaluation.version, row_id=first.row_id_column, score=first.score_column,
                        prediction=first.prediction_column)
     frame = loading.load_frame(base.dataset)
     missing = [f for f in layout.features if f not in frame.columns]
     if missing:
         raise InvalidInput(f"the baseline's evaluation dataset {base.dataset} lacks the features {', '.join(missing)}")
-    profiles: dict[str, Any] = {}
-    accumulators: dict[str, Any] = {}
-    for name, kind in layout.features.items():
-        if kind in NUMERIC:
-            profiles[name] = drift.numeric_profile(_numbers(frame[name]))
-            accumulators[name] = profiles[name].accumulator()
-        else:
-            profiles[name] = drift.categorical_profile(_text(frame[name]))
-            accumulators[name] = profiles[name].accumulator()
+    profiles = {name: drift.numeric_profile(_numbers(frame[name])) if kind in NUMERIC
+                else drift.categorical_profile(_text(frame[name])) for name, kind in layout.features.items()}
     bins = ((base.performance or {}).get("calibration") or {}).get("bins") or []
-    score_profile = drift.score_profile(bins) if bins else None
-    score_acc = score_profile.accumulator() if score_profile is not None else None
     # A sensitive column a batch may leave out (it is not a feature): measured over the window wherever a batch has
     # it, a batch without it counted in the "unknown" group, which is never judged. Taken from the first batch
     # alone, one batch of a window without it failed the whole window's evaluation on that batch's missing column.
-    sensitive = [c for c in base.dataset.sensitive_columns if any(c in b.columns for b in found)]
-    ids, owners, scores, preds, groups = [], [], [], [], []
+    sensitive = [c for c in base.dataset.sensitive_columns if any(c in b.columns for b in batches)]
+    return Context(evaluation=evaluation, batches=batches, base=base, features=dict(layout.features),
+                   profiles=profiles, score=drift.score_profile(bins) if bins else None, sensitive=sensitive)
+
+
+@dataclass
+class PartState:
+    """One span's counts (mergeable with any other span's, monitoring/drift.py) and its labelled rows' score,
+    prediction and outcome (held whole: ROC AUC needs every labelled score)."""
+
+    rows: int
+    features: dict[str, Any]
+    score: drift.NumericAccumulator | None
+    every: drift.FairnessAccumulator | None
+    known: drift.FairnessAccumulator | None
+    y_score: np.ndarray
+    y_pred: np.ndarray
+    y_true: np.ndarray
+
+
+def measure_span(ctx: Context, batch: Batch, span: Span, outcomes: list[Any] | None = None) -> PartState:
+    """Count one span of one batch: every chunk's features, score and groups, and its labelled rows (labelled by
+    `outcomes`, the batch's outcomes uploads to read; all of them by default)."""
+    min_rows = int(ctx.evaluation.plan.get("min_group_rows", 200))
+    accumulators = {name: ctx.profiles[name].accumulator() for name in ctx.features}
+    score_acc = ctx.score.accumulator() if ctx.score is not None else None
+    every = drift.FairnessAccumulator(min_group_size=min_rows) if ctx.sensitive else None
+    known = drift.FairnessAccumulator(min_group_size=min_rows) if ctx.sensitive else None
+    labels = _outcomes(batch, outcomes)
     rows = 0
-    numeric = [f for f, kind in layout.features.items() if kind in NUMERIC]
-    for batch, chunk in _chunks(found, numeric):
+    kept_score, kept_pred, kept_true = [], [], []
+    extra = [batch.score_column, *([batch.prediction_column] if batch.prediction_column else [])]
+    for chunk in span_chunks(batch, span, numbers=[*ctx.numeric, *extra]):
         rows += len(chunk)
         for name, acc in accumulators.items():
-            acc.add(_numbers(chunk[name]) if layout.features[name] in NUMERIC else _text(chunk[name]))
+            acc.add(_numbers(chunk[name]) if ctx.features[name] in NUMERIC else _text(chunk[name]))
         score = _numbers(chunk[batch.score_column])
         if score_acc is not None:
             score_acc.add(score)
-        scores.append(score)
-        preds.append(_numbers(chunk[batch.prediction_column]).astype(int) if batch.prediction_column
-                     else (score >= 0.5).astype(int))
-        ids.append(chunk[batch.row_id_column].astype(str).to_numpy(dtype=object))
-        owners.append(np.full(len(chunk), batch.pk, dtype=np.int64))
-        if sensitive:
-            groups.append(pd.DataFrame({c: _sensitive(chunk[c]) if c in chunk.columns else
-                                        pd.Series(np.nan, index=chunk.index, dtype=object) for c in sensitive}))
-    y_score, y_pred, row_ids = np.concatenate(scores), np.concatenate(preds), np.concatenate(ids)
-    # A row is its batch and its id: ids are unique within a batch only, and each batch has its own outcomes.
-    row_batches = np.concatenate(owners)
-    outcomes = {batch.pk: _outcomes(batch) for batch in found}
-    labelled = np.array([i in outcomes[b] for b, i in zip(row_batches.tolist(), row_ids, strict=True)], dtype=bool) \
-        if any(outcomes.values()) else np.zeros(len(row_ids), bool)
-    y_true = np.array([outcomes[b][i] for b, i in zip(row_batches[labelled].tolist(), row_ids[labelled],
-                                                        strict=True)], dtype=int)
-    features = {name: {"kind": "numeric" if layout.features[name] in NUMERIC else "categorical",
-                       **acc.result(), **_missing(profiles[name], acc.result())}
+        pred = _numbers(chunk[batch.prediction_column]).astype(int) if batch.prediction_column \
+            else (score >= 0.5).astype(int)
+        ids = chunk[batch.row_id_column].astype(str).tolist()
+        labelled = np.array([i in labels for i in ids], dtype=bool) if labels else np.zeros(len(ids), bool)
+        truth = np.array([labels[i] for i, known_row in zip(ids, labelled.tolist(), strict=True) if known_row],
+                         dtype=int)
+        kept_score.append(score[labelled])
+        kept_pred.append(pred[labelled])
+        kept_true.append(truth)
+        if every is not None and known is not None:
+            groups = pd.DataFrame({c: _sensitive(chunk[c]) if c in chunk.columns else
+                                   pd.Series(np.nan, index=chunk.index, dtype=object) for c in ctx.sensitive})
+            every.add(groups={c: groups[c] for c in groups.columns}, y_pred=pred)
+            if labelled.any():
+                known.add(groups={c: groups[c][labelled].reset_index(drop=True) for c in groups.columns},
+                          y_pred=pred[labelled], y_true=truth)
+    if rows != span.rows:
+        raise InvalidInput(f"batch {batch.number}: rows {span.first_row + 1} to {span.first_row + span.rows} read "
+                           f"as {rows} rows: the stored file is not the one ingested")
+    return PartState(rows=rows, features=accumulators, score=score_acc, every=every, known=known,
+                     y_score=np.concatenate(kept_score).astype(float), y_pred=np.concatenate(kept_pred).astype(int),
+                     y_true=np.concatenate(kept_true).astype(int))
+
+
+def combine(ctx: Context, states: list[PartState]) -> dict[str, Any]:
+    """The evaluation's results from its parts' counts, merged in the parts' order: {batches, rows, labelled_rows,
+    features, score, performance, fairness, measurements}, where measurements are what a plan thresholds
+    ({metric, subject, value, baseline})."""
+    first, rest = states[0], states[1:]
+    accumulators = dict(first.features)
+    score_acc, every, known = first.score, first.every, first.known
+    for state in rest:
+        accumulators = {n: acc.merge(state.features[n]) for n, acc in accumulators.items()}
+        score_acc = score_acc.merge(state.score) if score_acc is not None and state.score is not None else score_acc
+        every = every.merge(state.every) if every is not None and state.every is not None else every
+        known = known.merge(state.known) if known is not None and state.known is not None else known
+    y_score = np.concatenate([s.y_score for s in states])
+    y_pred = np.concatenate([s.y_pred for s in states])
+    y_true = np.concatenate([s.y_true for s in states])
+    rows = sum(s.rows for s in states)
+    expected = sum(int(b.row_count) for b in ctx.batches)
+    if rows != expected:
+        raise InvalidInput(f"the parts measured {rows} rows of the {expected} the batches hold")
+    features = {name: {"kind": "numeric" if ctx.features[name] in NUMERIC else "categorical",
+                       **acc.result(), **_missing(ctx.profiles[name], acc.result())}
                 for name, acc in accumulators.items()}
     score_result = score_acc.result() if score_acc is not None else None
-    performance = drift.performance(y_true=y_true, y_score=y_score[labelled], y_pred=y_pred[labelled]) \
-        if labelled.any() else None
-    fairness = _fairness_of(pd.concat(groups, ignore_index=True), y_pred, labelled, y_true,
-                            evaluation.plan.get("min_group_rows", 200)) if groups else None
+    performance = drift.performance(y_true=y_true, y_score=y_score, y_pred=y_pred) if y_true.size else None
+    fairness = _fairness_of(every, known) if every is not None and known is not None else None
     return {
         "batches": [{"id": b.pk, "number": b.number, "sha256": b.sha256, "merkle_root": b.merkle_root}
-                    for b in found],
+                    for b in ctx.batches],
         "rows": rows,
-        "labelled_rows": int(labelled.sum()),
+        "labelled_rows": int(y_true.size),
         "features": features,
         "score": score_result,
         "performance": performance,
         "fairness": fairness,
-        "measurements": _measurements(features, score_result, performance, fairness, base,
-                                      int(evaluation.plan.get("min_group_rows", 200))),
+        "measurements": _measurements(features, score_result, performance, fairness, ctx.base,
+                                      int(ctx.evaluation.plan.get("min_group_rows", 200))),
     }
 
 
-def _fairness_of(groups: pd.DataFrame, y_pred: np.ndarray, labelled: np.ndarray, y_true: np.ndarray,
-                 min_rows: int) -> dict[str, Any]:
+def measure(evaluation: Evaluation) -> dict[str, Any]:
+    """The evaluation's results measured here, each batch whole, in one process: what its parts, measured by
+    several tasks and combined (monitoring.parts), give."""
+    found = batches_of(evaluation)
+    if not found:
+        return silence(evaluation)
+    ctx = context(evaluation, found)
+    return combine(ctx, [measure_span(ctx, b, Span(first_row=0, rows=int(b.row_count))) for b in found])
+
+
+def _fairness_of(every: drift.FairnessAccumulator, known: drift.FairnessAccumulator) -> dict[str, Any]:
     """Selection rates and impact ratios over every row; TPR over the rows whose outcomes arrived. Groups of fewer
-    than `min_rows` rows (the plan's min_group_rows) are listed, not judged."""
-    every = drift.FairnessAccumulator(min_group_size=min_rows)
-    every.add(groups={c: groups[c] for c in groups.columns}, y_pred=y_pred)
+    than the plan's min_group_rows are listed, not judged."""
     result = every.result()
-    if labelled.any():
-        known = drift.FairnessAccumulator(min_group_size=min_rows)
-        known.add(groups={c: groups[c][labelled].reset_index(drop=True) for c in groups.columns},
-                  y_pred=y_pred[labelled], y_true=y_true)
-        for attribute, found in known.result().items():
-            for group, row in found["groups"].items():
-                if group in result.get(attribute, {}).get("groups", {}):
-                    result[attribute]["groups"][group]["tpr"] = row["tpr"]
+    for attribute, found in known.result().items():
+        for group, row in found["groups"].items():
+            if group in result.get(attribute, {}).get("groups", {}):
+                result[attribute]["groups"][group]["tpr"] = row["tpr"]
     return result
 
 
@@ -166,13 +229,6 @@ def _missing(profile: Any, result: dict[str, Any]) -> dict[str, float | None]:
     share = int(result["missing"]) / total if total else None
     return {"missing_share": share, "baseline_missing_share": base_share,
             "missing_shift": None if share is None or base_share is None else abs(share - base_share)}
-
-
-def _chunks(found: list[Batch], numeric: list[str]) -> Iterator[tuple[Batch, pd.DataFrame]]:
-    for batch in found:
-        extra = [batch.score_column, *([batch.prediction_column] if batch.prediction_column else [])]
-        for chunk in batch_chunks(batch, numbers=[*numeric, *extra]):
-            yield batch, chunk
 
 
 def _value(entry: Any) -> float | None:
@@ -229,7 +285,7 @@ def _fairness(fairness: dict[str, Any], bias: dict[str, Any], min_rows: int) -> 
     return out
 
 
-def _silence(evaluation: Evaluation) -> dict[str, Any]:
+def silence(evaluation: Evaluation) -> dict[str, Any]:
     """A window with no batch: what the plan says of a version monitoring has not heard from."""
     plan = evaluation.plan
     days = (evaluation.window_end - evaluation.window_start) / dt.timedelta(days=1)

@@ -122,6 +122,39 @@ class Evaluation(GovernedModel):
         return f"evaluation #{self.pk} of version {self.version_id} ({scope})"
 
 
+class EvaluationPart(GovernedModel):
+    """One span of one batch of an evaluation (monitoring/spans.py), measured by a task of its own: a large batch
+    is cut into parts that several workers measure at once, and the last to finish merges their counts. The
+    counts are stored under their digest, which the part's entry records; the merge reads them only as logged."""
+
+    AUDIT_SCOPE = "evaluation"
+    IMMUTABLE_FIELDS = ("evaluation", "index", "batch", "first_row", "rows", "span_start", "span_end", "outcomes")
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.PROTECT, related_name="parts")
+    index = models.PositiveIntegerField()
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+")
+    first_row = models.BigIntegerField()
+    rows = models.BigIntegerField()
+    # Byte offsets of a CSV file, row-group indexes of a Parquet file (end exclusive); null for the whole file.
+    span_start = models.BigIntegerField(null=True, blank=True)
+    span_end = models.BigIntegerField(null=True, blank=True)
+    # The batch's outcomes uploads the part reads labels from: those there when the evaluation was split.
+    outcomes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED)
+    error = models.TextField(blank=True)
+    state = models.FileField(upload_to="monitoring/", max_length=300, blank=True)
+    state_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["evaluation", "index"]
+        constraints = [models.UniqueConstraint(fields=["evaluation", "index"], name="evaluation_part_unique_index")]
+
+    def __str__(self) -> str:
+        return f"part {self.index} of evaluation #{self.evaluation_id}"
+
+
 class Breach(GovernedModel):
     """An evaluation that found amber or red, each finding named, and what it triggered."""
 

@@ -14,11 +14,14 @@ from audit import writer
 from governance import plans
 from governance.services import active_policy_or_none
 from monitoring.baseline import baseline_of
-from monitoring.models import Batch, Evaluation
+from monitoring.models import Batch, Evaluation, EvaluationStatus
 from monitoring.signals import evaluation_queued
 from registry.models import ModelVersion, Stage
 
 MONITORED = (Stage.PRODUCTION, Stage.STAGING)
+# An evaluation still queued this long after it was queued was lost on its way (a broker outage, a worker lost
+# mid-task): the schedule sends it again. Sending one twice is harmless (monitoring.evaluate.evaluation_run).
+RESEND_AFTER = dt.timedelta(minutes=15)
 
 
 def plan_for(version: ModelVersion) -> dict[str, Any]:
@@ -78,3 +81,13 @@ def _due(version: ModelVersion, now: dt.datetime) -> Evaluation | None:
         return evaluation_queue(version=version, window=(heard, now)) if silent > plan["max_silence_days"] \
             else None
     return evaluation_queue(version=version, window=(start, now))
+
+
+def evaluations_resend(*, now: dt.datetime | None = None) -> list[int]:
+    """Send again every evaluation queued for longer than RESEND_AFTER; their ids."""
+    since = (now or timezone.now()) - RESEND_AFTER
+    stale = list(Evaluation.objects.filter(status=EvaluationStatus.QUEUED, created_at__lt=since).order_by("pk")
+                 .values_list("pk", flat=True))
+    for pk in stale:
+        evaluation_queued.send(sender=Evaluation, evaluation_id=pk)
+    return stale

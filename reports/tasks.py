@@ -5,7 +5,6 @@ A channel, as the API is: it calls reports.compute and reports.services, and ans
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import shared_task
@@ -13,10 +12,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
 from audit.context import Actor, audit_context, system_actor, user_actor
+from config.dispatch import send_or_defer
 from reports.models import Report
 from reports.services import report_mark_failed
-
-logger = logging.getLogger(__name__)
 
 
 def _actor(report_id: int) -> Actor:
@@ -46,9 +44,6 @@ def compute_report(self: Any, report_id: int) -> str:
 
 def on_report_queued(*, report_id: int, **_: Any) -> str:
     """Send a queued report to a worker (reports.signals.report_queued, after its commit); what became of it."""
-    try:
-        compute_report.delay(report_id)
-    except Exception:
-        logger.warning("broker unavailable: report %s stays queued for the next dispatch", report_id, exc_info=True)
-        return "deferred: the task broker is unavailable; the report stays queued and is sent by the next dispatch"
-    return "sent"
+    return send_or_defer(compute_report, report_id, what=f"report {report_id}",
+                         deferred="deferred: the task broker is unavailable; the report stays queued and is sent by "
+                                  "the next dispatch")

@@ -273,6 +273,8 @@ REGISTRY_MAX_DATASET_BYTES = env_int("REGISTRY_MAX_DATASET_BYTES", 512 * 1024 * 
 REGISTRY_MAX_DATASET_COLUMNS = env_int("REGISTRY_MAX_DATASET_COLUMNS", 2000)
 # A production batch's file (monitoring/batches.py), and its outcomes'.
 MONITORING_MAX_BATCH_BYTES = env_int("MONITORING_MAX_BATCH_BYTES", 2 * 1024 * 1024 * 1024)
+# A batch of more rows than this is measured in parts of about this many rows, by a task each (monitoring.parts).
+MONITORING_PART_ROWS = env_int("MONITORING_PART_ROWS", 250_000)
 # Loading a pickle or joblib file runs arbitrary code: refused unless explicitly trusted, and even then loaded
 # only in the sandbox.
 REGISTRY_TRUST_PICKLE = env_bool("REGISTRY_TRUST_PICKLE", False)

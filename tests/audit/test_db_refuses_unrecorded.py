@@ -68,8 +68,8 @@ def world(make_user: Any) -> SimpleNamespace:
 
 
 def _monitoring(people: People, version: ModelVersion) -> dict[str, int]:
-    """A batch of another version of the model, in staging, its outcomes, its evaluation, a breach, a hold and a
-    monitoring report."""
+    """A batch of another version of the model, in staging, its outcomes, its evaluation and its part, a breach, a
+    hold and a monitoring report."""
     from governance import holds
     from monitoring.batches import outcomes_attach
     from monitoring.models import Breach, Evaluation
@@ -89,7 +89,10 @@ def _monitoring(people: People, version: ModelVersion) -> dict[str, int]:
         writer.save(breach, action="monitoring.breach.open")
         hold = holds.hold_open(model_id=version.model_id, reason="a test breach.")
         made = monitoring_report_request(version=version, by=None)
-    return {"batch": batch.pk, "outcomes": outcomes.pk, "evaluation": evaluation.pk, "breach": breach.pk,
+    part = evaluation.parts.order_by("pk").first()
+    assert part is not None
+    return {"batch": batch.pk, "outcomes": outcomes.pk, "evaluation": evaluation.pk, "part": part.pk,
+            "breach": breach.pk,
             "hold": hold.pk, "mreport": made.pk}
 
 
@@ -156,6 +159,9 @@ RAW_SQL: dict[str, list[str]] = {
                          "UPDATE monitoring_batch SET row_count = 1 WHERE id = {batch}"],
     "monitoring_outcomes": ["DELETE FROM monitoring_outcomes WHERE id = {outcomes}"],
     "monitoring_evaluation": ["UPDATE monitoring_evaluation SET colour = 'green' WHERE id = {evaluation}"],
+    # Counts of a part that no one measured: the merge would read them as the batch's.
+    "monitoring_evaluationpart": ["UPDATE monitoring_evaluationpart SET state_sha256 = 'ab' WHERE id = {part}",
+                                  "UPDATE monitoring_evaluationpart SET rows = 1 WHERE id = {part}"],
     "monitoring_breach": ["DELETE FROM monitoring_breach WHERE id = {breach}"],
     "monitoring_monitoringreport": ["UPDATE monitoring_monitoringreport SET status = 'failed' WHERE id = {mreport}"],
 }
