@@ -160,7 +160,7 @@ def test_counts_changed_in_storage_are_refused_not_merged(world: Any) -> None:
     with audit_context(actor=system_actor("test worker"), channel="task"):
         made = _split_and_measure(evaluation)
         assert len(made) == 3 and all(p.status == "succeeded" for p in made)
-        name = made[1].state.name
+        name = str(made[1].state.name)
         # Someone with the storage's keys writes other counts under the part's name.
         other = parts.dump(measure.measure_span(parts.context_of(evaluation), batch,
                                                 spans.Span(first_row=0, rows=200, start=made[0].span_start,
