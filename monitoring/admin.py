@@ -144,7 +144,7 @@ class ReleaseForm(forms.ModelForm):
 
 
 @admin.register(PromotionHold)
-class PromotionHoldAdmin(admin.ModelAdmin):
+class PromotionHoldAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """A hold is released by a validator's review, here as over the API (holds.hold_release decides who may)."""
 
     form = ReleaseForm
@@ -167,13 +167,8 @@ class PromotionHoldAdmin(admin.ModelAdmin):
     def review_text(self, obj: PromotionHold) -> str:
         return obj.review or "-"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The one change made on the form: an open hold's release, through the service (save_model).
         return request.user.is_authenticated and (obj is None or obj.released_at is None)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
