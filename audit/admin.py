@@ -15,22 +15,14 @@ from django.utils.html import format_html
 from audit.context import CHANNELS
 from audit.models import AuditEntry, Checkpoint, VerificationRun
 from config.admin_lists import FixedValuesFilter, IndexedValuesFilter, QuickActionCheckbox
+from config.admin_readonly import ReadOnlyAdmin
 from config.admin_rows import FastChangeListAdmin
 from config.ids import ascii_digits
 from config.paging import EstimatedCountPaginator
 
 
-class ReadOnlyAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
+class RecordAdmin(ReadOnlyAdmin, FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
     actions = None
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class CarriedValueFilter(admin.SimpleListFilter):
@@ -134,7 +126,7 @@ class ActorKindFilter(FixedValuesFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
+class AuditEntryAdmin(RecordAdmin):
     list_display = ("seq", "ts", "actor", "action", "object_type", "object_repr", "channel", "short_hash")
     list_filter = (ObjectTypeFilter, ObjectFilter, ("action", IndexedValuesFilter), ActorFilter, ActorKindFilter,
                    ChannelFilter, DateRangeFilter)
@@ -171,10 +163,10 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Checkpoint)
-class CheckpointAdmin(ReadOnlyAdmin):
+class CheckpointAdmin(RecordAdmin):
     list_display = ("size", "ts", "root", "head", "key_id", "log_id")
 
 
 @admin.register(VerificationRun)
-class VerificationRunAdmin(ReadOnlyAdmin):
+class VerificationRunAdmin(RecordAdmin):
     list_display = ("id", "finished_at", "ok", "entries_checked", "last_seq", "failed_seq", "rule")

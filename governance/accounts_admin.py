@@ -21,6 +21,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from config.admin_readonly import ReadOnlyAdmin
 from config.admin_refusals import ServiceFormAdmin, ServiceRefused
 from config.errors import DomainError
 from governance import accounts, rules
@@ -90,7 +91,7 @@ class ServiceAccountForm(forms.ModelForm):
 
 
 @admin.register(ServiceAccount)
-class ServiceAccountAdmin(ServiceFormAdmin):
+class ServiceAccountAdmin(ReadOnlyAdmin, ServiceFormAdmin):
     """Service accounts, listed for governance admins; created and disabled through governance.accounts."""
 
     form = ServiceAccountForm
@@ -99,14 +100,9 @@ class ServiceAccountAdmin(ServiceFormAdmin):
     search_fields = ("user__username", "owner__username", "purpose")
     actions = ["disable_selected"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The one change made on the form: creating an account, through the service (save_model).
         return rules.is_account_admin(request.user)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         data = form.cleaned_data

@@ -16,6 +16,7 @@ from django.urls import path, reverse
 
 import governance.accounts_admin  # noqa: F401  (registers the admin of user accounts and roles)
 from config.admin_lists import QuickActionCheckbox
+from config.admin_readonly import ReadOnlyAdmin
 from config.admin_refusals import ServiceFormAdmin, ServiceRefused
 from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
@@ -53,7 +54,7 @@ class RoleActionForm(helpers.ActionForm):
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
+class PromotionRequestAdmin(ReadOnlyAdmin, FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
     list_display = ("id", "version", "target_stage", "status", "requested_by", "created_at", "is_revalidation")
     list_filter = (AwaitingFilter, "status", "target_stage", "is_revalidation")
     search_fields = ("version__model__name", "justification")
@@ -66,15 +67,6 @@ class PromotionRequestAdmin(FastChangeListAdmin, QuickActionCheckbox, admin.Mode
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50  # as the audit log: rendering each row is most of the page's CPU
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[Any]:
         own = [
@@ -185,22 +177,13 @@ class PolicyAdmin(ServiceFormAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    # A token changes only by being revoked, through the service (owner or governance admin, audited).
     list_display = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at")
     list_select_related = ("user",)
     readonly_fields = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at")
     exclude = ("key_hash",)
     actions = ["revoke_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    # A token changes only by being revoked, through the service (owner or governance admin, audited).
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Revoke the selected tokens")
     def revoke_selected(self, request: HttpRequest, queryset: Any) -> None:

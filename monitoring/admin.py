@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from config.admin_readonly import ReadOnlyAdmin
 from config.errors import DomainError
 from governance import holds, rules
 from governance.models import PromotionHold
@@ -23,22 +24,13 @@ from reports.admin import ModelVersionWithReportsAdmin
 _COLOURS = {"green": "#2e7d32", "amber": "#ef8f00", "red": "#c62828", "": "#777"}
 
 
-class ReadOnly(admin.ModelAdmin):
+class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     actions = None
     show_full_result_count = False
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Batch)
-class BatchAdmin(ReadOnly):
+class BatchAdmin(RecordAdmin):
     list_display = ("id", "version", "number", "row_count", "stage", "file_format", "created_at")
     list_select_related = ("version", "version__model")
     readonly_fields = ("version", "number", "file_format", "sha256", "size", "row_count", "columns", "row_id_column",
@@ -51,7 +43,7 @@ def _swatch(colour: str) -> str:
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(ReadOnly):
+class EvaluationAdmin(RecordAdmin):
     list_display = ("id", "version", "batch", "window_end", "status", "state", "rows", "labelled_rows", "created_at")
     list_filter = ("status", "colour")
     list_select_related = ("version", "version__model", "batch")
@@ -81,7 +73,7 @@ def _round(value: Any) -> Any:
 
 
 @admin.register(Breach)
-class BreachAdmin(ReadOnly):
+class BreachAdmin(RecordAdmin):
     list_display = ("id", "version", "colour", "consequence", "request", "hold", "created_at")
     list_filter = ("colour", "consequence")
     list_select_related = ("version", "version__model")
@@ -152,7 +144,7 @@ class ReleaseForm(forms.ModelForm):
 
 
 @admin.register(PromotionHold)
-class PromotionHoldAdmin(admin.ModelAdmin):
+class PromotionHoldAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """A hold is released by a validator's review, here as over the API (holds.hold_release decides who may)."""
 
     form = ReleaseForm
@@ -175,13 +167,8 @@ class PromotionHoldAdmin(admin.ModelAdmin):
     def review_text(self, obj: PromotionHold) -> str:
         return obj.review or "-"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The one change made on the form: an open hold's release, through the service (save_model).
         return request.user.is_authenticated and (obj is None or obj.released_at is None)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:

@@ -28,6 +28,7 @@ from registry import labels
 from registry.models import ModelVersion, Stage
 from registry.rules import require_model_developer
 from registry.storage import Spooled, spooled, store
+from registry.tabular import refuse_unreadable
 
 MONITORED_STAGES = (Stage.PRODUCTION, Stage.STAGING)
 _NUMERIC = ("number", "integer")
@@ -141,7 +142,7 @@ def _hash_rows(path: Path, file_format: str, columns: list[str], layout: Layout,
     seen: list[pd.Series] = []
     count = 0
     digest = hashlib.sha256()
-    try:
+    with refuse_unreadable("the batch is", file_format):
         for chunk in read_chunks(path, file_format):
             if [str(c) for c in chunk.columns] != columns:
                 raise InvalidInput("the batch's header could not be read: its quoting is not consistent")
@@ -152,10 +153,6 @@ def _hash_rows(path: Path, file_format: str, columns: list[str], layout: Layout,
             digest.update(block)
             out.write(block)
             count += len(chunk)
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"the batch is not UTF-8 text: {exc.reason}") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InvalidInput(f"the batch is not a readable {file_format} file: {str(exc)[:200]}") from exc
     if count == 0:
         raise InvalidInput("the batch has a header but no rows")
     ids = pd.concat(seen, ignore_index=True)

@@ -14,6 +14,7 @@ import pandas as pd
 from config.errors import InvalidInput
 from monitoring.models import Batch, BatchFormat
 from monitoring.spans import Span, span_source
+from registry.tabular import refuse_unreadable
 
 CHUNK_ROWS = 100_000
 # A header line longer than this is refused before it is parsed: a sender's header could be the whole file.
@@ -46,7 +47,8 @@ def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | N
 
 def header(path: Path, file_format: str) -> list[str]:
     """The file's column names as given (a name given twice is listed twice, for the caller to name)."""
-    try:
+    # Any error: the csv module's (a field over its limit) and a Parquet reader's are not all ValueErrors.
+    with refuse_unreadable("the batch is", file_format, also=(Exception,)):
         if file_format == BatchFormat.PARQUET:
             import pyarrow.parquet as pq
 
@@ -58,12 +60,6 @@ def header(path: Path, file_format: str) -> list[str]:
                                "that many columns")
         # The csv module, not pandas: as fast for a wide header as a narrow one, and a name given twice stays itself.
         return next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), [])
-    except InvalidInput:
-        raise
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"the batch is not UTF-8 text: {exc.reason}") from exc
-    except Exception as exc:
-        raise InvalidInput(f"the batch is not a readable {file_format} file: {str(exc)[:200]}") from exc
 
 
 def check_rows(chunk: pd.DataFrame, offset: int) -> None:
@@ -75,12 +71,8 @@ def check_rows(chunk: pd.DataFrame, offset: int) -> None:
 
 def read_outcomes(path: Path) -> pd.DataFrame:
     """An outcomes file's cells as text ("" where empty or missing), every row with the header's cells."""
-    try:
+    with refuse_unreadable("the outcomes are", "csv"):
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"the outcomes are not UTF-8 text: {exc.reason}") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InvalidInput(f"the outcomes are not a readable csv file: {str(exc)[:200]}") from exc
     check_rows(frame, 0)
     return frame.fillna("")  # a row short of cells: its missing cells are empty, and refused as such
 

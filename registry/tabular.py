@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,22 @@ class TableShape:
     row_count: int
     schema: list[dict[str, Any]]
     positive_label: str = ""
+
+
+@contextmanager
+def refuse_unreadable(subject: str, file_format: str = "CSV", *,
+                      also: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+    """A tabular file the parser cannot read, refused in the same words wherever it is read: `subject` is the file
+    as the message names it, with its verb ("the dataset is", "the outcomes are"). A refusal raised inside passes as
+    it is; `also` names more exceptions to refuse as unreadable."""
+    try:
+        yield
+    except InvalidInput:
+        raise
+    except UnicodeDecodeError as exc:  # a ValueError: caught first, for its own message
+        raise InvalidInput(f"{subject} not UTF-8 text: {exc.reason}") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, *also) as exc:
+        raise InvalidInput(f"{subject} not a readable {file_format} file: {str(exc)[:200]}") from exc
 
 
 def max_columns() -> int:
@@ -154,27 +171,23 @@ def inspect_csv(path: Path, *, target_column: str, sensitive_columns: list[str],
     values: set[str] = set()
     more = False
     rows = 0
-    try:
-        # The target is read as the text the file holds, so that its labels are what the file says.
-        with pd.read_csv(path, encoding="utf-8", chunksize=max(1, CHUNK_CELLS // len(columns)),
-                         dtype={target_column: str} if target_column else None) as chunks:
-            for chunk in chunks:
-                if [str(c) for c in chunk.columns] != columns:
-                    raise InvalidInput("the dataset's header could not be read: its quoting is not consistent")
-                rows += len(chunk)
-                for c in columns:
-                    kind = _text_kind(chunk[c]) if c == target_column else _kind(chunk[c])
-                    kinds[c] = _join(kinds.get(c, kind), kind)
-                    nulls[c] += int(chunk[c].isna().sum())
-                if target_column and not more:
-                    values.update(chunk[target_column].dropna().unique().tolist())
-                    more = len(values) > labels.SHOWN
-                    if more:
-                        values = set(sorted(values)[:labels.SHOWN])
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"the dataset is not UTF-8 text: {exc.reason}") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InvalidInput(f"the dataset is not a readable CSV file: {str(exc)[:200]}") from exc
+    # The target is read as the text the file holds, so that its labels are what the file says.
+    with (refuse_unreadable("the dataset is"),
+          pd.read_csv(path, encoding="utf-8", chunksize=max(1, CHUNK_CELLS // len(columns)),
+                      dtype={target_column: str} if target_column else None) as chunks):
+        for chunk in chunks:
+            if [str(c) for c in chunk.columns] != columns:
+                raise InvalidInput("the dataset's header could not be read: its quoting is not consistent")
+            rows += len(chunk)
+            for c in columns:
+                kind = _text_kind(chunk[c]) if c == target_column else _kind(chunk[c])
+                kinds[c] = _join(kinds.get(c, kind), kind)
+                nulls[c] += int(chunk[c].isna().sum())
+            if target_column and not more:
+                values.update(chunk[target_column].dropna().unique().tolist())
+                more = len(values) > labels.SHOWN
+                if more:
+                    values = set(sorted(values)[:labels.SHOWN])
     if rows == 0:
         raise InvalidInput("the dataset has a header but no rows")
     positive = ""

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from config.admin_readonly import ReadOnlyAdmin
 from config.errors import DomainError
 from governance.evidence import report_config
 from registry.admin import ModelVersionAdmin
@@ -18,7 +19,7 @@ from reports.models import ALL_KINDS, Report
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("id", "version", "kind", "status", "progress", "verdict", "created_at", "download")
     list_filter = ("kind", "status", "verdict")
     list_select_related = ("version", "version__model")
@@ -27,15 +28,6 @@ class ReportAdmin(admin.ModelAdmin):
     fields = readonly_fields
     actions = None
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="download")
     def download(self, obj: Report) -> str:

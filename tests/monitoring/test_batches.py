@@ -173,6 +173,27 @@ def test_a_row_with_a_cell_more_than_the_header_is_refused_not_read_as_an_index(
     assert not Batch.objects.exists()
 
 
+def _with_row(line: bytes) -> bytes:
+    """A good batch with one more row, written as given."""
+    return batch_csv(600, seed=3) + line + b"\n"
+
+
+@pytest.mark.parametrize(("content", "file_format", "message"), [
+    (b"row_id,s\xffx\n", "csv", "the batch is not UTF-8 text: invalid start byte"),
+    (_with_row(b"r600,female,30,1500,0.\xff5"), "csv", "the batch is not UTF-8 text: invalid start byte"),
+    (_with_row(b'r600,female,30,1500,"0.5'), "csv", "the batch is not a readable csv file: "),
+    (b"not parquet at all", "parquet", "the batch is not a readable parquet file: "),
+])
+def test_an_unreadable_batch_is_refused_in_the_words_of_the_other_tabular_files(world: Any, content: bytes,
+                                                                               file_format: str, message: str) -> None:
+    # Its header and its rows are read in two places; the refusal's words are registry.tabular's, as a dataset's.
+    people, version = world
+    with pytest.raises(InvalidInput) as refused:
+        send(version, people.dev, content, file_format=file_format)
+    assert refused.value.message.startswith(message), refused.value.message
+    assert not Batch.objects.exists()
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"row_id,label\nr0,1,extra\nr1,0,extra\n", "more cells than the header"),
     (b"row_id,label\nr0,\xff\n", "not UTF-8"),

@@ -106,6 +106,27 @@ def test_bad_headers_and_rows_are_refused(dev: Any, content: bytes, message: str
         make_dataset_version(dev, content=content, target_column="", sensitive_columns=[])
 
 
+@pytest.mark.parametrize(("raised", "also", "message"), [
+    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), (),
+     "the file is not UTF-8 text: invalid start byte"),
+    (pd.errors.ParserError("Error tokenizing data"), (), "the file is not a readable TSV file: Error tokenizing data"),
+    (pd.errors.EmptyDataError("No columns to parse"), (), "the file is not a readable TSV file: No columns to parse"),
+    (ValueError("x" * 300), (), "the file is not a readable TSV file: " + "x" * 200),
+    (OSError("bad footer"), (OSError,), "the file is not a readable TSV file: bad footer"),
+    (InvalidInput("refused inside"), (Exception,), "refused inside"),
+])
+def test_a_file_the_parser_cannot_read_is_refused_in_one_set_of_words(raised: Exception, also: Any,
+                                                                        message: str) -> None:
+    with pytest.raises(InvalidInput) as refused, tabular.refuse_unreadable("the file is", "TSV", also=also):
+        raise raised
+    assert refused.value.message == message
+
+
+def test_what_is_not_named_is_not_taken_for_an_unreadable_file() -> None:
+    with pytest.raises(OSError, match="disk"), tabular.refuse_unreadable("the file is"):
+        raise OSError("disk")
+
+
 def test_chunked_types_and_counts_equal_pandas_reading_the_whole_file(dev: Any, tmp_path: Path,
                                                                        monkeypatch: Any):
     rng = np.random.default_rng(3)
