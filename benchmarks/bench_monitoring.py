@@ -19,7 +19,7 @@ It runs benchmarks/peer_evidently.py, reading the same two CSV files whole; its 
 from here (RUSAGE_CHILDREN).
 
     .venv/bin/python benchmarks/bench_monitoring.py [--rows 1000000] [--baseline-rows 50000]
-        [--chunk-rows 100000] [--peer-python /work/evidently-venv/bin/python | --no-peer]
+        [--chunk-rows 100000] [--part-rows 250000] [--workers 2] [--peer-python /work/evidently-venv/bin/python | --no-peer]
 """
 
 from __future__ import annotations
@@ -178,6 +178,48 @@ def ours(batch: Path, user: Any, version: Any) -> dict[str, Any]:
             "results": done.results["features"], "findings": done.results["findings"]}
 
 
+def in_workers(made: Any, version: Any, workers: int) -> dict[str, Any]:
+    """The same batch measured again, its parts shared by `workers` processes forked from this one (each as a
+    worker would run its parts: `evaluation_part_run`, the last part merging); wall seconds from the split to the
+    finished evaluation, and the workers' peak RSS."""
+    from django.db import connections
+
+    from audit.context import audit_context, system_actor
+    from monitoring import parts
+    from monitoring.evaluate import evaluation_part_run
+    from monitoring.models import Evaluation
+    from monitoring.services import evaluation_queue
+
+    with audit_context(actor=system_actor("benchmark"), channel="task"):
+        evaluation = evaluation_queue(version=version, batch=made)
+        started = time.perf_counter()
+        made_parts = parts.split(evaluation)
+    connections.close_all()
+    children = []
+    for w in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: its share of the parts, then out without running the parent's exit handlers
+            code = 0
+            try:
+                with audit_context(actor=system_actor(f"benchmark worker {w}"), channel="task"):
+                    for part in made_parts[w::workers]:
+                        evaluation_part_run(part_id=part.pk)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
+    wall = time.perf_counter() - started
+    done = Evaluation.objects.get(pk=evaluation.pk)
+    if failed or done.status != "succeeded":
+        raise SystemExit(f"the evaluation in parts failed: {done.error or failed}")
+    return {"seconds": wall, "parts": len(made_parts), "workers": workers, "colour": done.colour,
+            "children_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
 def peer(python: Path, baseline: Path, batch: Path, tmp: Path) -> dict[str, Any]:
     schema = tmp / "schema.json"
     schema.write_text(json.dumps({"id": "row_id", "numeric": NUMERIC + ["score"], "categorical": CATEGORICAL}))
@@ -222,6 +264,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER if DEFAULT_PEER.exists() else None)
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--part-rows", type=int, default=250_000, help="MONITORING_PART_ROWS: rows per part")
+    parser.add_argument("--workers", type=int, default=2, help="processes sharing the parts in the second run")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -238,6 +282,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         os.environ.update({"DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3", "MODELGOV_TEST_MEDIA": f"{tmp}/media",
                            "DJANGO_SETTINGS_MODULE": "config.settings.test",
                            "MONITORING_MAX_BATCH_BYTES": str(batch.stat().st_size + 1),
+                           "MONITORING_PART_ROWS": str(args.part_rows),
                            "REGISTRY_MAX_DATASET_BYTES": str(baseline.stat().st_size + 2**20)})
         import django
 
@@ -251,6 +296,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"targets: ours <= {TARGET_SECONDS:.0f} s and <= {TARGET_MB:.0f} MB: "
               f"{'met' if run['seconds']['total'] <= TARGET_SECONDS and peak <= TARGET_MB else 'NOT met'}")
         run["peak_mb"] = peak
+        from monitoring.models import Batch
+
+        shared = in_workers(Batch.objects.get(version=version), version, args.workers)
+        print(f"the same batch measured again in {shared['parts']} parts by {shared['workers']} worker processes: "
+              f"{shared['seconds']:.2f} s from the split to the finished evaluation ({shared['colour']}), against "
+              f"{run['seconds']['measure']:.2f} s in one process: ratio "
+              f"{shared['seconds'] / run['seconds']['measure']:.2f}; workers' peak RSS "
+              f"{shared['children_peak_mb']:.0f} MB each at most")
+        run["in_workers"] = shared
         if args.no_peer or args.peer_python is None:
             print(f"peer: skipped ({'--no-peer' if args.no_peer else f'no {DEFAULT_PEER}; pass --peer-python'})")
             return run

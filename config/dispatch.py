@@ -20,6 +20,8 @@ def send_or_defer(task: Sendable, *args: Any, what: str, deferred: str = "deferr
     try:
         task.delay(*args)
     except Exception:
-        logger.warning("broker unavailable: %s stays queued and is sent again by its sweep", what, exc_info=True)
+        # Where tasks run in this process (no broker), this is the task's own failure, not the broker's.
+        logger.warning("%s was not sent, or failed where it ran in this process; it stays queued and is sent again "
+                       "by its sweep", what, exc_info=True)
         return deferred
     return "sent"

@@ -21,7 +21,7 @@ from django.db.models import Max
 from audit import writer
 from config.errors import Conflict, InvalidInput
 from monitoring import rows, services
-from monitoring.files import batch_row_ids, check_rows, header, labelled_ids, read_chunks, read_outcomes
+from monitoring.files import batch_row_ids, check_bytes, check_rows, header, labelled_ids, read_chunks, read_outcomes
 from monitoring.layout import Layout, layout_of
 from monitoring.models import Batch, BatchFormat, Outcomes
 from registry import labels
@@ -62,9 +62,11 @@ def _check_types(chunk: pd.DataFrame, layout: Layout, offset: int) -> None:
     for column in numeric:
         values = chunk[column]
         if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-            text = values.astype(str).str.strip()
+            text = values.astype(str)
             parsed = pd.to_numeric(text.where(text != ""), errors="coerce")
-            bad = parsed.isna() & (text != "")
+            # A number is written as one, without blanks around it: " " or " 5" is not a number the measurement's
+            # parser reads (it reads these columns as floats, an empty cell missing).
+            bad = (parsed.isna() & (text != "")) | (text.str.strip() != text)
         else:
             parsed = pd.to_numeric(values, errors="coerce")
             bad = pd.Series(False, index=values.index)
@@ -127,6 +129,8 @@ def batch_ingest(*, version: ModelVersion, by: Any, file: IO[bytes], file_format
         if earlier is not None:
             raise InvalidInput(f"this batch was received before: batch {earlier.number} of {version} has the same "
                                f"SHA-256 ({spool.sha256}); nothing was stored")
+        if file_format == BatchFormat.CSV:
+            check_bytes(spool.path)
         columns = header(spool.path, file_format)
         _check_columns(columns, layout)
         with _leaves_file() as (leaves_fh, leaves_path):

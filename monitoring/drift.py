@@ -130,6 +130,12 @@ def ks_pvalue(statistic: float, n1: int, n2: int) -> float | None:
     return _float(np.clip(kstwo.sf(statistic, size), 0, 1)) if size >= 1 else None
 
 
+# The sum of a column is kept scaled down by 2**-512 (exact: a power of two), so that no sum of finite values
+# overflows, however the rows are cut into chunks and parts (values near the float limit summed in one order
+# overflowed where another order did not). Only values under about 1e-154 lose precision in the sum.
+SUM_SCALE = 2.0 ** -512
+
+
 class NumericAccumulator:
     """A numeric column of a batch, measured against a profile in chunks."""
 
@@ -150,7 +156,7 @@ class NumericAccumulator:
         present = x[~np.isnan(x)]
         self.missing += int(x.size - present.size)
         self.n += int(present.size)
-        self.total += float(present.sum())
+        self.total += float((present * SUM_SCALE).sum())
         self.bins += np.bincount(np.searchsorted(self.profile.edges, present, side="right"),
                                  minlength=self.bins.size)
         unique = self.profile.unique
@@ -206,7 +212,7 @@ class NumericAccumulator:
         """{"n", "missing", "psi", "ks", "ks_pvalue", "mean", "baseline_mean", "mean_shift"}."""
         p = self.profile
         ks = self.ks()
-        mean = self.total / self.n if self.n else None
+        mean = self.total / self.n / SUM_SCALE if self.n else None
         mean = None if mean is None else _float(mean)
         return {
             "n": self.n,

@@ -76,13 +76,12 @@ def settle(evaluation_id: int) -> Evaluation:
     if not made or any(p.status != EvaluationStatus.SUCCEEDED for p in made):
         return evaluation
     try:
-        results = parts.combine(evaluation, made)
+        return _finish(evaluation_id, parts.combine(evaluation, made))
     except DomainError as exc:
         return _fail(evaluation_id, str(exc))
-    except Exception as exc:
+    except Exception as exc:  # finishing too: an evaluation left queued would be settled again every hour
         logger.exception("evaluation %s could not be settled", evaluation_id)
         return _fail(evaluation_id, f"the measurement could not be made: {type(exc).__name__}: {exc}")
-    return _finish(evaluation_id, results)
 
 
 def _fail(evaluation_id: int, message: str) -> Evaluation:

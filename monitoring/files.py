@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pandas as pd
 
 from config.errors import InvalidInput
@@ -60,6 +61,49 @@ def header(path: Path, file_format: str) -> list[str]:
                                "that many columns")
         # The csv module, not pandas: as fast for a wide header as a narrow one, and a name given twice stays itself.
         return next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), [])
+
+
+_BLOCK = 16 * 1024 * 1024
+_LF, _CR, _SPACE, _TAB = 10, 13, 32, 9
+
+
+def check_bytes(path: Path) -> None:
+    """Refuse a CSV file whose bytes its readers could read two ways: a NUL byte (a text column's value no JSON
+    store keeps), a line beginning with a space or a tab (pandas' parser drops such blanks where its read buffer
+    happens to end inside them, so a row would be measured and receipted other than it is written, and read
+    differently by the part of the batch that starts elsewhere), or a blank line before the last row (skipped by
+    the parser, counted by a reader of the bytes). One pass over the bytes, in blocks."""
+    offset, previous, blank_at, last_text = 0, _LF, -1, -1  # last_text: the last byte that is not a line end
+    with path.open("rb") as fh:
+        while block := fh.read(_BLOCK):
+            data = np.frombuffer(block, dtype=np.uint8)
+            if not data.all():
+                raise InvalidInput(f"the batch holds a NUL byte (at byte {offset + int(np.argmin(data))}): a CSV "
+                                   "batch is text")
+            # Each line's first byte: the block's first if the last block ended a line, and each after a line end.
+            ends = np.flatnonzero((data == _LF) | (data == _CR))
+            firsts = ends[ends + 1 < data.size] + 1
+            if previous in (_LF, _CR):
+                firsts = np.concatenate([[0], firsts])
+            blanks = firsts[(data[firsts] == _SPACE) | (data[firsts] == _TAB)]
+            if blanks.size:
+                raise InvalidInput(f"a line of the batch begins with a space or a tab (at byte "
+                                   f"{offset + int(blanks[0])}): write each row's first cell without leading blanks")
+            if blank_at < 0:
+                after_lf = firsts[(firsts > 0) & (data[firsts - 1] == _LF)] if firsts.size else firsts
+                if previous == _LF and data[0] in (_LF, _CR):
+                    after_lf = np.concatenate([[0], after_lf])
+                empty = after_lf[(data[after_lf] == _LF) | (data[after_lf] == _CR)]
+                if empty.size:
+                    blank_at = offset + int(empty[0])
+            if ends.size < data.size:  # the block holds text: its last such byte
+                tail = data.size - 1
+                while data[tail] in (_LF, _CR):
+                    tail -= 1
+                last_text = offset + tail
+            previous, offset = int(data[-1]), offset + data.size
+    if 0 <= blank_at < last_text:
+        raise InvalidInput(f"the batch has a blank line (at byte {blank_at}) before its last row: remove it")
 
 
 def check_rows(chunk: pd.DataFrame, offset: int) -> None:

@@ -158,8 +158,9 @@ def measure_span(ctx: Context, batch: Batch, span: Span, outcomes: list[Any] | N
         raise InvalidInput(f"batch {batch.number}: rows {span.first_row + 1} to {span.first_row + span.rows} read "
                            f"as {rows} rows: the stored file is not the one ingested")
     return PartState(rows=rows, features=accumulators, score=score_acc, every=every, known=known,
-                     y_score=np.concatenate(kept_score).astype(float), y_pred=np.concatenate(kept_pred).astype(int),
-                     y_true=np.concatenate(kept_true).astype(int))
+                     y_score=np.concatenate([np.empty(0), *kept_score]).astype(float),
+                     y_pred=np.concatenate([np.empty(0, int), *kept_pred]).astype(int),
+                     y_true=np.concatenate([np.empty(0, int), *kept_true]).astype(int))
 
 
 def combine(ctx: Context, states: list[PartState]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from audit import writer
@@ -84,10 +85,13 @@ def _due(version: ModelVersion, now: dt.datetime) -> Evaluation | None:
 
 
 def evaluations_resend(*, now: dt.datetime | None = None) -> list[int]:
-    """Send again every evaluation queued for longer than RESEND_AFTER; their ids."""
+    """Send again every evaluation queued for longer than RESEND_AFTER, none of whose parts finished within it;
+    their ids."""
     since = (now or timezone.now()) - RESEND_AFTER
-    stale = list(Evaluation.objects.filter(status=EvaluationStatus.QUEUED, created_at__lt=since).order_by("pk")
-                 .values_list("pk", flat=True))
+    # One whose parts are still coming in is not lost: only one with no part finished since is sent again.
+    stale = list(Evaluation.objects.filter(status=EvaluationStatus.QUEUED, created_at__lt=since)
+                 .annotate(latest=Max("parts__finished_at")).filter(Q(latest__isnull=True) | Q(latest__lt=since))
+                 .order_by("pk").values_list("pk", flat=True))
     for pk in stale:
         evaluation_queued.send(sender=Evaluation, evaluation_id=pk)
     return stale

@@ -23,7 +23,7 @@ import pandas as pd
 from monitoring import rows
 from monitoring.models import Batch, BatchFormat
 
-BLOCK = 16 * 1024 * 1024
+BLOCK = 256 * 1024  # small: what one block makes is several arrays of one number per line end in it
 COMMA, LF, CR, QUOTE = 44, 10, 13, 34
 _EDGE = np.array([COMMA, LF, CR, QUOTE], dtype=np.uint8)
 
@@ -47,7 +47,7 @@ def spans_of(batch: Batch, part_rows: int) -> list[Span]:
     with batch.file.open("rb") as fh:
         if batch.file_format == BatchFormat.PARQUET:
             return _parquet_spans(fh, int(batch.row_count), part_rows) or whole
-        starts = record_starts(fh)
+        starts = record_starts(fh, limit=int(batch.row_count) + 1)
         if starts is None or starts.size - 2 != batch.row_count:
             return whole
         cuts = list(range(part_rows, int(batch.row_count), part_rows))
@@ -69,19 +69,27 @@ def _parquet_spans(fh: IO[bytes], total: int, part_rows: int) -> list[Span]:
     spans, first, group, taken = [], 0, 0, 0
     for i, size in enumerate(sizes):
         taken += size
-        if taken >= part_rows or i == len(sizes) - 1:
+        if taken >= part_rows:
             spans.append(Span(first_row=first, rows=taken, start=group, end=i + 1))
             first, group, taken = first + taken, i + 1, 0
+    if group < len(sizes):  # the rows left, with any empty groups after them
+        if taken:
+            spans.append(Span(first_row=first, rows=taken, start=group, end=len(sizes)))
+        elif spans:
+            last = spans.pop()
+            spans.append(Span(first_row=last.first_row, rows=last.rows, start=last.start, end=len(sizes)))
     return spans
 
 
-def record_starts(fh: IO[bytes]) -> np.ndarray | None:
+def record_starts(fh: IO[bytes], limit: int | None = None) -> np.ndarray | None:
     """The byte offset of each non-blank record of a CSV file (the header first), then the file's size; None where
     the bytes cannot be cut by counting quotes (a quote inside an unquoted field or after a closing one, a bare
-    CR outside quotes)."""
-    ends: list[np.ndarray] = []
-    blank_cr: list[np.ndarray] = []
+    CR outside quotes), or where there are more than `limit` records. Blank records are dropped block by block,
+    so what is held is the records' offsets, not the file's line ends."""
+    kept: list[np.ndarray] = []
+    count = 0
     quotes = 0
+    last_end = -1  # the previous record's LF (a virtual one before the file)
     # A virtual LF before the file: its first byte starts a field. Each block is processed but for its last byte,
     # whose next byte the following block brings; the last byte of all is followed by a virtual LF.
     pending, base = np.array([LF], dtype=np.uint8), -1
@@ -95,29 +103,31 @@ def record_starts(fh: IO[bytes]) -> np.ndarray | None:
         opener = (quotes + np.arange(q.size)) % 2 == 0
         if not np.isin(buf[q[opener] - 1], _EDGE).all() or not np.isin(buf[q[~opener] + 1], _EDGE).all():
             return None
-        for mark, found in ((LF, ends), (CR, None)):
-            at = np.flatnonzero(inner == mark) + 1
-            outside = (quotes + np.searchsorted(q, at)) % 2 == 0
-            at = at[outside]
-            if found is None:
-                if (buf[at + 1] != LF).any():
-                    return None
-                continue
-            found.append(at + base)
-            blank_cr.append(buf[at - 1] == CR)
+        cr = np.flatnonzero(inner == CR) + 1
+        cr = cr[(quotes + np.searchsorted(q, cr)) % 2 == 0]
+        if (buf[cr + 1] != LF).any():
+            return None
+        lf = np.flatnonzero(inner == LF) + 1
+        lf = lf[(quotes + np.searchsorted(q, lf)) % 2 == 0]
         quotes += q.size
+        if last:
+            lf = np.append(lf, buf.size - 1)  # the virtual LF after the file
+        if lf.size:
+            ends = lf + base
+            begins = np.concatenate([[last_end + 1], ends[:-1] + 1])
+            length = ends - begins
+            blank = (length == 0) | ((length == 1) & (buf[lf - 1] == CR))
+            found = begins[~blank]
+            kept.append(found)
+            count += found.size
+            last_end = int(ends[-1])
+            if limit is not None and count > limit:
+                return None
         if last:
             break
         pending, base = buf[-2:], base + buf.size - 2
     size = base + buf.size - 1  # the virtual LF after the file sits at offset `size`
-    lf = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
-    crs = np.concatenate(blank_cr) if blank_cr else np.empty(0, dtype=bool)
-    if lf.size == 0 or lf[-1] != size:
-        lf, crs = np.append(lf, size), np.append(crs, False)
-    begins = np.concatenate([[0], lf[:-1] + 1])
-    length = lf - begins
-    blank = (length == 0) | ((length == 1) & crs)
-    return np.append(begins[~blank], size).astype(np.int64)
+    return np.append(np.concatenate(kept), size).astype(np.int64)
 
 
 def _cut_holds(fh: IO[bytes], leaves: IO[bytes], starts: np.ndarray, row: int) -> bool:

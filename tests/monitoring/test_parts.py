@@ -216,3 +216,21 @@ def test_an_evaluation_the_broker_never_took_is_sent_again_by_the_schedule(world
         assert evaluations_resend(now=timezone.now() + dt.timedelta(minutes=16)) == [evaluation.pk]
     evaluation.refresh_from_db()
     assert evaluation.status == "succeeded" and evaluation.rows == 400
+
+
+@override_settings(MONITORING_PART_ROWS=200)
+def test_an_evaluation_whose_parts_are_still_coming_in_is_not_sent_again(world: Any) -> None:
+    people, version = world
+    with mock.patch.object(evaluate, "part_queued"):  # the parts stay queued: a worker is taking its time
+        batch = send(version, people.dev, batch_csv(600, seed=2))
+    evaluation = Evaluation.objects.get(batch=batch)
+    later = timezone.now() + dt.timedelta(minutes=16)
+    with audit_context(actor=system_actor("test worker"), channel="task"):
+        made = parts.split(evaluation)
+        with mock.patch.object(parts.timezone, "now", return_value=later - dt.timedelta(minutes=5)):
+            parts.part_run(part_id=made[0].pk)  # one part in, five minutes before the schedule looks
+    with audit_context(actor=system_actor("test beat"), channel="task"), \
+            mock.patch.object(evaluate, "part_queued") as sent:
+        assert evaluations_resend(now=later) == []
+        assert evaluations_resend(now=later + dt.timedelta(minutes=11)) == [evaluation.pk]
+    assert sorted(c.kwargs["part_id"] for c in sent.send.call_args_list) == [made[1].pk, made[2].pk]
