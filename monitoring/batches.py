@@ -21,7 +21,16 @@ from django.db.models import Max
 from audit import writer
 from config.errors import Conflict, InvalidInput
 from monitoring import rows, services
-from monitoring.files import batch_row_ids, check_bytes, check_rows, header, labelled_ids, read_chunks, read_outcomes
+from monitoring.files import (
+    batch_row_ids,
+    check_bytes,
+    check_parquet,
+    check_rows,
+    header,
+    labelled_ids,
+    read_chunks,
+    read_outcomes,
+)
 from monitoring.layout import Layout, layout_of
 from monitoring.models import Batch, BatchFormat, Outcomes
 from registry import labels
@@ -131,6 +140,8 @@ def batch_ingest(*, version: ModelVersion, by: Any, file: IO[bytes], file_format
                                f"SHA-256 ({spool.sha256}); nothing was stored")
         if file_format == BatchFormat.CSV:
             check_bytes(spool.path)
+        else:
+            check_parquet(spool.path, settings.MONITORING_MAX_ROW_GROUP_BYTES)
         columns = header(spool.path, file_format)
         _check_columns(columns, layout)
         with _leaves_file() as (leaves_fh, leaves_path):

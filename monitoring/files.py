@@ -106,6 +106,24 @@ def check_bytes(path: Path) -> None:
         raise InvalidInput(f"the batch has a blank line (at byte {blank_at}) before its last row: remove it")
 
 
+def check_parquet(path: Path, max_group_bytes: int) -> None:
+    """Refuse a Parquet file whose row groups decompress to more than `max_group_bytes` each, as its footer states
+    them: a reader holds one row group decoded at a time, so a small file of huge groups (a decompression bomb)
+    would take a worker's memory. (A footer that understates its groups is met by the reader's own checks of each
+    page against its header, or by the worker's memory limit.)"""
+    import pyarrow.parquet as pq
+
+    with refuse_unreadable("the batch is", BatchFormat.PARQUET, also=(Exception,)):
+        meta = pq.ParquetFile(path).metadata
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        stated = max(group.total_byte_size, sum(group.column(c).total_uncompressed_size
+                                                for c in range(group.num_columns)))
+        if stated > max_group_bytes:
+            raise InvalidInput(f"row group {i} of the batch decompresses to {stated} bytes, more than the limit of "
+                               f"{max_group_bytes}: write it in smaller row groups")
+
+
 def check_rows(chunk: pd.DataFrame, offset: int) -> None:
     """Refuse rows with more cells than the header names: pandas would take the first cell of each as the rows'
     index and drop it from what is measured and hashed (a receipt would vouch for a row that was not sent)."""

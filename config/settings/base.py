@@ -275,6 +275,8 @@ REGISTRY_MAX_DATASET_COLUMNS = env_int("REGISTRY_MAX_DATASET_COLUMNS", 2000)
 MONITORING_MAX_BATCH_BYTES = env_int("MONITORING_MAX_BATCH_BYTES", 2 * 1024 * 1024 * 1024)
 # A batch of more rows than this is measured in parts of about this many rows, by a task each (monitoring.parts).
 MONITORING_PART_ROWS = env_int("MONITORING_PART_ROWS", 250_000)
+# A Parquet batch's row groups are decoded one at a time: each may decompress to at most this many bytes.
+MONITORING_MAX_ROW_GROUP_BYTES = env_int("MONITORING_MAX_ROW_GROUP_BYTES", 512 * 1024 * 1024)
 # Loading a pickle or joblib file runs arbitrary code: refused unless explicitly trusted, and even then loaded
 # only in the sandbox.
 REGISTRY_TRUST_PICKLE = env_bool("REGISTRY_TRUST_PICKLE", False)

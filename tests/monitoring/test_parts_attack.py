@@ -9,6 +9,7 @@ import tracemalloc
 from typing import Any
 from unittest import mock
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -241,3 +242,18 @@ def test_a_number_written_with_blanks_is_refused_at_ingest(world: Any, cell: str
     data.loc[5, "amount"] = cell
     with pytest.raises(InvalidInput, match="'amount' must hold finite numbers; row 6"):
         send(version, people.dev, data.drop(columns=["risk"]).to_csv(index=False).encode())
+
+
+def test_a_parquet_whose_row_groups_decompress_past_the_limit_is_refused(world: Any) -> None:
+    # A decompression bomb: a few kilobytes on the wire, row groups of many megabytes once decoded.
+    people, version = world
+    rows = 200_000
+    data = pd.DataFrame({"row_id": [f"r{i}" for i in range(rows)], "sex": "female", "age": 30,
+                         "amount": 1500.0, "score": 0.5})
+    out = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(data, preserve_index=False), out, compression="zstd")
+    assert len(out.getvalue()) < 1_000_000
+    with override_settings(MONITORING_MAX_ROW_GROUP_BYTES=1_000_000), \
+            pytest.raises(InvalidInput, match=r"row group 0 of the batch decompresses to .* write it in smaller"):
+        send(version, people.dev, out.getvalue(), file_format="parquet")
+    assert not Batch.objects.filter(version=version).exists()
