@@ -19,7 +19,8 @@ It runs benchmarks/peer_evidently.py, reading the same two CSV files whole; its 
 from here (RUSAGE_CHILDREN).
 
     .venv/bin/python benchmarks/bench_monitoring.py [--rows 1000000] [--baseline-rows 50000]
-        [--chunk-rows 100000] [--part-rows 250000] [--workers 2] [--peer-python /work/evidently-venv/bin/python | --no-peer]
+        [--chunk-rows 100000] [--part-rows 250000] [--workers 2]
+        [--peer-python /work/evidently-venv/bin/python | --no-peer]
 """
 
 from __future__ import annotations
