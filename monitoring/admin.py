@@ -16,7 +16,7 @@ from config.admin_readonly import ReadOnlyAdmin
 from config.errors import DomainError
 from governance import holds, rules
 from governance.models import PromotionHold
-from monitoring.models import Batch, Breach, Evaluation
+from monitoring.models import Batch, Breach, Evaluation, EvaluationPart
 from registry.admin import RegisteredModelAdmin
 from registry.models import ModelVersion, RegisteredModel
 from reports.admin import ModelVersionWithReportsAdmin
@@ -42,8 +42,21 @@ def _swatch(colour: str) -> str:
     return format_html('<b style="color:{}">{}</b>', _COLOURS.get(colour, "#777"), colour or "not judged")
 
 
+class EvaluationPartInline(ReadOnlyAdmin, admin.TabularInline):
+    """The evaluation's parts (monitoring/parts.py): which rows of which batch each measured, and the digest of its
+    counts that its entry records."""
+
+    model = EvaluationPart
+    fields = ("index", "batch", "first_row", "rows", "span_start", "span_end", "status", "error", "state_sha256",
+              "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
 @admin.register(Evaluation)
 class EvaluationAdmin(RecordAdmin):
+    inlines = (EvaluationPartInline,)
     list_display = ("id", "version", "batch", "window_end", "status", "state", "rows", "labelled_rows", "created_at")
     list_filter = ("status", "colour")
     list_select_related = ("version", "version__model", "batch")

@@ -39,6 +39,9 @@ def test_pages_show_the_state_over_time_and_nothing_is_editable(make_user: Any) 
                 "/admin/monitoring/evaluation/", f"/admin/monitoring/evaluation/{evaluation.pk}/change/",
                 "/admin/monitoring/breach/"):
         assert client.get(url).status_code == 200, url
+    part = evaluation.parts.get()
+    shown = client.get(f"/admin/monitoring/evaluation/{evaluation.pk}/change/").content.decode()
+    assert part.state_sha256 in shown  # its parts, each with the digest of its counts
     before = Batch.objects.get(pk=batch.pk).merkle_root
     posted = client.post(f"/admin/monitoring/batch/{batch.pk}/change/", {"merkle_root": "0" * 64})
     assert posted.status_code == 403 and Batch.objects.get(pk=batch.pk).merkle_root == before
