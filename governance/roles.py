@@ -48,8 +48,8 @@ _VIEW_ALL = [
     "reports.view_report", "registry.view_registeredmodel", "registry.view_modelversion", "registry.view_dataset",
     "registry.view_datasetversion", "audit.view_auditentry", "audit.view_checkpoint",
     "audit.view_verificationrun", "governance.view_promotionhold", "monitoring.view_batch",
-    "monitoring.view_outcomes", "monitoring.view_evaluation", "monitoring.view_breach",
-    "monitoring.view_monitoringreport",
+    "monitoring.view_outcomes", "monitoring.view_evaluation", "monitoring.view_evaluationpart",
+    "monitoring.view_breach", "monitoring.view_monitoringreport",
 ]
 
 PERMISSIONS: dict[str, list[str]] = {
