@@ -157,7 +157,10 @@ def _hash_rows(path: Path, file_format: str, columns: list[str], layout: Layout,
     seen: list[pd.Series] = []
     count = 0
     digest = hashlib.sha256()
-    with refuse_unreadable("the batch is", file_format):
+    # A Parquet file's pages are read here for the first time (its footer was read before): a damaged page or a
+    # malformed pandas metadata block raises what a reader raises (OSError, KeyError, TypeError, ArrowException).
+    with refuse_unreadable("the batch is", file_format, also=(Exception,) if file_format == BatchFormat.PARQUET
+                           else ()):
         for chunk in read_chunks(path, file_format):
             if [str(c) for c in chunk.columns] != columns:
                 raise InvalidInput("the batch's header could not be read: its quoting is not consistent")

@@ -7,7 +7,7 @@ import csv
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | N
 
         parquet = pq.ParquetFile(path)
         for part in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=columns):
-            yield part.to_pandas()
+            yield parquet_frame(part)
         return
     if numbers:
         typed = pd.read_csv(path, dtype=defaultdict(lambda: "str", dict.fromkeys(numbers, "float64")),
@@ -44,6 +44,23 @@ def read_chunks(path: Path | IO[bytes], file_format: str, columns: list[str] | N
                             chunksize=CHUNK_ROWS, usecols=columns)
     with typed as reader:
         yield from reader
+
+
+def _nullable(arrow_type: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
+    return None
+
+
+def parquet_frame(part: Any) -> pd.DataFrame:
+    """A Parquet record batch as a frame, integers and booleans as pandas' nullable types: by default a chunk of an
+    integer column holding one null became floats (its 1 rendered "1.0" and grouped apart from the 1 of a chunk
+    without nulls), so one row read differently depending on which rows shared its chunk."""
+    return part.to_pandas(types_mapper=_nullable)
 
 
 def header(path: Path, file_format: str) -> list[str]:
@@ -63,7 +80,7 @@ def header(path: Path, file_format: str) -> list[str]:
         return next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), [])
 
 
-_BLOCK = 16 * 1024 * 1024
+_BLOCK = 1024 * 1024
 _LF, _CR, _SPACE, _TAB = 10, 13, 32, 9
 
 
@@ -72,7 +89,8 @@ def check_bytes(path: Path) -> None:
     store keeps), a line beginning with a space or a tab (pandas' parser drops such blanks where its read buffer
     happens to end inside them, so a row would be measured and receipted other than it is written, and read
     differently by the part of the batch that starts elsewhere), or a blank line before the last row (skipped by
-    the parser, counted by a reader of the bytes). One pass over the bytes, in blocks."""
+    the parser, counted by a reader of the bytes). One pass over the bytes in blocks of 1 MiB, with masks of one
+    byte per byte: time and memory linear in the block, whatever the bytes are."""
     offset, previous, blank_at, last_text = 0, _LF, -1, -1  # last_text: the last byte that is not a line end
     with path.open("rb") as fh:
         while block := fh.read(_BLOCK):
@@ -80,27 +98,24 @@ def check_bytes(path: Path) -> None:
             if not data.all():
                 raise InvalidInput(f"the batch holds a NUL byte (at byte {offset + int(np.argmin(data))}): a CSV "
                                    "batch is text")
-            # Each line's first byte: the block's first if the last block ended a line, and each after a line end.
-            ends = np.flatnonzero((data == _LF) | (data == _CR))
-            firsts = ends[ends + 1 < data.size] + 1
-            if previous in (_LF, _CR):
-                firsts = np.concatenate([[0], firsts])
-            blanks = firsts[(data[firsts] == _SPACE) | (data[firsts] == _TAB)]
-            if blanks.size:
+            is_end = (data == _LF) | (data == _CR)
+            after_end = np.empty_like(is_end)  # each line's first byte
+            after_end[0], after_end[1:] = previous in (_LF, _CR), is_end[:-1]
+            blank = after_end & ((data == _SPACE) | (data == _TAB))
+            if blank.any():
                 raise InvalidInput(f"a line of the batch begins with a space or a tab (at byte "
-                                   f"{offset + int(blanks[0])}): write each row's first cell without leading blanks")
+                                   f"{offset + int(np.argmax(blank))}): pandas' reader keeps or drops such blanks "
+                                   "depending on where its buffer ends; write rows, and lines inside quoted cells, "
+                                   "without leading blanks")
             if blank_at < 0:
-                after_lf = firsts[(firsts > 0) & (data[firsts - 1] == _LF)] if firsts.size else firsts
-                if previous == _LF and data[0] in (_LF, _CR):
-                    after_lf = np.concatenate([[0], after_lf])
-                empty = after_lf[(data[after_lf] == _LF) | (data[after_lf] == _CR)]
-                if empty.size:
-                    blank_at = offset + int(empty[0])
-            if ends.size < data.size:  # the block holds text: its last such byte
-                tail = data.size - 1
-                while data[tail] in (_LF, _CR):
-                    tail -= 1
-                last_text = offset + tail
+                after_lf = np.empty_like(is_end)
+                after_lf[0], after_lf[1:] = previous == _LF, data[:-1] == _LF
+                empty = after_lf & is_end
+                if empty.any():
+                    blank_at = offset + int(np.argmax(empty))
+            text = ~is_end
+            if text.any():
+                last_text = offset + data.size - 1 - int(np.argmax(text[::-1]))
             previous, offset = int(data[-1]), offset + data.size
     if 0 <= blank_at < last_text:
         raise InvalidInput(f"the batch has a blank line (at byte {blank_at}) before its last row: remove it")
@@ -168,6 +183,6 @@ def span_chunks(batch: Batch, span: Span, columns: list[str] | None = None,
             parquet = pq.ParquetFile(fh)
             for part in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=columns,
                                              row_groups=list(range(span.start, span.end))):
-                yield part.to_pandas()
+                yield parquet_frame(part)
             return
         yield from read_chunks(span_source(fh, span), batch.file_format, columns, numbers)

@@ -41,17 +41,24 @@ def _numbers(values: pd.Series) -> np.ndarray:
                          errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
+def _numeric_column(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+
+
 def _text(values: pd.Series) -> pd.Series:
     """A categorical column as its values, an empty cell missing (as the baseline's reader reads it): categories are
     compared as the text a row's cell renders to (monitoring.drift), so 3 and "3" are one category."""
     return values.replace("", np.nan) if _textual(values) else values
 
 
-def _sensitive(values: pd.Series) -> pd.Series:
-    """A sensitive column as numbers where every cell is one (an age, to be bucketed as the bias report does), else
-    as its text."""
-    numbers = pd.to_numeric(values.replace("", np.nan) if _textual(values) else values, errors="coerce")
-    return numbers if bool(numbers.notna().all()) else values
+def _sensitive(values: pd.Series, numeric: bool) -> pd.Series:
+    """A sensitive column as numbers where the baseline's is numeric (an age, to be bucketed as the bias report
+    does; a cell that is no number is missing, the unknown group), else as its text. Decided by the baseline, once:
+    decided by each chunk's cells, the same coded group ("01") was "1" in one chunk and "01" in another, so parts
+    and one pass grouped rows differently."""
+    if not numeric:
+        return values
+    return pd.to_numeric(values.replace("", np.nan) if _textual(values) else values, errors="coerce")
 
 
 def _outcomes(batch: Batch, outcomes: list[Any] | None = None) -> dict[str, int]:
@@ -77,7 +84,8 @@ class Context:
     features: dict[str, str]
     profiles: dict[str, Any]
     score: drift.NumericProfile | None
-    sensitive: list[str]
+    # Each sensitive column measured, and whether it is read as numbers (as the baseline's column is).
+    sensitive: dict[str, bool]
 
     @property
     def numeric(self) -> list[str]:
@@ -99,7 +107,8 @@ def context(evaluation: Evaluation, batches: list[Batch]) -> Context:
     # A sensitive column a batch may leave out (it is not a feature): measured over the window wherever a batch has
     # it, a batch without it counted in the "unknown" group, which is never judged. Taken from the first batch
     # alone, one batch of a window without it failed the whole window's evaluation on that batch's missing column.
-    sensitive = [c for c in base.dataset.sensitive_columns if any(c in b.columns for b in batches)]
+    sensitive = {c: _numeric_column(frame[c]) if c in frame.columns else False
+                 for c in base.dataset.sensitive_columns if any(c in b.columns for b in batches)}
     return Context(evaluation=evaluation, batches=batches, base=base, features=dict(layout.features),
                    profiles=profiles, score=drift.score_profile(bins) if bins else None, sensitive=sensitive)
 
@@ -148,7 +157,7 @@ def measure_span(ctx: Context, batch: Batch, span: Span, outcomes: list[Any] | N
         kept_pred.append(pred[labelled])
         kept_true.append(truth)
         if every is not None and known is not None:
-            groups = pd.DataFrame({c: _sensitive(chunk[c]) if c in chunk.columns else
+            groups = pd.DataFrame({c: _sensitive(chunk[c], ctx.sensitive[c]) if c in chunk.columns else
                                    pd.Series(np.nan, index=chunk.index, dtype=object) for c in ctx.sensitive})
             every.add(groups={c: groups[c] for c in groups.columns}, y_pred=pred)
             if labelled.any():
