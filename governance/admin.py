@@ -22,7 +22,6 @@ from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
 from config.ids import ascii_digits
 from config.json_input import JSONFormField
-from config.paging import EstimatedCountPaginator
 from governance import inventory_admin, rules, selectors, services, tokens
 from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
 
@@ -65,7 +64,6 @@ class PromotionRequestAdmin(ReadOnlyAdmin, FastChangeListAdmin, QuickActionCheck
     action_form = RoleActionForm
     actions = ["approve_selected", "reject_selected"]
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_per_page = 50  # as the audit log: rendering each row is most of the page's CPU
 
     def get_urls(self) -> list[Any]:

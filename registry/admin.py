@@ -15,7 +15,6 @@ from config.admin_refusals import ServiceFormAdmin, ServiceRefused
 from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
 from config.json_input import JSONFormField
-from config.paging import EstimatedCountPaginator
 from registry import selectors
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 from registry.services import dataset as dataset_services
@@ -69,7 +68,6 @@ class RegisteredModelAdmin(ServiceAdmin):
     )
     autocomplete_fields = ()
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_per_page = 50  # as the audit log: rendering each row is most of the page's CPU
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -106,7 +104,6 @@ class ModelVersionAdmin(ServiceAdmin):
     list_only = ("model__name", "version", "stage", "artifact_format", "framework", "created_by__username",
                  "created_at")
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_per_page = 50  # as the audit log: rendering each row is most of the page's CPU
     fields = ("description", "lineage", "details", "history")
     readonly_fields = ("lineage", "details", "history")
