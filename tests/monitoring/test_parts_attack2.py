@@ -22,21 +22,14 @@ from audit.format.receipt import row_line as reference_line
 from config.errors import InvalidInput
 from monitoring import files, measure
 from monitoring.models import Batch, Evaluation
-from tests.monitoring.helpers import committed, frame, monitored, send
+from tests.monitoring.helpers import committed, frame, send
 from tests.monitoring.test_parts import _close
+from tests.monitoring.test_parts_attack import _results, world
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def world(make_user: Any) -> tuple[Any, Any]:
-    return monitored(make_user)
-
-
-def _results(evaluation: Evaluation) -> dict[str, Any]:
-    results = dict(evaluation.results)
-    results.pop("findings")
-    return results
+__all__ = ["world"]  # the fixture this module uses
 
 
 def _data(rows: int, seed: int) -> pd.DataFrame:
