@@ -28,7 +28,10 @@ def estimated_count(qs: Any, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """(count, exact). An unfiltered query on a large PostgreSQL table takes the planner's row estimate
     (kept by ANALYZE and autovacuum); otherwise at most `cap` rows are counted (in no particular order,
     so that no sort is needed), and a count of `cap` means "at least that many". Small results count
-    exactly."""
+    exactly. `qs` may also be a function counting at most the cap it is given (a count made a cheaper way)."""
+    if callable(qs):
+        counted = int(qs(cap))
+        return counted, counted < cap
     query = getattr(qs, "query", None)
     if query is None:
         return len(qs), True
@@ -65,7 +68,7 @@ class EstimatedCountPagination(LimitOffsetPagination):
                           rows_of: Callable[[Any], Any] | None = None, count_of: Any = None) -> list[Any] | None:
         """The page of `queryset`; with `rows_of`, the page of `rows_of(queryset)` (the same rows as plain values,
         for a list that builds its JSON without model instances) while the count is still made on `queryset`, or on
-        `count_of` (one row for each of `queryset`'s, found a cheaper way)."""
+        `count_of` (one row for each of `queryset`'s, found a cheaper way; or a function counting them up to a cap)."""
         self.request = request
         self.limit = self.get_limit(request)
         if self.limit is None:

@@ -2,7 +2,7 @@
 
 "May decide" lives here in two forms side by side: the rule applied to one request (`decision_refusal`,
 `require_may_decide`, `may_decide`, `counted_approval_refusal`) that approve, reject, completion and every page use,
-and its SQL form (`awaiting_slots`, on the table of open slots that governance.slots derives from the requests and
+and its SQL form (`awaiting_where`, on the table of open slots that governance.slots derives from the requests and
 approvals), that the queues of the API and the admin filter, page and count with. A property test
 (tests/governance/test_queue_property.py) holds the two, and the table, to the same answer over random histories; a
 change to one is a change to both.
@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import BigIntegerField, Exists, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from governance.models import (
@@ -175,49 +177,83 @@ def may_decide(user: Any, request: PromotionRequest, now: dt.datetime) -> list[s
     return roles
 
 
-def awaiting_slots(user: Any, now: dt.datetime) -> QuerySet[OpenSlot]:
-    """`may_decide(user, request, now)` is not empty, in SQL: the open-slot rows (governance.slots: one per role of
-    each pending request, with the request's and version's facts the rule reads) that make it so, condition by
-    condition: a role held with a slot open at `now`; not expired; not the requester, not the creator, never on the
-    model since the version's registration; no slot of theirs already counted. The queue's one SQL form of the rule,
-    read two ways: `awaiting_ids` (its count) and `awaiting_filter` (its pages)."""
+_SLOTS = OpenSlot._meta.db_table
+_PERSONNEL = ModelPersonnel._meta.db_table
+_APPROVALS = Approval._meta.db_table
+_REQUESTS = PromotionRequest._meta.db_table
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def awaiting_where(user: Any, now: dt.datetime) -> tuple[str, list[Any]] | None:
+    """`may_decide(user, request, now)` is not empty, in SQL: the condition on a row `s` of the table of open slots
+    (governance.slots: one per role of each pending request, with the request's and version's facts the rule reads)
+    that makes it so, condition by condition: a role held with a slot open at `now` (never all filled, or the
+    approval filling the last one ran out); not expired; not the requester, not the creator, never on the model
+    since the version's registration; no slot of theirs already counted. None: the user holds no approver role.
+
+    The queue's one SQL form of the rule, read two ways: `awaiting_count` and `awaiting_ids` (its count) and
+    `awaiting_filter` (its pages). Written as SQL text rather than built with the ORM: building and compiling the
+    same conditions as lookups cost 6-7 ms of CPU on every read of the queue, about as much as the rest of its
+    page (benchmarks/run_scale.py, README)."""
     roles = sorted(user_roles(user))
     if not roles or not user.pk:
-        return OpenSlot.objects.none()
+        return None
     accounts = answers_for(user)
-    on_model = ModelPersonnel.objects.filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gte=OuterRef("registered_at")),
-        model_id=OuterRef("model_id"), user_id__in=accounts, started_at__lte=now,
+    at = connection.ops.adapt_datetimefield_value(now)
+    sql = (
+        f"(s.full_until IS NULL OR s.full_until <= %s) AND s.expires_at > %s AND s.role IN ({_marks(roles)})"
+        f" AND (s.requested_by_id IS NULL OR s.requested_by_id NOT IN ({_marks(accounts)}))"
+        f" AND s.registered_by_id NOT IN ({_marks(accounts)})"
+        f" AND NOT EXISTS (SELECT 1 FROM {_PERSONNEL} p WHERE p.model_id = s.model_id"
+        f" AND p.user_id IN ({_marks(accounts)}) AND p.started_at <= %s"
+        f" AND (p.ended_at IS NULL OR p.ended_at >= s.registered_at))"
+        f" AND NOT EXISTS (SELECT 1 FROM {_APPROVALS} a WHERE a.request_id = s.request_id AND a.approver_id = %s"
+        f" AND a.decision = %s AND a.lapsed_at IS NULL AND a.valid_until > %s)"
     )
-    theirs = Approval.objects.filter(request=OuterRef("request_id"), approver=user, decision=Decision.APPROVE,
-                                     lapsed_at__isnull=True, valid_until__gt=now)
-    return (
-        OpenSlot.objects
-        # Slots of the role are open when never all filled, or when the approval filling the last one ran out.
-        .filter(Q(full_until__isnull=True) | Q(full_until__lte=now), role__in=roles, expires_at__gt=now)
-        .exclude(requested_by__in=accounts)
-        .exclude(registered_by__in=accounts)
-        .exclude(Exists(on_model))
-        .exclude(Exists(theirs))
-    )
+    params = [at, at, *roles, *accounts, *accounts, *accounts, at, int(user.pk), str(Decision.APPROVE), at]
+    return sql, params
 
 
-def awaiting_ids(user: Any, now: dt.datetime, slots: QuerySet[OpenSlot] | None = None) -> QuerySet[OpenSlot, int]:
-    """The ids of the requests awaiting `user`'s decision at `now`, from the table of open slots alone: what the
-    queue counts, reading no request, version or rule (`slots`: `awaiting_slots(user, now)` if already made)."""
-    return (awaiting_slots(user, now) if slots is None else slots).values_list("request_id", flat=True).distinct()
+def awaiting_ids(user: Any, now: dt.datetime, where: tuple[str, list[Any]] | None = None) -> list[int]:
+    """The ids of the requests awaiting `user`'s decision at `now`, from the table of open slots alone, reading no
+    request, version or rule (`where`: `awaiting_where(user, now)` if already made)."""
+    where = where or awaiting_where(user, now)
+    if where is None:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT s.request_id FROM {_SLOTS} s WHERE {where[0]}", where[1])
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+def awaiting_count(user: Any, now: dt.datetime, cap: int, where: tuple[str, list[Any]] | None = None) -> int:
+    """How many requests await `user`'s decision at `now`, counting at most `cap`: what the queue's pages count."""
+    where = where or awaiting_where(user, now)
+    if where is None:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM (SELECT DISTINCT s.request_id FROM {_SLOTS} s WHERE {where[0]}"
+                       " LIMIT %s) capped", [*where[1], cap])
+        return int(cursor.fetchone()[0])
 
 
 def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime,
-                    slots: QuerySet[OpenSlot] | None = None) -> QuerySet[PromotionRequest]:
-    """The requests of `queryset` awaiting `user`'s decision at `now`: each pending one with a row of
-    `awaiting_slots`. Asked of each request as "its first such row IS NOT NULL", a probe of the unique index, rather
+                    where: tuple[str, list[Any]] | None = None) -> QuerySet[PromotionRequest]:
+    """The requests of `queryset` awaiting `user`'s decision at `now`: each pending one with a row satisfying
+    `awaiting_where`. Asked of each request as "its first such row IS NOT NULL", a probe of the unique index, rather
     than as EXISTS or IN, which PostgreSQL makes a join whose size it underestimates tenfold (it cannot know that
     every row is of a pending request), and then sorts every match for one page rather than walk the requests in
     order. `status` is the rows' own condition too; asked of the request it is the index the walk starts from."""
-    slots = awaiting_slots(user, now) if slots is None else slots
-    first = slots.filter(request=OuterRef("pk")).values("request_id")[:1]
-    return queryset.filter(status=RequestStatus.PENDING).alias(awaiting=Subquery(first)).filter(awaiting__isnull=False)
+    where = where or awaiting_where(user, now)
+    if where is None:
+        return queryset.none()
+    # The outer request is named by its table: the queue's querysets never join the requests table twice.
+    # The text holds table names and placeholders only; every value is a parameter.
+    probe = f'(SELECT s.request_id FROM {_SLOTS} s WHERE {where[0]} AND s.request_id = "{_REQUESTS}"."id" LIMIT 1)'
+    first = RawSQL(probe, where[1], output_field=BigIntegerField())  # noqa: S611
+    return queryset.filter(status=RequestStatus.PENDING).alias(awaiting=first).filter(awaiting__isnull=False)
 
 
 def may_administer_account(actor: Any, account: Any) -> bool:

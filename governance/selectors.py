@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -27,13 +28,13 @@ def awaiting(user: Any, now: dt.datetime | None = None) -> QuerySet[PromotionReq
     return rules.awaiting_filter(request_list(), user, now or timezone.now()).order_by("created_at")
 
 
-def awaiting_counted(user: Any) -> tuple[QuerySet[PromotionRequest], QuerySet[Any]]:
-    """`awaiting(user)`, and the ids of the same requests read from the table of open slots alone (what counting the
-    queue reads), from one reading of the user's roles at one moment."""
+def awaiting_counted(user: Any) -> tuple[QuerySet[PromotionRequest], Callable[[int], int]]:
+    """`awaiting(user)`, and its count up to a cap read from the table of open slots alone (what counting the queue
+    reads), from one reading of the user's roles at one moment."""
     now = timezone.now()
-    slots = rules.awaiting_slots(user, now)
-    return (rules.awaiting_filter(request_list(), user, now, slots).order_by("created_at"),
-            rules.awaiting_ids(user, now, slots))
+    where = rules.awaiting_where(user, now)
+    return (rules.awaiting_filter(request_list(), user, now, where).order_by("created_at"),
+            lambda cap: rules.awaiting_count(user, now, cap, where))
 
 
 def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any) -> QuerySet[PromotionRequest]:

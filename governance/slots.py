@@ -7,7 +7,7 @@ own saves: `connect` makes every save of a request and every save or deletion of
 rows again in the same transaction, whichever service, admin action or test clock made it, and `slots_rebuild`
 derives the whole table again from the rows (migration 0008, `manage.py governance rebuild-slots`), saying how many
 requests it found different. Time is not in the table: it says until when a role's slots are all filled, and the
-queue compares that with the moment it is read (rules.awaiting_slots).
+queue compares that with the moment it is read (rules.awaiting_where).
 """
 
 from __future__ import annotations
