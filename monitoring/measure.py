@@ -36,9 +36,13 @@ def _textual(values: pd.Series) -> bool:
     return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
 
 
+def _as_numbers(values: pd.Series) -> pd.Series:
+    """The cells as numbers, an empty or unreadable one missing."""
+    return pd.to_numeric(values.replace("", np.nan) if _textual(values) else values, errors="coerce")
+
+
 def _numbers(values: pd.Series) -> np.ndarray:
-    return pd.to_numeric(values.replace("", np.nan) if _textual(values) else values,
-                         errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return _as_numbers(values).to_numpy(dtype=float, na_value=np.nan)
 
 
 def _numeric_column(values: pd.Series) -> bool:
@@ -56,9 +60,7 @@ def _sensitive(values: pd.Series, numeric: bool) -> pd.Series:
     does; a cell that is no number is missing, the unknown group), else as its text. Decided by the baseline, once:
     decided by each chunk's cells, the same coded group ("01") was "1" in one chunk and "01" in another, so parts
     and one pass grouped rows differently."""
-    if not numeric:
-        return values
-    return pd.to_numeric(values.replace("", np.nan) if _textual(values) else values, errors="coerce")
+    return _as_numbers(values) if numeric else values
 
 
 def _outcomes(batch: Batch, outcomes: list[Any] | None = None) -> dict[str, int]:
