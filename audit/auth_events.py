@@ -16,7 +16,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import bootstrap, permits, writer
+from audit import bootstrap, chain, permits, writer
 from audit.context import audit_context, system_actor, user_actor
 from audit.governed import GovernedModel, NoBulkWritesQuerySet, guard_link_table, guard_managers, refuse_raw_save
 
@@ -82,7 +82,9 @@ def _record_saved(sender: Any, instance: Any, before: dict[str, Any], after: dic
     for name in sorted(set(before) | set(after)):
         if before.get(name) != after.get(name):
             if name in _SECRET_FIELDS:
-                changes[name] = {"old": "<redacted>" if before.get(name) else None, "new": "<redacted>"}
+                changes[name] = {"old": chain.REDACTED if before.get(name) else None, "new": chain.REDACTED}
+                changes[chain.digest_key(name)] = {"old": chain.secret_digest(before.get(name)),
+                                                   "new": chain.secret_digest(after.get(name))}
             else:
                 changes[name] = {"old": before.get(name), "new": after.get(name)}
     if not changes and not created:
@@ -115,8 +117,10 @@ def _deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def _deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
-    changes = {k: {"old": "<redacted>" if k in _SECRET_FIELDS else v, "new": None}
+    changes = {k: {"old": chain.REDACTED if k in _SECRET_FIELDS else v, "new": None}
                for k, v in _values(instance).items()}
+    for k in _SECRET_FIELDS & changes.keys():
+        changes[chain.digest_key(k)] = {"old": chain.secret_digest(_values(instance)[k]), "new": None}
     for name, names in getattr(instance, "_audit_links", {}).items():
         if names:
             changes[name] = {"old": names, "new": None}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import math
 import uuid
 from typing import Any
@@ -15,6 +16,21 @@ from audit.format.entry import format_ts
 from audit.format.jcs import SAFE_INT
 
 REDACTED = "<redacted>"
+
+
+def digest_key(name: str) -> str:
+    """The change recorded beside a secret field's "<redacted>": the SHA-256 of its value (secret_digest). A dot
+    never occurs in a field's name, so it cannot be taken for one."""
+    return f"{name}.sha256"
+
+
+def secret_digest(value: Any) -> str | None:
+    """The SHA-256 (hex) of a secret field's value as stored, which is itself a hash (an API token's key hash; a
+    password hash with its salt): the log can then say whether the row still holds what it recorded, which
+    "<redacted>" alone cannot, without holding anything a key or a password could be found from."""
+    if value is None:
+        return None
+    return hashlib.sha256(str(jsonable(value)).encode()).hexdigest()
 
 
 def jsonable(value: Any) -> Any:

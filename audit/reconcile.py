@@ -59,16 +59,20 @@ def governed_models() -> list[type[models.Model]]:
     return [*sorted(governed, key=_type), get_user_model(), Group, Permission]
 
 
+def _secrets(model: type[models.Model]) -> frozenset[str]:
+    """The fields whose values the log records as "<redacted>", each with its digest beside it (chain.digest_key)."""
+    if issubclass(model, GovernedModel):
+        return frozenset(model.AUDIT_SECRETS)
+    return frozenset(f.name for f in model._meta.concrete_fields if f.name in _AUTH_SECRETS)
+
+
 def _tables() -> list[_Table]:
     from audit.writer import _unlogged_fields
 
     tables = []
     for model in governed_models():
-        if issubclass(model, GovernedModel):
-            skipped = set(_unlogged_fields(model))
-            secrets = frozenset(model.AUDIT_SECRETS)
-        else:
-            skipped, secrets = set(_AUTH_SKIPPED), frozenset(_AUTH_SECRETS)
+        skipped = set(_unlogged_fields(model)) if issubclass(model, GovernedModel) else set(_AUTH_SKIPPED)
+        secrets = _secrets(model)
         compared = tuple(f for f in model._meta.concrete_fields if f.name not in skipped)
         tables.append(_Table(model, _type(model), compared, secrets, seeded=model is Permission))
     return tables
@@ -102,7 +106,8 @@ def _governed_links() -> list[tuple[Link, Any, str, str, str]]:
 
 def schema() -> Schema:
     """The governed types' fields and how their entries name links (see audit.auth_events and the services)."""
-    fields = {_type(m): frozenset(f.name for f in m._meta.concrete_fields) for m in governed_models()}
+    fields = {_type(m): frozenset(f.name for f in m._meta.concrete_fields) | {chain.digest_key(n) for n in _secrets(m)}
+              for m in governed_models()}
     links: dict[tuple[str, str], tuple[Link, bool]] = {}
     for link, _through, _owner, _member, name in _governed_links():
         links[(link.owner_type, name)] = (link, True)
@@ -150,6 +155,10 @@ def _table_value(field: models.Field, value: Any, secrets: frozenset[str]) -> An
     return chain.jsonable(value)
 
 
+def _digested(digest: str | None) -> str | None:
+    return None if digest is None else f"{chain.REDACTED} sha256 {digest}"
+
+
 def _same(field: models.Field, log: Any, table: Any, secrets: frozenset[str]) -> bool:
     if field.name in secrets and log == chain.REDACTED:
         return bool(table == chain.REDACTED)  # set: the log cannot say to what
@@ -178,6 +187,12 @@ def _reconcile_table(state: State, table: _Table) -> Iterator[Divergence]:
             continue
         whole = id_ in created
         for field, value in zip(table.compared, values, strict=True):
+            if field.name in table.secrets and chain.digest_key(field.name) in logged:
+                # The log holds the secret's digest (entries since it did): the row must hold what it digests.
+                digest, held = logged[chain.digest_key(field.name)], chain.secret_digest(value)
+                if digest != held:
+                    yield Divergence(type_, id_, field.name, _digested(digest), _digested(held))
+                continue
             if field.name not in logged and not whole:
                 continue  # an object made before the log (by a migration): the log knows what it changed
             log_value = logged.get(field.name)

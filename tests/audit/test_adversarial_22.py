@@ -95,11 +95,6 @@ def test_a_reports_measured_metrics_rewritten_under_an_unrelated_entry_are_named
     assert found.report_id is None and "changed behind the log's back" in found.why_none
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A token's key_hash (and a user's password) is a secret the entries record only as '<redacted>', so the "
-    "reconciliation cannot tell one hash from another: under any entry for the token in the same transaction an "
-    "insider swaps in the hash of a key they hold and signs in as the token's owner (a governance admin), and "
-    "`audit verify` passes. The entries could carry a digest of the (already hashed) secret to compare"))
 def test_a_tokens_key_hash_swapped_under_an_unrelated_entry_is_named(make_user: Any) -> None:
     from django.db import models
 
@@ -114,7 +109,37 @@ def test_a_tokens_key_hash_swapped_under_an_unrelated_entry_is_named(make_user: 
         writer.record(action="governance.apitoken.touch", obj=token, changes={})
         models.QuerySet(ApiToken).filter(pk=token.pk).update(key_hash="0" * 64)
     assert ApiToken.objects.get(pk=token.pk).key_hash == "0" * 64  # the guard let it by
-    _verify_fails()
+    out = _verify_fails()
+    # Named by the digests alone: neither the key hash the log recorded nor the one swapped in is shown.
+    assert f"object governance.apitoken#{token.pk} field key_hash: log \"<redacted> sha256 " in out, out
+    assert token.key_hash not in out and "0" * 64 not in out
+
+
+def test_a_password_swapped_under_an_unrelated_entry_is_named(make_user: Any) -> None:
+    """The same for a person's password: an insider who sets the hash of a password they know, under an entry for the
+    user in the same transaction, is named by `audit verify`, which sees the digest of the hash change."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.db import models
+
+    from audit import chain, writer
+    from audit.context import audit_context, system_actor
+    from audit.models import AuditEntry
+
+    gov = make_user("gov", "governance admin", is_staff=True)
+    user_model = get_user_model()
+    saved = user_model.objects.get(pk=gov.pk).password
+    # What the log keeps of the password: "<redacted>", and the digest of its hash beside it, never the hash.
+    latest = (AuditEntry.objects.filter(object_type="auth.user", object_id=str(gov.pk))
+              .order_by("-seq").values_list("canonical", flat=True))
+    recorded = [e for e in latest if b"password.sha256" in bytes(e)]
+    assert recorded and all(saved.encode() not in bytes(e) for e in latest)
+    assert chain.secret_digest(saved).encode() in bytes(recorded[0])
+    with audit_context(actor=system_actor("insider"), channel="system"), writer.atomic():
+        writer.record(action="auth.user.touch", obj=gov, changes={})
+        models.QuerySet(user_model).filter(pk=gov.pk).update(password=make_password("known to the insider"))
+    out = _verify_fails()
+    assert f"object auth.user#{gov.pk} field password: log \"<redacted> sha256 " in out, out
 
 
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite's guard")

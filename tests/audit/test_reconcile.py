@@ -142,13 +142,28 @@ def test_a_link_row_inserted_by_raw_sql_is_named(flow: dict[str, Any]) -> None:
     ]
 
 
-def test_a_secret_compares_as_redacted(flow: dict[str, Any]) -> None:
+def test_a_secret_is_compared_by_its_digest(flow: dict[str, Any]) -> None:
+    """A secret is compared by the digest its entries record beside "<redacted>" (audit.chain.digest_key), and named
+    by digests alone; a secret last changed by an entry without one (written before the digests were) compares only
+    as set or not."""
+    from audit import chain
+
     people = flow["people"]
     _sql("UPDATE auth_user SET password = 'pbkdf2_sha256$other' WHERE id = %s", [people.dev.pk])
-    assert list(reconcile()) == []  # set before and after: the log cannot say to what
+    held = chain.secret_digest("pbkdf2_sha256$other")
+    [found] = [str(d) for d in reconcile()]
+    assert found.startswith(f'object auth.user#{people.dev.pk} field password: log "<redacted> sha256 ')
+    assert found.endswith(f'table "<redacted> sha256 {held}"') and "pbkdf2_sha256$other" not in found
     _sql("UPDATE auth_user SET password = '' WHERE id = %s", [people.dev.pk])
-    assert [str(d) for d in reconcile()] == [f'object auth.user#{people.dev.pk} field password: log "<redacted>" '
-                                            'table ""']
+    assert [str(d) for d in reconcile()] != []
+    # As the log before the digests: the last entry for the password holds "<redacted>" and no digest beside it.
+    state = replay_log()
+    state.objects["auth.user"][str(people.dev.pk)].pop("password.sha256")
+    _sql("UPDATE auth_user SET password = 'pbkdf2_sha256$other' WHERE id = %s", [people.dev.pk])
+    assert list(reconcile(state)) == []  # set before and after: that log cannot say to what
+    _sql("UPDATE auth_user SET password = '' WHERE id = %s", [people.dev.pk])
+    assert [str(d) for d in reconcile(state)] == [f'object auth.user#{people.dev.pk} field password: log "<redacted>" '
+                                                 'table ""']
 
 
 def test_output_is_bounded(flow: dict[str, Any]) -> None:
