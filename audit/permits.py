@@ -47,6 +47,14 @@ def note(object_type: str, object_id: Any) -> None:
     noted.objects.add((object_type, "*" if object_id is None else str(object_id)))
 
 
+def transaction_ended(alias: str) -> None:
+    """SQLite's connection began, committed or rolled back a transaction (audit.row_guards traces its statements):
+    nothing noted before it holds in the next, even where the next is entered through the same atomic block (a
+    `transaction.atomic()` object used twice, or a function decorated with it)."""
+    if alias == DEFAULT_DB_ALIAS:
+        _noted.set(None)
+
+
 def noted(object_type: str, object_id: Any, inserting: bool) -> bool:
     """Whether `note` named this object in the current transaction (SQLite's row guards ask)."""
     conn = connections[DEFAULT_DB_ALIAS]

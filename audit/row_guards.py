@@ -20,6 +20,8 @@ lacks the function (the sqlite3 shell) cannot write these tables at all: its tri
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,7 +229,21 @@ def _sqlite_recorded(object_type: str, object_id: Any, inserting: int) -> bool:
     return permits.noted(object_type, object_id, bool(inserting))
 
 
+# A statement that begins or ends a transaction; not ROLLBACK TO (a savepoint's), which ends none.
+_TRANSACTION_BOUNDARY = re.compile(r"\s*(BEGIN|COMMIT|END|ROLLBACK(?!.*\bTO\b))", re.IGNORECASE | re.DOTALL)
+
+
+def _boundaries(alias: str) -> Callable[[str], None]:
+    def traced(statement: str) -> None:
+        if _TRANSACTION_BOUNDARY.match(statement):
+            permits.transaction_ended(alias)
+    return traced
+
+
 def register_sqlite_function(sender: Any, connection: Any, **kwargs: Any) -> None:
-    """Each of our SQLite connections answers its row guards (connection_created)."""
+    """Each of our SQLite connections answers its row guards (connection_created), and tells the permits where each
+    of its transactions begins and ends: sqlite3's trace callback sees every statement the engine runs, Django's
+    BEGIN and the driver's COMMIT and ROLLBACK included (Django has no signal for either)."""
     if connection.vendor == "sqlite":
         connection.connection.create_function("audit_recorded", 3, _sqlite_recorded)
+        connection.connection.set_trace_callback(_boundaries(connection.alias))

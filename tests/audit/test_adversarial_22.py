@@ -143,11 +143,6 @@ def test_a_password_swapped_under_an_unrelated_entry_is_named(make_user: Any) ->
 
 
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite's guard")
-@pytest.mark.xfail(strict=True, reason=(
-    "SQLite's guard asks permits.noted, which keys what the writer noted by the outermost Atomic object, not by the "
-    "transaction: a transaction.atomic() instance (or a function decorated with @transaction.atomic) entered a second "
-    "time is the same object, so an object a service wrote in its first transaction passes raw SQL in the second, "
-    "with no entry. Needs a per-transaction token (say, cleared when the outermost block exits)"))
 def test_sqlite_what_was_noted_does_not_outlive_its_transaction(small: SimpleNamespace) -> None:
     from audit import writer
     from audit.context import audit_context, system_actor
