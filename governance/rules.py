@@ -14,8 +14,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import connection
-from django.db.models import BigIntegerField, Exists, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import BigIntegerField, Exists, F, Func, Q, QuerySet
 
 from config.errors import Conflict, InvalidInput, PermissionDenied
 from governance.models import (
@@ -180,7 +179,6 @@ def may_decide(user: Any, request: PromotionRequest, now: dt.datetime) -> list[s
 _SLOTS = OpenSlot._meta.db_table
 _PERSONNEL = ModelPersonnel._meta.db_table
 _APPROVALS = Approval._meta.db_table
-_REQUESTS = PromotionRequest._meta.db_table
 
 
 def _marks(values: list[Any]) -> str:
@@ -239,6 +237,23 @@ def awaiting_count(user: Any, now: dt.datetime, cap: int, where: tuple[str, list
         return int(cursor.fetchone()[0])
 
 
+class _FirstAwaitingSlot(Func):
+    """`(SELECT the request's first row satisfying awaiting_where ...)`: the text, with the request's own id compiled
+    by Django, so that its alias is right wherever the query ends up (in another model's query as a subquery, say)."""
+
+    output_field = BigIntegerField()
+
+    def __init__(self, where: tuple[str, list[Any]]) -> None:
+        super().__init__(F("pk"))
+        self.where = where
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple[Any, ...]]:  # type: ignore[override]
+        pk, pk_params = compiler.compile(self.get_source_expressions()[0])
+        # The text holds table names and placeholders only; every value is a parameter.
+        return (f"(SELECT s.request_id FROM {_SLOTS} s WHERE {self.where[0]} AND s.request_id = {pk} LIMIT 1)",
+                (*self.where[1], *pk_params))
+
+
 def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime,
                     where: tuple[str, list[Any]] | None = None) -> QuerySet[PromotionRequest]:
     """The requests of `queryset` awaiting `user`'s decision at `now`: each pending one with a row satisfying
@@ -249,10 +264,7 @@ def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.dat
     where = where or awaiting_where(user, now)
     if where is None:
         return queryset.none()
-    # The outer request is named by its table: the queue's querysets never join the requests table twice.
-    # The text holds table names and placeholders only; every value is a parameter.
-    probe = f'(SELECT s.request_id FROM {_SLOTS} s WHERE {where[0]} AND s.request_id = "{_REQUESTS}"."id" LIMIT 1)'
-    first = RawSQL(probe, where[1], output_field=BigIntegerField())  # noqa: S611
+    first = _FirstAwaitingSlot(where)
     return queryset.filter(status=RequestStatus.PENDING).alias(awaiting=first).filter(awaiting__isnull=False)
 
 
