@@ -9,8 +9,11 @@ import datetime as dt
 import decimal
 import hashlib
 import math
+import re
 import uuid
 from typing import Any
+
+from django.contrib.auth.hashers import identify_hasher
 
 from audit.format.entry import format_ts
 from audit.format.jcs import SAFE_INT
@@ -24,13 +27,34 @@ def digest_key(name: str) -> str:
     return f"{name}.sha256"
 
 
+# What secret_digest answers for a value that is not a hash: a password column holding a password as typed (an
+# ORM create or a shell can store one; it signs no one in), or an unusable password's random marker.
+NOT_A_HASH = "not a hash"
+_KEY_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_hash(text: str) -> bool:
+    """An API token's key hash (SHA-256 of a random key, in hex) or a password hash of one of the configured hashers,
+    each of which salts."""
+    if _KEY_HASH.fullmatch(text):
+        return True
+    try:
+        identify_hasher(text)
+    except ValueError:
+        return False
+    return True
+
+
 def secret_digest(value: Any) -> str | None:
-    """The SHA-256 (hex) of a secret field's value as stored, which is itself a hash (an API token's key hash; a
+    """The SHA-256 (hex) of a secret field's value as stored, when that is itself a hash (an API token's key hash; a
     password hash with its salt): the log can then say whether the row still holds what it recorded, which
-    "<redacted>" alone cannot, without holding anything a key or a password could be found from."""
+    "<redacted>" alone cannot, without holding anything a key or a password could be found from. Of a value that
+    is not a hash (a password stored as typed), nothing but NOT_A_HASH: its digest would be a fast unsalted hash of
+    the password."""
     if value is None:
         return None
-    return hashlib.sha256(str(jsonable(value)).encode()).hexdigest()
+    text = str(jsonable(value))
+    return hashlib.sha256(text.encode()).hexdigest() if _is_hash(text) else NOT_A_HASH
 
 
 def jsonable(value: Any) -> Any:

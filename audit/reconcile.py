@@ -78,6 +78,11 @@ def _tables() -> list[_Table]:
     return tables
 
 
+def secret_tables() -> list[_Table]:
+    """The governed tables with secrets (their changes recorded as "<redacted>" with a digest beside)."""
+    return [t for t in _tables() if t.secrets]
+
+
 def _auth_links() -> list[tuple[Link, Any, str, str]]:
     """auth's relations: (the link, its through table, the owner's column, the member's column)."""
     user_model = get_user_model()
@@ -120,8 +125,10 @@ def schema() -> Schema:
     links[(perm, "users")] = (user_perms, False)
     links[(group, "permissions")] = (group_perms, True)
     links[(perm, "groups")] = (group_perms, False)
+    set_once = {_type(m): frozenset(chain.digest_key(n) for n in m.AUDIT_SECRETS_SET_ONCE)
+                for m in governed_models() if issubclass(m, GovernedModel) and m.AUDIT_SECRETS_SET_ONCE}
     return Schema(fields=fields, links=links, named_by={user: get_user_model().USERNAME_FIELD, group: "name"},
-                  name_keyed=frozenset({perm}))
+                  name_keyed=frozenset({perm}), set_once=set_once)
 
 
 def replay_log() -> State:

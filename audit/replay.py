@@ -52,6 +52,8 @@ class Schema:
     named_by: dict[str, str] = field(default_factory=dict)
     # Types the links key by their name (str()) rather than an id: permissions, made by migrate with no entry.
     name_keyed: frozenset[str] = frozenset()
+    # The digests (audit.chain.digest_key) of secrets set once (GovernedModel.AUDIT_SECRETS_SET_ONCE), by type.
+    set_once: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,6 +156,7 @@ def applier(schema: Schema, state: State) -> Any:
     links = schema.links
     named_by = schema.named_by
     name_keyed = schema.name_keyed
+    set_once = schema.set_once
     objects, created, deleted, mentioned, names = (state.objects, state.created, state.deleted, state.mentioned,
                                                    state.names)
 
@@ -183,6 +186,13 @@ def applier(schema: Schema, state: State) -> Any:
         applied = False
         for name, change in changes.items():
             field_name = fields.get(name)
+            # A secret's digest (audit.chain.digest_key) counts only beside its field's own change: an entry carrying
+            # the digest alone would set the log's word on the secret where no one reading the entries for changes of
+            # that field would see it. One set once keeps the first digest recorded.
+            if field_name is not None and "." in name and (
+                    name.rpartition(".")[0] not in changes
+                    or (current is not None and current.get(name) is not None and name in set_once.get(type_, ()))):
+                continue
             if field_name is not None:
                 if current is None:
                     current = objects[type_][id_] = {}

@@ -14,6 +14,7 @@ from config.errors import PermissionDenied
 
 class ApiToken(GovernedModel):
     AUDIT_SECRETS = ("key_hash",)
+    AUDIT_SECRETS_SET_ONCE = ("key_hash",)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens")
     name = models.CharField(max_length=100)

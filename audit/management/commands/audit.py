@@ -1,4 +1,4 @@
-"""`manage.py audit verify|export|checkpoint|proof`: the log's operations from the shell."""
+"""`manage.py audit verify|export|checkpoint|spans|record-digests|proof`: the log's operations from the shell."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ class Command(BaseCommand):
                                              "check them against the entries")
         spans.add_argument("--rebuild", action="store_true", help="start them over from the first entry")
         spans.add_argument("--check", action="store_true", help="derive them afresh and name each that differs")
+        sub.add_parser("record-digests", help="once after upgrading: record the digest of every secret whose "
+                                              "entries were written before they carried one")
         proof = sub.add_parser("proof", help="inclusion proof of an entry, or consistency between two sizes")
         proof.add_argument("--seq", type=int)
         proof.add_argument("--size", type=int)
@@ -46,7 +48,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         with audit_context(actor=system_actor("manage.py audit"), channel="cli"):
             try:
-                getattr(self, f"do_{opts['action']}")(**opts)
+                getattr(self, f"do_{opts['action'].replace('-', '_')}")(**opts)
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
 
@@ -124,6 +126,13 @@ class Command(BaseCommand):
                 raise CommandError(f"{len(found)} span(s) differ from what the entries give: rebuild them "
                                    "(--rebuild), and find who wrote them")
             self.stdout.write("spans: what the entries give")
+
+    def do_record_digests(self, **_: Any) -> None:
+        from audit import secret_digests
+
+        made = secret_digests.record_missing()
+        self.stdout.write(f"recorded the digests of {made} object(s)' secrets" if made else
+                          "every secret's digest is already in the log")
 
     def do_proof(self, *, seq: int | None, size: int | None, old_size: int | None, **_: Any) -> None:
         from audit import proofs
