@@ -21,6 +21,10 @@ from audit.context import audit_context, system_actor, user_actor
 from audit.governed import GovernedModel, NoBulkWritesQuerySet, guard_link_table, guard_managers, refuse_raw_save
 
 _SECRET_FIELDS = {"password"}
+# The actions recorded here that change nothing of the user: the replay applies no change an entry of one carries
+# (audit.replay.Schema.inert), so a field's change cannot pass under a login.
+INERT_ACTIONS = frozenset({"auth.user.login", "auth.user.logout", "auth.user.login_failed", "auth.user.locked_out",
+                           "auth.user.lockout_lifted"})
 _SKIP_FIELDS = {"last_login"}
 
 
@@ -83,8 +87,8 @@ def _record_saved(sender: Any, instance: Any, before: dict[str, Any], after: dic
         if before.get(name) != after.get(name):
             if name in _SECRET_FIELDS:
                 changes[name] = {"old": chain.REDACTED if before.get(name) else None, "new": chain.REDACTED}
-                changes[chain.digest_key(name)] = {"old": chain.secret_digest(before.get(name)),
-                                                   "new": chain.secret_digest(after.get(name))}
+                changes[chain.digest_key(name)] = {"old": chain.secret_digest(before.get(name), name),
+                                                   "new": chain.secret_digest(after.get(name), name)}
             else:
                 changes[name] = {"old": before.get(name), "new": after.get(name)}
     if not changes and not created:
@@ -120,7 +124,7 @@ def _deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     changes = {k: {"old": chain.REDACTED if k in _SECRET_FIELDS else v, "new": None}
                for k, v in _values(instance).items()}
     for k in _SECRET_FIELDS & changes.keys():
-        changes[chain.digest_key(k)] = {"old": chain.secret_digest(_values(instance)[k]), "new": None}
+        changes[chain.digest_key(k)] = {"old": chain.secret_digest(_values(instance)[k], k), "new": None}
     for name, names in getattr(instance, "_audit_links", {}).items():
         if names:
             changes[name] = {"old": names, "new": None}

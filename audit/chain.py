@@ -13,8 +13,6 @@ import re
 import uuid
 from typing import Any
 
-from django.contrib.auth.hashers import identify_hasher
-
 from audit.format.entry import format_ts
 from audit.format.jcs import SAFE_INT
 
@@ -30,31 +28,25 @@ def digest_key(name: str) -> str:
 # What secret_digest answers for a value that is not a hash: a password column holding a password as typed (an
 # ORM create or a shell can store one; it signs no one in), or an unusable password's random marker.
 NOT_A_HASH = "not a hash"
+# A token's key hash: SHA-256 of a random key, in hex.
 _KEY_HASH = re.compile(r"[0-9a-f]{64}")
+# A password hash as Django writes one: `algorithm$...$hash`, the hash at least 22 characters of base64 or hex
+# (pbkdf2_sha256, argon2, bcrypt_sha256, scrypt, md5: each salts). Read from the text alone, not the configured
+# hashers, so that retiring a hasher or adding one changes no digest (a hash of a retired hasher still is one).
+_PASSWORD_HASH = re.compile(r"[a-z][a-z0-9_]*\$.*\$[A-Za-z0-9+/=.]{22,}")
 
 
-def _is_hash(text: str) -> bool:
-    """An API token's key hash (SHA-256 of a random key, in hex) or a password hash of one of the configured hashers,
-    each of which salts."""
-    if _KEY_HASH.fullmatch(text):
-        return True
-    try:
-        identify_hasher(text)
-    except ValueError:
-        return False
-    return True
-
-
-def secret_digest(value: Any) -> str | None:
-    """The SHA-256 (hex) of a secret field's value as stored, when that is itself a hash (an API token's key hash; a
-    password hash with its salt): the log can then say whether the row still holds what it recorded, which
+def secret_digest(value: Any, name: str) -> str | None:
+    """The SHA-256 (hex) of the secret field `name`'s value as stored, when that is itself a hash (an API token's key
+    hash; a password hash with its salt): the log can then say whether the row still holds what it recorded, which
     "<redacted>" alone cannot, without holding anything a key or a password could be found from. Of a value that
-    is not a hash (a password stored as typed), nothing but NOT_A_HASH: its digest would be a fast unsalted hash of
-    the password."""
+    is not a hash (a password stored as typed, even one of 64 hex digits or starting "md5$"), nothing but
+    NOT_A_HASH: its digest would be a fast unsalted hash of the password."""
     if value is None:
         return None
     text = str(jsonable(value))
-    return hashlib.sha256(text.encode()).hexdigest() if _is_hash(text) else NOT_A_HASH
+    hashed = _PASSWORD_HASH.fullmatch(text) if name == "password" else _KEY_HASH.fullmatch(text)
+    return hashlib.sha256(text.encode()).hexdigest() if hashed else NOT_A_HASH
 
 
 def jsonable(value: Any) -> Any:

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import models
 
-from audit import chain, writer
+from audit import auth_events, chain, writer
 from audit.format import jcs
 from audit.governed import GovernedModel
 from audit.models import AuditEntry, ChainHead, entry_json
@@ -128,7 +128,7 @@ def schema() -> Schema:
     set_once = {_type(m): frozenset(chain.digest_key(n) for n in m.AUDIT_SECRETS_SET_ONCE)
                 for m in governed_models() if issubclass(m, GovernedModel) and m.AUDIT_SECRETS_SET_ONCE}
     return Schema(fields=fields, links=links, named_by={user: get_user_model().USERNAME_FIELD, group: "name"},
-                  name_keyed=frozenset({perm}), set_once=set_once)
+                  name_keyed=frozenset({perm}), set_once=set_once, inert=auth_events.INERT_ACTIONS)
 
 
 def replay_log() -> State:
@@ -196,7 +196,7 @@ def _reconcile_table(state: State, table: _Table) -> Iterator[Divergence]:
         for field, value in zip(table.compared, values, strict=True):
             if field.name in table.secrets and chain.digest_key(field.name) in logged:
                 # The log holds the secret's digest (entries since it did): the row must hold what it digests.
-                digest, held = logged[chain.digest_key(field.name)], chain.secret_digest(value)
+                digest, held = logged[chain.digest_key(field.name)], chain.secret_digest(value, field.name)
                 if digest != held:
                     yield Divergence(type_, id_, field.name, _digested(digest), _digested(held))
                 continue
@@ -206,6 +206,9 @@ def _reconcile_table(state: State, table: _Table) -> Iterator[Divergence]:
             table_value = _table_value(field, value, table.secrets)
             if not _same(field, log_value, table_value, table.secrets):
                 yield Divergence(type_, id_, field.name, log_value, table_value)
+    for id_ in sorted(state.revived.get(type_, ()), key=_id_order):
+        yield Divergence(type_, id_, OBJECT, "deleted or created before, then recorded again",
+                         "present" if id_ in seen else "absent")
     for id_ in sorted(set(objects) - seen, key=_id_order):
         yield Divergence(type_, id_, OBJECT, "present", "absent")
 

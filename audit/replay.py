@@ -54,6 +54,8 @@ class Schema:
     name_keyed: frozenset[str] = frozenset()
     # The digests (audit.chain.digest_key) of secrets set once (GovernedModel.AUDIT_SECRETS_SET_ONCE), by type.
     set_once: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Actions that change nothing (a login, a logout): whatever changes an entry of one carries are not applied.
+    inert: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -67,6 +69,9 @@ class State:
     # The names the log gave auth objects (a username, a role's name), for the links it records by name.
     names: dict[str, dict[str, str]]
     entries: int = 0
+    # Objects an entry changed after the log deleted them, or created a second time: ids are never used again, so the
+    # log contradicts itself there (an entry claiming a deletion and a creation around a swapped secret, say).
+    revived: dict[str, set[str]] = field(default_factory=dict)
 
     def alive(self, type_: str, id_: str) -> bool:
         return id_ not in self.deleted.get(type_, ())
@@ -157,6 +162,7 @@ def applier(schema: Schema, state: State) -> Any:
     named_by = schema.named_by
     name_keyed = schema.name_keyed
     set_once = schema.set_once
+    inert = schema.inert
     objects, created, deleted, mentioned, names = (state.objects, state.created, state.deleted, state.mentioned,
                                                    state.names)
 
@@ -180,7 +186,7 @@ def applier(schema: Schema, state: State) -> Any:
                     for members in by_owner.values():
                         members.discard(obj["repr"])
             return
-        if not changes:
+        if not changes or entry["action"] in inert:
             return  # a login, a logout, a failed login (whose id is the name tried): nothing changes
         current = objects[type_].get(id_)
         applied = False
@@ -188,10 +194,12 @@ def applier(schema: Schema, state: State) -> Any:
             field_name = fields.get(name)
             # A secret's digest (audit.chain.digest_key) counts only beside its field's own change: an entry carrying
             # the digest alone would set the log's word on the secret where no one reading the entries for changes of
-            # that field would see it. One set once keeps the first digest recorded.
+            # that field would see it. One set once keeps the digest its creation recorded (or the first, for an
+            # object made before the log had digests).
             if field_name is not None and "." in name and (
                     name.rpartition(".")[0] not in changes
-                    or (current is not None and current.get(name) is not None and name in set_once.get(type_, ()))):
+                    or (verb != "create" and current is not None and current.get(name) is not None
+                        and name in set_once.get(type_, ()))):
                 continue
             if field_name is not None:
                 if current is None:
@@ -205,11 +213,15 @@ def applier(schema: Schema, state: State) -> Any:
                     _apply_link(state, link[0], link[1], key, change["new"])
                     applied = True
         if verb == "create":
+            if id_ in created[type_] or id_ in deleted[type_]:
+                state.revived.setdefault(type_, set()).add(id_)
             if current is None:
                 current = objects[type_][id_] = {}
             created[type_].add(id_)
         elif not applied:
             return  # no field of it: a lockout's record, say (whose id is the name tried)
+        elif id_ in deleted[type_]:
+            state.revived.setdefault(type_, set()).add(id_)
         mentioned[type_].add(id_)
         name_field = named_by.get(type_)
         if name_field is not None:

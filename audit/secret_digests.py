@@ -32,7 +32,8 @@ def record_missing() -> int:
                 changes: dict[str, Any] = {}
                 for name in missing:
                     changes[name] = {"old": chain.REDACTED, "new": chain.REDACTED}
-                    changes[chain.digest_key(name)] = {"old": None, "new": chain.secret_digest(getattr(obj, name))}
+                    digest = chain.secret_digest(getattr(obj, name), name)
+                    changes[chain.digest_key(name)] = {"old": None, "new": digest}
                 writer.record(action=f"{table.type}.digests_recorded", obj=obj, changes=changes)
                 made += 1
     return made

@@ -200,8 +200,8 @@ def _diff(old: dict[str, Any], new: dict[str, Any], secrets: tuple[str, ...]) ->
         before, after = chain.jsonable(old.get(name)), chain.jsonable(new.get(name))
         if before != after:
             if name in secrets:
-                changes[chain.digest_key(name)] = {"old": chain.secret_digest(before),
-                                                   "new": chain.secret_digest(after)}
+                changes[chain.digest_key(name)] = {"old": chain.secret_digest(before, name),
+                                                   "new": chain.secret_digest(after, name)}
                 before, after = chain.REDACTED, chain.REDACTED
             changes[name] = {"old": before, "new": after}
     return changes

@@ -45,7 +45,8 @@ def test_a_digest_only_change_does_not_cover_a_key_hash_swap(make_user: Any) -> 
     swapped = _digest(insider_key)
     with audit_context(actor=system_actor("insider"), channel="system"), writer.atomic():
         writer.record(action="governance.apitoken.touch", obj=token, changes={
-            "key_hash.sha256": {"old": chain.secret_digest(token.key_hash), "new": chain.secret_digest(swapped)}})
+            "key_hash.sha256": {"old": chain.secret_digest(token.key_hash, "key_hash"),
+                                "new": chain.secret_digest(swapped, "key_hash")}})
         models.QuerySet(ApiToken).filter(pk=token.pk).update(key_hash=swapped)
     assert token_authenticate(insider_key) is not None  # the insider now acts as the token's owner
     ok, _ = _verify_output()
@@ -67,7 +68,8 @@ def test_a_password_digest_under_a_login_entry_does_not_cover_a_swap(make_user: 
     new = make_password("known to the insider")
     with audit_context(actor=user_actor(victim), channel="system"), writer.atomic():
         writer.record(action="auth.user.login", obj=victim, changes={
-            "password.sha256": {"old": chain.secret_digest(old), "new": chain.secret_digest(new)}})
+            "password.sha256": {"old": chain.secret_digest(old, "password"),
+                                "new": chain.secret_digest(new, "password")}})
         models.QuerySet(user_model).filter(pk=victim.pk).update(password=new)
     assert user_model.objects.get(pk=victim.pk).check_password("known to the insider")
     ok, _ = _verify_output()
@@ -106,7 +108,8 @@ def test_a_tokens_key_hash_changed_after_creation_passes_verify(make_user: Any) 
     with audit_context(actor=system_actor("insider"), channel="system"), writer.atomic():
         writer.record(action="auth.token.revoke", obj=token, changes={
             "key_hash": {"old": chain.REDACTED, "new": chain.REDACTED},
-            "key_hash.sha256": {"old": chain.secret_digest(token.key_hash), "new": chain.secret_digest(swapped)}})
+            "key_hash.sha256": {"old": chain.secret_digest(token.key_hash, "key_hash"),
+                                "new": chain.secret_digest(swapped, "key_hash")}})
         models.QuerySet(ApiToken).filter(pk=token.pk).update(key_hash=swapped)
     ok, _ = _verify_output()
     assert not ok, "verify passed: a token's key_hash changed after its creation"
@@ -149,7 +152,7 @@ def test_a_token_made_before_the_digests_is_sealed_by_record_digests(make_user: 
     assert ("governance.apitoken", str(fresh.pk)) not in {(e.object_type, e.object_id) for e in sealed}
     assert all(token.key_hash not in bytes(e.canonical).decode() for e in sealed)
     entry = sealed.get(object_id=str(token.pk), object_type="governance.apitoken")
-    assert str(chain.secret_digest(token.key_hash)) in bytes(entry.canonical).decode()
+    assert str(chain.secret_digest(token.key_hash, "key_hash")) in bytes(entry.canonical).decode()
     again = StringIO()
     call_command("audit", "record-digests", stdout=again)
     assert "already in the log" in again.getvalue()

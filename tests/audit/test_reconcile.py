@@ -150,7 +150,7 @@ def test_a_secret_is_compared_by_its_digest(flow: dict[str, Any]) -> None:
 
     people = flow["people"]
     _sql("UPDATE auth_user SET password = 'pbkdf2_sha256$other' WHERE id = %s", [people.dev.pk])
-    held = chain.secret_digest("pbkdf2_sha256$other")
+    held = chain.secret_digest("pbkdf2_sha256$other", "password")
     [found] = [str(d) for d in reconcile()]
     assert found.startswith(f'object auth.user#{people.dev.pk} field password: log "<redacted> sha256 ')
     assert found.endswith(f'table "<redacted> sha256 {held}"') and "pbkdf2_sha256$other" not in found
