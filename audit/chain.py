@@ -30,10 +30,11 @@ def digest_key(name: str) -> str:
 NOT_A_HASH = "not a hash"
 # A token's key hash: SHA-256 of a random key, in hex.
 _KEY_HASH = re.compile(r"[0-9a-f]{64}")
-# A password hash as Django writes one: `algorithm$...$hash`, the hash at least 22 characters of base64 or hex
-# (pbkdf2_sha256, argon2, bcrypt_sha256, scrypt, md5: each salts). Read from the text alone, not the configured
-# hashers, so that retiring a hasher or adding one changes no digest (a hash of a retired hasher still is one).
-_PASSWORD_HASH = re.compile(r"[a-z][a-z0-9_]*\$.*\$[A-Za-z0-9+/=.]{22,}")
+# A password hash as one of Django's salting hashers writes it: `algorithm$...$hash`, the hash at least 22 characters
+# of base64 or hex. Read from the text alone, not the configured hashers, so that retiring a hasher or adding one
+# changes no digest (a hash of a retired hasher still is one).
+_PASSWORD_HASH = re.compile(r"(pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|md5)\$.*\$"
+                            r"[A-Za-z0-9+/=.]{22,}")
 
 
 def secret_digest(value: Any, name: str) -> str | None:

@@ -82,10 +82,10 @@ class GovernedModel(models.Model):
     AUDIT_EXCLUDE: ClassVar[tuple[str, ...]] = ("updated_at",)
     # Fields whose values never reach the log; their change is recorded as "<redacted>".
     AUDIT_SECRETS: ClassVar[tuple[str, ...]] = ()
-    # Secrets set when the object is made and never changed after (a token's key hash): the log's digest of one is
-    # the one its creation recorded, whatever a later entry says, so a later swap is named even under an entry that
-    # claims it.
-    AUDIT_SECRETS_SET_ONCE: ClassVar[tuple[str, ...]] = ()
+    # Fields set when the object is made, or once after (a token's owner, key hash, revocation), and never changed
+    # again: the replay keeps the first value the log recorded (for a secret, its digest), whatever a later entry
+    # says, so a later change is named by `audit verify` even under an entry that claims it.
+    AUDIT_SET_ONCE: ClassVar[tuple[str, ...]] = ()
     # Fields left out of the entries (too large to repeat there) but bound to a field that is in them: the SHA-256
     # of the field's RFC 8785 bytes must equal that field's value once it is set ({field: digest field}).
     # `audit verify` checks the binding, so the entries bind the value through its digest.

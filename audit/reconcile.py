@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import models
+from django.db import connection, models
 
 from audit import auth_events, chain, writer
 from audit.format import jcs
@@ -125,8 +125,9 @@ def schema() -> Schema:
     links[(perm, "users")] = (user_perms, False)
     links[(group, "permissions")] = (group_perms, True)
     links[(perm, "groups")] = (group_perms, False)
-    set_once = {_type(m): frozenset(chain.digest_key(n) for n in m.AUDIT_SECRETS_SET_ONCE)
-                for m in governed_models() if issubclass(m, GovernedModel) and m.AUDIT_SECRETS_SET_ONCE}
+    set_once = {_type(m): frozenset(n for f in m.AUDIT_SET_ONCE
+                                    for n in ((f, chain.digest_key(f)) if f in m.AUDIT_SECRETS else (f,)))
+                for m in governed_models() if issubclass(m, GovernedModel) and m.AUDIT_SET_ONCE}
     return Schema(fields=fields, links=links, named_by={user: get_user_model().USERNAME_FIELD, group: "name"},
                   name_keyed=frozenset({perm}), set_once=set_once, inert=auth_events.INERT_ACTIONS)
 
@@ -206,7 +207,10 @@ def _reconcile_table(state: State, table: _Table) -> Iterator[Divergence]:
             table_value = _table_value(field, value, table.secrets)
             if not _same(field, log_value, table_value, table.secrets):
                 yield Divergence(type_, id_, field.name, log_value, table_value)
-    for id_ in sorted(state.revived.get(type_, ()), key=_id_order):
+    contradicted = set(state.revived.get(type_, ()))
+    if connection.vendor == "postgresql":  # SQLite may hand a deleted object's id out again (replay.State)
+        contradicted |= state.recreated.get(type_, set())
+    for id_ in sorted(contradicted, key=_id_order):
         yield Divergence(type_, id_, OBJECT, "deleted or created before, then recorded again",
                          "present" if id_ in seen else "absent")
     for id_ in sorted(set(objects) - seen, key=_id_order):

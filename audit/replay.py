@@ -39,6 +39,11 @@ class Link:
     names: bool = False
 
 
+# The verbs whose entries may set a secret's digest; `digests_recorded` (audit.secret_digests) only where none is.
+SEALED = "digests_recorded"
+DIGEST_VERBS = frozenset({"create", "update", SEALED})
+
+
 @dataclass(frozen=True)
 class Schema:
     """What the fold needs to know of the governed types: their fields, and which entry changes are links.
@@ -52,7 +57,7 @@ class Schema:
     named_by: dict[str, str] = field(default_factory=dict)
     # Types the links key by their name (str()) rather than an id: permissions, made by migrate with no entry.
     name_keyed: frozenset[str] = frozenset()
-    # The digests (audit.chain.digest_key) of secrets set once (GovernedModel.AUDIT_SECRETS_SET_ONCE), by type.
+    # The fields set once (GovernedModel.AUDIT_SET_ONCE), secrets' digests (audit.chain.digest_key) included, by type.
     set_once: dict[str, frozenset[str]] = field(default_factory=dict)
     # Actions that change nothing (a login, a logout): whatever changes an entry of one carries are not applied.
     inert: frozenset[str] = frozenset()
@@ -69,9 +74,12 @@ class State:
     # The names the log gave auth objects (a username, a role's name), for the links it records by name.
     names: dict[str, dict[str, str]]
     entries: int = 0
-    # Objects an entry changed after the log deleted them, or created a second time: ids are never used again, so the
-    # log contradicts itself there (an entry claiming a deletion and a creation around a swapped secret, say).
+    # Objects an entry changed after the log deleted them, or created a second time: the log contradicts itself there
+    # (an entry claiming a deletion around a swapped secret, say).
     revived: dict[str, set[str]] = field(default_factory=dict)
+    # Objects created again after the log deleted them: PostgreSQL never hands an id out twice, SQLite may (a table
+    # Django remakes in a migration restarts its ids after the highest one left).
+    recreated: dict[str, set[str]] = field(default_factory=dict)
 
     def alive(self, type_: str, id_: str) -> bool:
         return id_ not in self.deleted.get(type_, ())
@@ -189,17 +197,21 @@ def applier(schema: Schema, state: State) -> Any:
         if not changes or entry["action"] in inert:
             return  # a login, a logout, a failed login (whose id is the name tried): nothing changes
         current = objects[type_].get(id_)
+        once = set_once.get(type_)
         applied = False
         for name, change in changes.items():
             field_name = fields.get(name)
-            # A secret's digest (audit.chain.digest_key) counts only beside its field's own change: an entry carrying
-            # the digest alone would set the log's word on the secret where no one reading the entries for changes of
-            # that field would see it. One set once keeps the digest its creation recorded (or the first, for an
-            # object made before the log had digests).
+            # A secret's digest (audit.chain.digest_key) counts only beside its field's own change, and only from an
+            # entry that creates or updates the object, or records the digest the log lacked (`digests_recorded`):
+            # under any other (a role granted, a token revoked) no one reading the entries would look for it.
             if field_name is not None and "." in name and (
-                    name.rpartition(".")[0] not in changes
-                    or (verb != "create" and current is not None and current.get(name) is not None
-                        and name in set_once.get(type_, ()))):
+                    name.rpartition(".")[0] not in changes or verb not in DIGEST_VERBS
+                    or (verb == SEALED and current is not None and current.get(name) is not None)):
+                continue
+            # A field set once (a token's owner, key hash, revocation) keeps what its creation recorded (or the
+            # first value, for an object made before the log said it).
+            if once is not None and name in once and verb != "create" and current is not None \
+                    and current.get(name) is not None:
                 continue
             if field_name is not None:
                 if current is None:
@@ -213,7 +225,9 @@ def applier(schema: Schema, state: State) -> Any:
                     _apply_link(state, link[0], link[1], key, change["new"])
                     applied = True
         if verb == "create":
-            if id_ in created[type_] or id_ in deleted[type_]:
+            if id_ in deleted[type_]:
+                state.recreated.setdefault(type_, set()).add(id_)
+            elif id_ in created[type_]:
                 state.revived.setdefault(type_, set()).add(id_)
             if current is None:
                 current = objects[type_][id_] = {}

@@ -14,7 +14,8 @@ from config.errors import PermissionDenied
 
 class ApiToken(GovernedModel):
     AUDIT_SECRETS = ("key_hash",)
-    AUDIT_SECRETS_SET_ONCE = ("key_hash",)
+    # What save() refuses to change (see there), said again to the replay of the log.
+    AUDIT_SET_ONCE = ("user", "prefix", "key_hash", "expires_at", "revoked_at")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens")
     name = models.CharField(max_length=100)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import models
+from django.db import connection, models
 from django.test import override_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,6 +57,9 @@ def test_a_delete_entry_then_an_update_resets_a_set_once_key_hash(make_user: Any
     assert not ok, "verify passed: key_hash swapped after a fake delete entry reset the set-once digest"
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason=(
+    "SQLite hands a deleted object's id out again after a migration remakes its table (test_digest_attack3), so a "
+    "creation after a deletion is no contradiction there; PostgreSQL never reuses an id"))
 def test_a_delete_entry_then_a_create_resets_a_set_once_key_hash(make_user: Any) -> None:
     """The same with the writer's own shapes: a delete entry (as writer.delete records it) and a create entry (as
     writer.save records a new token), for a token whose row is only updated."""
