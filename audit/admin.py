@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from audit.context import CHANNELS
 from audit.models import AuditEntry, Checkpoint, VerificationRun
+from config.admin_base import ModelAdmin
 from config.admin_lists import FixedValuesFilter, IndexedValuesFilter, QuickActionCheckbox
 from config.admin_readonly import ReadOnlyAdmin
 from config.admin_rows import FastChangeListAdmin
@@ -21,7 +22,7 @@ from config.ids import ascii_digits
 from config.paging import EstimatedCountPaginator
 
 
-class RecordAdmin(ReadOnlyAdmin, FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
+class RecordAdmin(ReadOnlyAdmin, FastChangeListAdmin, QuickActionCheckbox, ModelAdmin):
     actions = None
 
 

@@ -246,7 +246,12 @@ def _save_in_one_transaction(model: Any) -> None:
     """Django sends post_save after a save has committed when no transaction is open (a shell,
     createsuperuser, changepassword): the entry recorded then would come in a second transaction, and a
     failed append would leave the change without its entry. Each save of these models is therefore one
-    transaction with its entry, as the governed models' saves are."""
+    transaction with its entry, as the governed models' saves are.
+
+    A rebinding of Django's own method, kept because Django has no hook that can wrap a save in a
+    transaction (a signal runs inside the save; a login's password rehash saves inside django.contrib.auth).
+    The documented way out for users is a custom user model whose save opens the transaction, a migration of
+    its own; Group and Permission cannot be swapped. docs/architecture.md lists this with the other two."""
     original = model.save
     if getattr(original, "audit_atomic", False):
         return

@@ -253,7 +253,11 @@ class LinkQuerySet(NoBulkWritesQuerySet):
 def guard_managers(model: Any, queryset_class: type[models.QuerySet]) -> None:
     """Every manager of `model` hands out `queryset_class`: its default manager, the related managers
     Django derives from that manager's class (group.user_set, user.groups), and its base manager, which
-    is otherwise a plain Manager (`User._base_manager.update(is_staff=True)` wrote with no entry)."""
+    is otherwise a plain Manager (`User._base_manager.update(is_staff=True)` wrote with no entry).
+
+    For Django's own models (users, roles, permissions, link tables) this sets a private attribute,
+    `_queryset_class`, on classes that are not ours: a bulk write sends no signal, so there is no other hook
+    that can refuse one, and the models cannot be given a manager of ours without swapping them."""
     manager = model._default_manager
     if type(manager) is models.Manager:
         # The class is shared by many models; a link table has no related managers to derive from it.
@@ -268,7 +272,8 @@ def guard_managers(model: Any, queryset_class: type[models.QuerySet]) -> None:
 
 
 def guard_link_table(through: Any) -> None:
-    """Make a link table writable only by its related managers (see LinkQuerySet)."""
+    """Make a link table writable only by its related managers (see LinkQuerySet). Rebinds the auto-created
+    class's save: Django sends no pre_save for these tables (refuse_link_row_save)."""
     through.save = refuse_link_row_save
     guard_managers(through, LinkQuerySet)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
 from django.http import HttpRequest
 
+from config.admin_base import ModelAdmin
 from config.errors import DomainError
 
 _REFUSAL = "_modelgov_service_refusal"
@@ -21,7 +21,7 @@ class ServiceRefused(Exception):
         self.message = error.message
 
 
-class ServiceFormAdmin(admin.ModelAdmin):
+class ServiceFormAdmin(ModelAdmin):
     """Redirecting after a refusal lost what was typed (a long JSON policy, say). The view runs again with
     the same POST, and the form it builds then fails validation with the service's message, so nothing is
     saved and the page shows the form as it was sent."""

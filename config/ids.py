@@ -2,7 +2,8 @@
 
 Django's choice fields hand a posted id to the database as it is; on SQLite one beyond 64 bits fails with an
 OverflowError while the query runs (a role's permissions, a user's groups, a model's developers posted with
-2**63). Installed once for every form, Django's own admin pages included.
+2**63). Every admin form's choice of objects is one of the fields below (config.admin_base gives them to every
+page of the admin, Django's own included).
 """
 
 from __future__ import annotations
@@ -36,29 +37,28 @@ def out_of_range(field: models.Field[Any, Any], value: Any) -> bool:
     return not -BIGINT - 1 <= number <= BIGINT
 
 
-def _key_field(field: Any) -> Any:
-    meta = field.queryset.model._meta
+def _key_field(field: forms.ModelChoiceField) -> Any:
+    meta = field.queryset.model._meta  # type: ignore[union-attr]  # a form's choice field always has one
     return meta.get_field(field.to_field_name) if field.to_field_name else meta.pk
 
 
-_to_python = forms.ModelChoiceField.to_python
-_check_values = forms.ModelMultipleChoiceField._check_values  # type: ignore[attr-defined]
+class ModelChoiceField(forms.ModelChoiceField):
+    """One object chosen by its id: an id no database integer holds is the field's own error."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and out_of_range(_key_field(self), value):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice",
+                                  params={"value": value})
+        return super().to_python(value)
 
 
-def _safe_to_python(self: Any, value: Any) -> Any:
-    if value not in self.empty_values and out_of_range(_key_field(self), value):
-        raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value})
-    return _to_python(self, value)
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Several objects chosen by their ids: an id no database integer holds is the field's own error."""
 
-
-def _safe_check_values(self: Any, value: Any) -> Any:
-    key = _key_field(self)
-    for pk in value if isinstance(value, list | tuple) else ():
-        if out_of_range(key, pk):
-            raise ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk})
-    return _check_values(self, value)
-
-
-def install() -> None:
-    forms.ModelChoiceField.to_python = _safe_to_python  # type: ignore[method-assign]
-    forms.ModelMultipleChoiceField._check_values = _safe_check_values  # type: ignore[attr-defined]
+    def clean(self, value: Any) -> Any:
+        key = _key_field(self)
+        for pk in value if isinstance(value, list | tuple) else ():
+            if out_of_range(key, pk):
+                raise ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
+                                      params={"pk": pk})
+        return super().clean(value)

@@ -7,7 +7,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from config import admin_actions, error_pages, ids
+from config import error_pages
 
 api_v1 = [
     path("", include("registry.api.urls")),
@@ -39,8 +39,6 @@ handler400 = "config.api.bad_request"
 handler404 = "config.error_pages.not_found"
 handler500 = "config.error_pages.server_error"
 
-admin_actions.install()  # every admin, Django's own (users, roles) too
-ids.install()
 admin.site.site_header = "modelgov — model governance"
 admin.site.site_title = "modelgov"
 admin.site.index_title = "Registry, approvals and audit log"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -21,6 +23,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from config.admin_base import ModelAdmin
 from config.admin_readonly import ReadOnlyAdmin
 from config.admin_refusals import ServiceFormAdmin, ServiceRefused
 from config.errors import DomainError
@@ -59,7 +62,7 @@ class AccountAdmin(ServiceFormAdmin, UserAdmin):
                 raise ServiceRefused(exc) from exc
 
 
-class RoleAdmin(GroupAdmin):
+class RoleAdmin(ModelAdmin, GroupAdmin):
     readonly_fields = ("role_code", "members")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -127,7 +130,21 @@ class ServiceAccountAdmin(ReadOnlyAdmin, ServiceFormAdmin):
                 self.message_user(request, f"{account.user} disabled; its tokens are revoked.")
 
 
-for model, model_admin in ((get_user_model(), AccountAdmin), (Group, RoleAdmin)):
+class AccessAttemptAdmin(ModelAdmin, axes_admin.AccessAttemptAdmin):
+    """django-axes' lockouts (deleting one lifts it, with its entry: audit.auth_events)."""
+
+
+class AccessLogAdmin(ModelAdmin, axes_admin.AccessLogAdmin):
+    pass
+
+
+class AccessFailureLogAdmin(ModelAdmin, axes_admin.AccessFailureLogAdmin):
+    pass
+
+
+# Django's and django-axes' own admins, registered again as the project's (config.admin_base).
+for model, model_admin in ((get_user_model(), AccountAdmin), (Group, RoleAdmin), (AccessAttempt, AccessAttemptAdmin),
+                           (AccessLog, AccessLogAdmin), (AccessFailureLog, AccessFailureLogAdmin)):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
-    admin.site.register(model, model_admin)
+        admin.site.register(model, model_admin)

@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 import governance.accounts_admin  # noqa: F401  (registers the admin of user accounts and roles)
+from config.admin_base import ModelAdmin
 from config.admin_lists import QuickActionCheckbox
 from config.admin_readonly import ReadOnlyAdmin
 from config.admin_refusals import ServiceFormAdmin, ServiceRefused
@@ -53,7 +54,7 @@ class RoleActionForm(helpers.ActionForm):
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(ReadOnlyAdmin, FastChangeListAdmin, QuickActionCheckbox, admin.ModelAdmin):
+class PromotionRequestAdmin(ReadOnlyAdmin, FastChangeListAdmin, QuickActionCheckbox, ModelAdmin):
     list_display = ("id", "version", "target_stage", "status", "requested_by", "created_at", "is_revalidation")
     list_filter = (AwaitingFilter, "status", "target_stage", "is_revalidation")
     search_fields = ("version__model__name", "justification")
@@ -175,7 +176,7 @@ class PolicyAdmin(ServiceFormAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin, ModelAdmin):
     # A token changes only by being revoked, through the service (owner or governance admin, audited).
     list_display = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at")
     list_select_related = ("user",)

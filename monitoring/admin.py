@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from config.admin_base import ModelAdmin, TabularInline
 from config.admin_readonly import ReadOnlyAdmin
 from config.errors import DomainError
 from governance import holds, rules
@@ -24,7 +25,7 @@ from reports.admin import ModelVersionWithReportsAdmin
 _COLOURS = {"green": "#2e7d32", "amber": "#ef8f00", "red": "#c62828", "": "#777"}
 
 
-class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class RecordAdmin(ReadOnlyAdmin, ModelAdmin):
     actions = None
     show_full_result_count = False
 
@@ -42,7 +43,7 @@ def _swatch(colour: str) -> str:
     return format_html('<b style="color:{}">{}</b>', _COLOURS.get(colour, "#777"), colour or "not judged")
 
 
-class EvaluationPartInline(ReadOnlyAdmin, admin.TabularInline):
+class EvaluationPartInline(ReadOnlyAdmin, TabularInline):
     """The evaluation's parts (monitoring/parts.py): which rows of which batch each measured, and the digest of its
     counts that its entry records."""
 
@@ -157,7 +158,7 @@ class ReleaseForm(forms.ModelForm):
 
 
 @admin.register(PromotionHold)
-class PromotionHoldAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class PromotionHoldAdmin(ReadOnlyAdmin, ModelAdmin):
     """A hold is released by a validator's review, here as over the API (holds.hold_release decides who may)."""
 
     form = ReleaseForm

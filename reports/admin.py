@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from config.admin_base import ModelAdmin
 from config.admin_readonly import ReadOnlyAdmin
 from config.errors import DomainError
 from governance.evidence import report_config
@@ -19,7 +20,7 @@ from reports.models import ALL_KINDS, Report
 
 
 @admin.register(Report)
-class ReportAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class ReportAdmin(ReadOnlyAdmin, ModelAdmin):
     list_display = ("id", "version", "kind", "status", "progress", "verdict", "created_at", "download")
     list_filter = ("kind", "status", "verdict")
     list_select_related = ("version", "version__model")
