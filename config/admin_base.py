@@ -3,6 +3,9 @@ django-axes' login records are registered again as subclasses: governance.accoun
 
 - A posted id no database integer holds is a form error, not a 500 (config.ids).
 - A change-list action on a selection that names no object of the list is a message, not a 500.
+- A change list filtered by a number no database integer holds (`?version=2**63`, `?pk__in=...`) is shown without
+  that filter, with a message. Django guards only an integer field's own exact and ordering lookups; `__in` and
+  every lookup across a relation hand the number to the database, and SQLite fails on it as the page runs (a 500).
 
 tests/test_admin_base.py holds that every model the admin shows, and every inline, has these.
 """
@@ -13,8 +16,9 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 
 from config import ids
 
@@ -34,6 +38,18 @@ class CheckedIds:
 class ModelAdmin(CheckedIds, admin.ModelAdmin):
     """The project's ModelAdmin."""
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        # Also guards the actions, which a change list's POST runs on its filtered query ("select all").
+        refused = _lookups_beyond_bigint(request)
+        if refused:
+            kept = request.GET.copy()
+            for name in refused:
+                del kept[name]
+            self.message_user(request, f"Not filtered by {', '.join(sorted(refused))}: no object has a number that "
+                              "large.", messages.ERROR)
+            return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}" if kept else request.path)
+        return super().changelist_view(request, extra_context)
+
     # Django 5.2's signature (the stubs already have 6.0's action_location).
     def response_action(self, request: HttpRequest, queryset: Any) -> Any:  # type: ignore[override]
         # Django filters the change list by the posted ids as they are; one that is not a key of the model
@@ -49,6 +65,14 @@ class ModelAdmin(CheckedIds, admin.ModelAdmin):
                               messages.ERROR)
             return None  # the change list is shown again with the message
         return super().response_action(request, queryset)
+
+
+def _lookups_beyond_bigint(request: HttpRequest) -> list[str]:
+    """The query string's parameters that hold, alone or in a comma-separated list (`__in`), a number no database
+    integer holds. The search box's text is not a lookup: Django searches an integer column only with a number it
+    has checked."""
+    return [name for name, values in request.GET.lists() if name != SEARCH_VAR
+            and any(ids.beyond_bigint(item) for value in values for item in value.split(","))]
 
 
 class TabularInline(CheckedIds, admin.TabularInline):

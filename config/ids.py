@@ -26,6 +26,16 @@ def ascii_digits(text: str) -> bool:
     return _ASCII_DIGITS(text) is not None
 
 
+def beyond_bigint(text: str) -> bool:
+    """Whether `text` reads as an integer (as Django's integer fields read it: int()) that no database integer
+    holds."""
+    try:
+        number = int(text.strip())
+    except ValueError:
+        return False
+    return not -BIGINT - 1 <= number <= BIGINT
+
+
 def out_of_range(field: models.Field[Any, Any], value: Any) -> bool:
     """Whether `value`, for an integer key `field`, is a number no database integer holds."""
     if not isinstance(field, models.IntegerField):
