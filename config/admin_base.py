@@ -17,7 +17,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import SEARCH_VAR
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponseRedirect
 
 from config import ids
@@ -40,7 +42,7 @@ class ModelAdmin(CheckedIds, admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         # Also guards the actions, which a change list's POST runs on its filtered query ("select all").
-        refused = _lookups_beyond_bigint(request)
+        refused = _lookups_beyond_bigint(self.model, request)
         if refused:
             kept = request.GET.copy()
             for name in refused:
@@ -67,11 +69,34 @@ class ModelAdmin(CheckedIds, admin.ModelAdmin):
         return super().response_action(request, queryset)
 
 
-def _lookups_beyond_bigint(request: HttpRequest) -> list[str]:
-    """The query string's parameters that hold, alone or in a comma-separated list (`__in`), a number no database
-    integer holds. The search box's text is not a lookup: Django searches an integer column only with a number it
-    has checked."""
-    return [name for name, values in request.GET.lists() if name != SEARCH_VAR
+def _compares_integers(model: type[models.Model], lookup: str) -> bool:
+    """Whether the query-string lookup `lookup` (`version`, `owner__gt`, `pk__in`, `groups__id__in`) compares an
+    integer column: the field it ends on, or the key a relation it ends on points at. Anything else (a text
+    column, the search box, a parameter a list filter of ours reads) is left to Django and the filter."""
+    opts = model._meta
+    field: Any = None
+    for piece in lookup.split(LOOKUP_SEP):
+        if field is not None:
+            if not field.is_relation or field.related_model is None:
+                break  # the rest names a lookup (in, gt, ...)
+            opts = field.related_model._meta
+        try:
+            field = opts.pk if piece == "pk" else opts.get_field(piece)
+        except FieldDoesNotExist:
+            break
+    if field is None:
+        return False
+    if field.is_relation:
+        if field.related_model is None:
+            return False
+        field = getattr(field, "target_field", None) or field.related_model._meta.pk
+    return isinstance(field, models.IntegerField)
+
+
+def _lookups_beyond_bigint(model: type[models.Model], request: HttpRequest) -> list[str]:
+    """The query string's lookups on an integer column that hold, alone or in a comma-separated list (`__in`), a
+    number no database integer holds."""
+    return [name for name, values in request.GET.lists() if name != SEARCH_VAR and _compares_integers(model, name)
             and any(ids.beyond_bigint(item) for value in values for item in value.split(","))]
 
 
