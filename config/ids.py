@@ -38,13 +38,8 @@ def beyond_bigint(text: str) -> bool:
 
 def out_of_range(field: models.Field[Any, Any], value: Any) -> bool:
     """Whether `value`, for an integer key `field`, is a number no database integer holds."""
-    if not isinstance(field, models.IntegerField):
-        return False
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        return False  # not a number at all: the field's own check names it
-    return not -BIGINT - 1 <= number <= BIGINT
+    # Not a number at all is not out of range: the field's own check names it.
+    return isinstance(field, models.IntegerField) and beyond_bigint(str(value))
 
 
 def _key_field(field: forms.ModelChoiceField) -> Any:
