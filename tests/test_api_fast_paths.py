@@ -3,6 +3,7 @@ and an update after a lazily snapshotted load still records the right old values
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ def _json(data: Any) -> bytes:
 @pytest.fixture
 def world(make_user: Any) -> dict[str, Any]:
     """Models with and without developers and tags, versions with and without parents and datasets,
-    requests with no, one and several approvals (one lapsed), one without a requester."""
+    requests with no, one and several approvals (one lapsed), one without a requester, two under the same rule."""
     from audit import writer
     from governance.services import approval_record, promotion_request_create
 
@@ -55,6 +56,7 @@ def world(make_user: Any) -> dict[str, Any]:
     first = promotion_request_create(version=child, target_stage="staging", justification="go", by=dev)
     approval_record(request=first, by=validator, role="validator", decision="approve", comment="fine")
     promotion_request_create(version=parent, target_stage="production", justification="prod", by=owner)
+    promotion_request_create(version=make_version(rich, owner), target_stage="staging", justification="again", by=owner)
     other = make_model(owner, "other", developers=[owner], risk_tier="critical")
     lonely = promotion_request_create(version=make_version(other, owner), target_stage="staging",
                                       justification="x", by=owner)
@@ -108,6 +110,9 @@ def test_requests_from_rows_equal_the_serializer(world: dict[str, Any], zone: st
         for qs in querysets:
             fast = governance_fast.requests_out(list(governance_fast.request_rows(qs)))
             assert _json(fast) == _json(RequestOut(qs, many=True).data)
+    # The rows' rules are decoded once per distinct text: the page holds rules that differ and rules that repeat.
+    rules = [json.dumps(r, sort_keys=True) for r in PromotionRequest.objects.values_list("policy_rule", flat=True)]
+    assert 1 < len(set(rules)) < len(rules)
     assert PromotionRequest.objects.filter(requested_by__isnull=True).exists()
     assert Approval.objects.filter(lapsed_at__isnull=False).exists()
 
