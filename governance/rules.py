@@ -208,8 +208,11 @@ def awaiting_where(user: Any, now: dt.datetime) -> tuple[str, list[Any]] | None:
         f" AND NOT EXISTS (SELECT 1 FROM {_PERSONNEL} p WHERE p.model_id = s.model_id"
         f" AND p.user_id IN ({_marks(accounts)}) AND p.started_at <= %s"
         f" AND (p.ended_at IS NULL OR p.ended_at >= s.registered_at))"
-        f" AND NOT EXISTS (SELECT 1 FROM {_APPROVALS} a WHERE a.request_id = s.request_id AND a.approver_id = %s"
-        f" AND a.decision = %s AND a.lapsed_at IS NULL AND a.valid_until > %s)"
+        # Asked as "its first such approval IS NULL", a probe of the index of counted approvals per row, rather than
+        # as NOT EXISTS, which PostgreSQL makes a hash of every approval the validator has counted (11,000 in the
+        # scale benchmark's queue: 2.2 ms of its count, against 1.2 ms probing).
+        f" AND (SELECT 1 FROM {_APPROVALS} a WHERE a.request_id = s.request_id AND a.approver_id = %s"
+        f" AND a.decision = %s AND a.lapsed_at IS NULL AND a.valid_until > %s LIMIT 1) IS NULL"
     )
     params = [at, at, *roles, *accounts, *accounts, *accounts, at, int(user.pk), str(Decision.APPROVE), at]
     return sql, params
