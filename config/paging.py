@@ -1,8 +1,10 @@
 """List paging that never counts a large table: planner estimate or a capped count.
 
 Used by the audit log's change list (EstimatedCountPaginator: counting its 1,000,000 entries takes 90-140 ms, a
-page 20-40 ms) and the API's offset-paged lists (EstimatedCountPagination). The other change lists count with
-Django's own Paginator: their counts cost 1-7 ms, within the noise of their pages at scale.
+page 20-40 ms) and the API's offset-paged lists (EstimatedCountPagination). The admin's approval queue is counted
+from the table of open slots (CountedPaginator; counting the filtered requests probed each of 4,000 pending ones:
+24 ms of 35 at scale). The other change lists count with Django's own Paginator: their counts cost 1-7 ms, within
+the noise of their pages at scale.
 """
 
 from __future__ import annotations
@@ -54,6 +56,20 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return estimated_count(self.object_list)[0]
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its count: `count_upto(cap)` counts the list's rows a cheaper way, up to `cap` (exact here:
+    the cap is beyond any table)."""
+
+    def __init__(self, object_list: Any, per_page: int, orphans: int = 0, allow_empty_first_page: bool = True, *,
+                 count_upto: Callable[[int], int]) -> None:
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        self.count_upto = count_upto
+
+    @cached_property
+    def count(self) -> int:
+        return int(self.count_upto(2**63 - 1))
 
 
 class EstimatedCountPagination(LimitOffsetPagination):

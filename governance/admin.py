@@ -23,6 +23,7 @@ from config.admin_rows import FastChangeListAdmin
 from config.errors import DomainError
 from config.ids import ascii_digits
 from config.json_input import JSONFormField
+from config.paging import CountedPaginator
 from governance import inventory_admin, rules, selectors, services, tokens
 from governance.models import ApiToken, ApproverRole, Policy, PromotionRequest
 
@@ -44,8 +45,16 @@ class AwaitingFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         if (self.value() or "me") == "me":
-            return selectors.awaiting_filter(queryset, request.user)
+            filtered, count = selectors.awaiting_filter_counted(queryset, request.user)
+            setattr(request, _QUEUE_COUNT, count)  # read by PromotionRequestAdmin.get_paginator
+            return filtered
         return queryset
+
+
+# The request attribute holding the count of the queue as the filter read it (same user, roles and moment).
+_QUEUE_COUNT = "governance_queue_count"
+# The change list's parameters that leave the queue's rows as they are: its page, its order, the filter itself.
+_QUEUE_ALONE = frozenset({AwaitingFilter.parameter_name, "p", "o"})
 
 
 class RoleActionForm(helpers.ActionForm):
@@ -66,6 +75,15 @@ class PromotionRequestAdmin(ReadOnlyAdmin, FastChangeListAdmin, QuickActionCheck
     actions = ["approve_selected", "reject_selected"]
     show_full_result_count = False
     list_per_page = 50  # as the audit log: rendering each row is most of the page's CPU
+
+    def get_paginator(self, request: HttpRequest, queryset: Any, per_page: int, orphans: int = 0,
+                      allow_empty_first_page: bool = True) -> Any:
+        """The queue with no other filter or search is counted from the table of open slots, as the API counts it;
+        any other list counts its own rows."""
+        count = getattr(request, _QUEUE_COUNT, None)
+        if count is not None and set(request.GET) <= _QUEUE_ALONE:
+            return CountedPaginator(queryset, per_page, orphans, allow_empty_first_page, count_upto=count)
+        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     def get_urls(self) -> list[Any]:
         own = [

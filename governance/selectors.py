@@ -31,10 +31,18 @@ def awaiting(user: Any, now: dt.datetime | None = None) -> QuerySet[PromotionReq
 def awaiting_counted(user: Any) -> tuple[QuerySet[PromotionRequest], Callable[[int], int]]:
     """`awaiting(user)`, and its count up to a cap read from the table of open slots alone (what counting the queue
     reads), from one reading of the user's roles at one moment."""
+    queue, count = awaiting_filter_counted(request_list(), user)
+    return queue.order_by("created_at"), count
+
+
+def awaiting_filter_counted(queryset: QuerySet[PromotionRequest],
+                            user: Any) -> tuple[QuerySet[PromotionRequest], Callable[[int], int]]:
+    """`awaiting_filter(queryset, user)`, and the count of every request awaiting the user up to a cap, from the
+    table of open slots alone, at the same moment: the count of the filtered rows when `queryset` holds every
+    request (the admin's queue with no other filter or search)."""
     now = timezone.now()
     where = rules.awaiting_where(user, now)
-    return (rules.awaiting_filter(request_list(), user, now, where).order_by("created_at"),
-            lambda cap: rules.awaiting_count(user, now, cap, where))
+    return rules.awaiting_filter(queryset, user, now, where), lambda cap: rules.awaiting_count(user, now, cap, where)
 
 
 def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any) -> QuerySet[PromotionRequest]:

@@ -180,6 +180,40 @@ def test_admin_queue(world: Any, client: Any, query: str) -> None:
         may = {r.pk for r in everything if rules.may_decide(user, r, now)}
         shown = _admin_ids(resp.content.decode())
         assert shown == may & matching, (user, query, shown, may, matching)
+        # The count the page states, from the table of open slots for the queue alone, from the rows otherwise.
+        assert resp.context_data["cl"].result_count == len(may & matching), (user, query)
+
+
+@pytest.mark.parametrize("query", ["", "?queue=me", "?queue=me&o=1", "?queue=me&p=1", "?queue=me&status__exact=pending",
+                                   "?queue=me&q=pd", "?queue=all"])
+def test_admin_queue_alone_is_counted_from_open_slots(world: Any, client: Any, monkeypatch: Any,
+                                                      query: str) -> None:
+    """Counting the filtered requests probed each pending one (24 ms of a 35 ms page at scale); the queue alone is
+    counted as the API counts it. Split over pages, the count still matches what the pages hold together."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from governance.admin import PromotionRequestAdmin
+
+    monkeypatch.setattr(PromotionRequestAdmin, "list_per_page", 2)
+    client.force_login(world.multi)
+    with CaptureQueriesContext(connection) as queries:
+        resp = client.get("/admin/governance/promotionrequest/" + query)
+    assert resp.status_code == 200
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    alone = query in ("", "?queue=me", "?queue=me&o=1", "?queue=me&p=1")
+    from_slots = [sql for sql in counts if "governance_openslot" in sql and "governance_promotionrequest" not in sql]
+    assert bool(from_slots) == alone, (query, counts)
+    if alone:
+        count = resp.context_data["cl"].result_count
+        assert count > 2  # more than one page
+        shown: set[int] = set()
+        pages = -(-count // 2)
+        for page in range(1, pages + 1):
+            shown |= _admin_ids(client.get(f"/admin/governance/promotionrequest/?queue=me&p={page}").content.decode())
+        assert len(shown) == count
+        now = timezone.now()
+        assert shown == {r.pk for r in PromotionRequest.objects.all() if rules.may_decide(world.multi, r, now)}
 
 
 def test_cli_awaiting_me(world: Any) -> None:
