@@ -44,9 +44,12 @@ class AwaitingFilter(admin.SimpleListFilter):
             }
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        # Set on every run of the filter, so that a change list built again from the same request with the other
+        # choice does not read the count of the first.
+        setattr(request, _QUEUE_COUNT, None)  # read by PromotionRequestAdmin.get_paginator
         if (self.value() or "me") == "me":
             filtered, count = selectors.awaiting_filter_counted(queryset, request.user)
-            setattr(request, _QUEUE_COUNT, count)  # read by PromotionRequestAdmin.get_paginator
+            setattr(request, _QUEUE_COUNT, count)
             return filtered
         return queryset
 

@@ -11,7 +11,8 @@ change to one is a change to both.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import enum
+from typing import Any, Literal
 
 from django.db import connection
 from django.db.models import BigIntegerField, Exists, F, Func, Q, QuerySet
@@ -218,10 +219,21 @@ def awaiting_where(user: Any, now: dt.datetime) -> tuple[str, list[Any]] | None:
     return sql, params
 
 
-def awaiting_ids(user: Any, now: dt.datetime, where: tuple[str, list[Any]] | None = None) -> list[int]:
+class _Where(enum.Enum):
+    UNREAD = enum.auto()
+
+
+# `where` not yet made: `awaiting_where` is read then. A `where` of None, read already, means no approver role, and
+# stays so (reading the roles again could find one granted since, and count what the filter did not list).
+Where = tuple[str, list[Any]] | None | Literal[_Where.UNREAD]
+UNREAD = _Where.UNREAD
+
+
+def awaiting_ids(user: Any, now: dt.datetime, where: Where = UNREAD) -> list[int]:
     """The ids of the requests awaiting `user`'s decision at `now`, from the table of open slots alone, reading no
     request, version or rule (`where`: `awaiting_where(user, now)` if already made)."""
-    where = where or awaiting_where(user, now)
+    if where is UNREAD:
+        where = awaiting_where(user, now)
     if where is None:
         return []
     with connection.cursor() as cursor:
@@ -229,9 +241,10 @@ def awaiting_ids(user: Any, now: dt.datetime, where: tuple[str, list[Any]] | Non
         return [int(row[0]) for row in cursor.fetchall()]
 
 
-def awaiting_count(user: Any, now: dt.datetime, cap: int, where: tuple[str, list[Any]] | None = None) -> int:
+def awaiting_count(user: Any, now: dt.datetime, cap: int, where: Where = UNREAD) -> int:
     """How many requests await `user`'s decision at `now`, counting at most `cap`: what the queue's pages count."""
-    where = where or awaiting_where(user, now)
+    if where is UNREAD:
+        where = awaiting_where(user, now)
     if where is None:
         return 0
     with connection.cursor() as cursor:
@@ -258,13 +271,14 @@ class _FirstAwaitingSlot(Func):
 
 
 def awaiting_filter(queryset: QuerySet[PromotionRequest], user: Any, now: dt.datetime,
-                    where: tuple[str, list[Any]] | None = None) -> QuerySet[PromotionRequest]:
+                    where: Where = UNREAD) -> QuerySet[PromotionRequest]:
     """The requests of `queryset` awaiting `user`'s decision at `now`: each pending one with a row satisfying
     `awaiting_where`. Asked of each request as "its first such row IS NOT NULL", a probe of the unique index, rather
     than as EXISTS or IN, which PostgreSQL makes a join whose size it underestimates tenfold (it cannot know that
     every row is of a pending request), and then sorts every match for one page rather than walk the requests in
     order. `status` is the rows' own condition too; asked of the request it is the index the walk starts from."""
-    where = where or awaiting_where(user, now)
+    if where is UNREAD:
+        where = awaiting_where(user, now)
     if where is None:
         return queryset.none()
     first = _FirstAwaitingSlot(where)

@@ -7,9 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from audit import db_guards
 from audit.context import audit_context, system_actor
 from audit.models import AuditEntry
 from governance import selectors as governance_selectors
@@ -187,3 +189,61 @@ def test_audit_pages_are_entry_out(api: Any, world: dict[str, Any]) -> None:
     expected = AuditEntry.objects.filter(object_type="registry.registeredmodel", object_id=str(model.pk))
     assert history == EntryOut(expected.order_by("-seq"), many=True).data
     assert history
+
+
+def _set_rule(pk: int, text: str) -> None:
+    """Write a rule's text as a database user could, past the row guards."""
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    with db_guards.suspended(connection), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE governance_promotionrequest SET policy_rule = %s{cast} WHERE id = %s", [text, pk])
+
+
+_ODD = {"approvals": {"validator": 1}, "note": "é ✓ \u2028 \u2029 😀 \\ \" \t \u0085 \ufeff <>&'"}
+# Rule texts the fast path decodes itself (once per distinct text) while the serializer reads the field: each must
+# come out the same, byte for byte (from the adversarial review of ef88ad5).
+RULE_TEXTS: dict[str, str] = {
+    "unicode_raw": json.dumps(_ODD, ensure_ascii=False), "unicode_escaped": json.dumps(_ODD),
+    "big_float": '{"a":1e300}', "big_float_neg": '{"a":-1.7976931348623157e308}',
+    "tiny_float": '{"a":1e-7, "b":5e-324, "c":1e-320}', "neg_zero": '{"a":-0.0, "b":-0}',
+    "int_2_53_plus_1": '{"a":9007199254740993}', "int_huge": '{"a":' + "9" * 40 + "}",
+    "float_forms": '{"a":0.1, "b":1.0, "c":1E2, "d":12345678901234567890.5, "e":1.5e+3, "f":100e-2}',
+    "nested_empty": '{"a":{},"b":[],"c":{"d":{}}, "e":[{}], "f":""}', "key_order": '{"zz":1,"a":2,"m":{"y":1,"b":2}}',
+    "dup_keys": '{"a":1,"a":2}', "json_null": "null", "top_array": "[1,2,{}]", "top_string": '"x"',
+    "whitespace": ' \n{ "a" : 1 }\t ', "deep_400": "[" * 400 + "]" * 400,
+}
+# Texts SQLite's json_valid accepts and PostgreSQL's jsonb refuses; Python's json refuses the NUL-terminated ones,
+# which the field then gives back as text (the fast path once failed the page on them: a 500).
+SQLITE_ONLY_TEXTS: dict[str, str] = {
+    "nul_escape": '{"a":"\\u0000"}', "trailing_nul": '{"approvals":{"validator":1}}\x00',
+    "trailing_nul_junk": '{"approvals":{"validator":1}}\x00junk',
+}
+
+
+def _pages(api: Any, world: dict[str, Any]) -> tuple[bytes, bytes, int]:
+    qs = governance_selectors.request_list().order_by("-created_at", "-id")
+    fast = _json(governance_fast.requests_out(list(governance_fast.request_rows(qs))))
+    api.force_authenticate(world["owner"])
+    return fast, _json(RequestOut(qs, many=True).data), api.get("/api/v1/promotion-requests/").status_code
+
+
+@pytest.mark.parametrize("case", list(RULE_TEXTS))
+def test_rule_texts_come_out_as_the_serializer_writes_them(world: dict[str, Any], api: Any, case: str) -> None:
+    first, second, *_ = PromotionRequest.objects.order_by("id").values_list("id", flat=True)
+    _set_rule(first, RULE_TEXTS[case])
+    _set_rule(second, RULE_TEXTS[case])  # two rows share the text: decoded once, written twice
+    fast, serialized, status = _pages(api, world)
+    assert fast == serialized
+    assert status == 200
+
+
+def test_rule_texts_only_sqlite_stores(world: dict[str, Any], api: Any) -> None:
+    first = PromotionRequest.objects.order_by("id").values_list("id", flat=True)[0]
+    for case, text in SQLITE_ONLY_TEXTS.items():
+        if connection.vendor == "postgresql":
+            with pytest.raises((DatabaseError, ValueError)), transaction.atomic():
+                _set_rule(first, text)
+            continue
+        _set_rule(first, text)
+        fast, serialized, status = _pages(api, world)
+        assert fast == serialized, case
+        assert status == 200, case

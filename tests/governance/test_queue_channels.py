@@ -19,7 +19,7 @@ from django.utils import timezone
 from audit.context import audit_context, user_actor
 from governance import accounts, rules, selectors, services
 from governance.models import Approval, Decision, OpenSlot, PromotionRequest, RequestStatus
-from governance.roles import MODEL_DEVELOPER
+from governance.roles import MODEL_DEVELOPER, MODEL_VALIDATOR
 from registry.models import ModelPersonnel
 from tests.factories import make_model, make_version
 from tests.governance.helpers import People, full_evidence, version_for
@@ -346,3 +346,31 @@ def test_latent_queue_as_subquery_of_another_model(world: Any) -> None:
     got = set(Approval.objects.filter(request__in=rules.awaiting_filter(PromotionRequest.objects.all(), world.val2,
                                                                           now)).values_list("pk", flat=True))
     assert got == want
+
+
+def test_role_granted_between_the_filter_and_its_count(world: Any) -> None:
+    """The queue's filter and its count read the user's roles once: a user with no approver role when the filter
+    ran, granted one before the count, is counted as the filter listed them (none), not as the roles now are (from the
+    review of a3584f9: a page stating requests and listing none)."""
+    filtered, count = selectors.awaiting_filter_counted(PromotionRequest.objects.all(), world.aud)
+    accounts.role_grant(role=MODEL_VALIDATOR, user=world.aud, by=world.gov)
+    assert rules.awaiting_count(world.aud, timezone.now(), 1000) > 0  # read again, the roles now find requests
+    assert filtered.count() == count(1000) == 0
+    _, count_of_queue = selectors.awaiting_counted(world.aud)
+    assert count_of_queue(1000) > 0
+
+
+def test_admin_change_list_built_twice_from_one_request(world: Any, rf: Any) -> None:
+    """A second change list from the same request, with "all requests" chosen, counts its own rows, not the queue
+    the first one counted (the count travels on the request from the queue's filter to the paginator)."""
+    from django.contrib import admin
+
+    model_admin = admin.site._registry[PromotionRequest]
+    request = rf.get("/admin/governance/promotionrequest/?queue=me")
+    request.user = world.multi
+    queue = model_admin.get_changelist_instance(request)
+    request.GET = request.GET.copy()
+    request.GET.setlist("queue", ["all"])
+    everything = model_admin.get_changelist_instance(request)
+    assert queue.result_count == queue.queryset.count() < PromotionRequest.objects.count()
+    assert everything.result_count == everything.queryset.count() == PromotionRequest.objects.count()
