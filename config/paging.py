@@ -20,6 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from config.ids import BIGINT
+
 # Past this many rows a filtered audit log says "10,000" rather than scanning them all.
 COUNT_CAP = 10_000
 # The API's pages are 50 rows: its counts stop at 1,000 (20 pages), which costs a tenth of the admin's cap.
@@ -60,7 +62,7 @@ class EstimatedCountPaginator(Paginator):
 
 class CountedPaginator(Paginator):
     """A paginator told its count: `count_upto(cap)` counts the list's rows a cheaper way, up to `cap` (exact here:
-    the cap is beyond any table)."""
+    the cap is the largest count a database holds)."""
 
     def __init__(self, object_list: Any, per_page: int, orphans: int = 0, allow_empty_first_page: bool = True, *,
                  count_upto: Callable[[int], int]) -> None:
@@ -69,7 +71,7 @@ class CountedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return int(self.count_upto(2**63 - 1))
+        return int(self.count_upto(BIGINT))
 
 
 class EstimatedCountPagination(LimitOffsetPagination):

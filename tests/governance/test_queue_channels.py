@@ -11,13 +11,17 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.admin import site as admin_site
 from django.contrib.auth.models import AnonymousUser
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.context import audit_context, user_actor
 from governance import accounts, rules, selectors, services
+from governance.admin import PromotionRequestAdmin
 from governance.models import Approval, Decision, OpenSlot, PromotionRequest, RequestStatus
 from governance.roles import MODEL_DEVELOPER, MODEL_VALIDATOR
 from registry.models import ModelPersonnel
@@ -190,11 +194,6 @@ def test_admin_queue_alone_is_counted_from_open_slots(world: Any, client: Any, m
                                                       query: str) -> None:
     """Counting the filtered requests probed each pending one (24 ms of a 35 ms page at scale); the queue alone is
     counted as the API counts it. Split over pages, the count still matches what the pages hold together."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from governance.admin import PromotionRequestAdmin
-
     monkeypatch.setattr(PromotionRequestAdmin, "list_per_page", 2)
     client.force_login(world.multi)
     with CaptureQueriesContext(connection) as queries:
@@ -363,9 +362,7 @@ def test_role_granted_between_the_filter_and_its_count(world: Any) -> None:
 def test_admin_change_list_built_twice_from_one_request(world: Any, rf: Any) -> None:
     """A second change list from the same request, with "all requests" chosen, counts its own rows, not the queue
     the first one counted (the count travels on the request from the queue's filter to the paginator)."""
-    from django.contrib import admin
-
-    model_admin = admin.site._registry[PromotionRequest]
+    model_admin = admin_site._registry[PromotionRequest]
     request = rf.get("/admin/governance/promotionrequest/?queue=me")
     request.user = world.multi
     queue = model_admin.get_changelist_instance(request)
