@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import ExpressionWrapper, F, QuerySet, TextField
 
 from config.api import datetime_out
 from governance.models import Approval, PromotionRequest
@@ -28,7 +27,8 @@ REQUEST_COLUMNS = (
     "policy_sha256", "created_at", "decided_at",
 )
 _RULE = REQUEST_COLUMNS.index("policy_rule")
-_RULE_TEXT = Cast("policy_rule", TextField())
+# The column as stored, with no conversion (not a CAST: SQLite would turn a blob into other text than the field reads).
+_RULE_TEXT = ExpressionWrapper(F("policy_rule"), output_field=TextField())
 
 _APPROVAL_COLUMNS = (
     "request_id", "id", "approver__username", "role", "decision", "comment", "artifact_sha256", "evidence_digests",
