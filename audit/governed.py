@@ -86,6 +86,10 @@ class GovernedModel(models.Model):
     # again: the replay keeps the first value the log recorded (for a secret, its digest), whatever a later entry
     # says, so a later change is named by `audit verify` even under an entry that claims it.
     AUDIT_SET_ONCE: ClassVar[tuple[str, ...]] = ()
+    # Fields fixed when the object is made (a version's artifact, a request's frozen rule, an approval's decision):
+    # the writer refuses a save that changes one (every channel), the replay keeps what the creation recorded, and
+    # a decision reads them only once they are found equal to it (audit.recorded.require_as_made).
+    IMMUTABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
     # Fields left out of the entries (too large to repeat there) but bound to a field that is in them: the SHA-256
     # of the field's RFC 8785 bytes must equal that field's value once it is set ({field: digest field}).
     # `audit verify` checks the binding, so the entries bind the value through its digest.

@@ -21,7 +21,7 @@ from audit.format.jcs import canonical
 from audit.format.rfc6962 import CompactRange, leaf_hash
 from audit.governed import EXPECTED, GovernedModel
 from audit.models import ENTRY_COLUMNS, AuditEntry, ChainHead, MerkleNode, entry_columns
-from config.errors import Conflict
+from config.errors import Conflict, PermissionDenied
 
 # The services ask the writer, their door, for the two permits they may hold themselves.
 permit_append = permits.permit_append
@@ -221,6 +221,8 @@ def save(
     """Save a governed object and record what changed; nothing changed records nothing."""
     creating = obj._state.adding
     before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
+    if not creating:
+        _refuse_fixed_changes(obj)
     with _unit():
         permits.note(_object_type(obj), None if creating else obj.pk)
         with permits.writing():
@@ -238,6 +240,28 @@ def save(
         if not changes and not creating:
             return None
         return _record(action or _action_for(obj, "create" if creating else "update"), obj, changes, context)
+
+
+def _refuse_fixed_changes(obj: GovernedModel) -> None:
+    """A field fixed when the object was made (IMMUTABLE_FIELDS), or set once (AUDIT_SET_ONCE) and set, keeps its
+    value: a save that changes one is refused before anything is written, whichever channel asked for it. Compared
+    with the stored row, not the instance's snapshot, which the caller holds and could have made up."""
+    names = (*obj.IMMUTABLE_FIELDS, *obj.AUDIT_SET_ONCE)
+    if not names:
+        return
+    attnames = {f.name: f.attname for f in obj._meta.concrete_fields if f.name in names}
+    stored = type(obj)._base_manager.filter(pk=obj.pk).values(*attnames.values()).first()
+    if stored is None:
+        return  # no row to keep: the save itself finds that
+    after = obj.audit_values()
+    fixed = sorted({name for name, attname in attnames.items()
+                    if name in after  # a deferred field is not written
+                    and (name in obj.IMMUTABLE_FIELDS or stored[attname] is not None)
+                    and chain.jsonable(stored[attname]) != chain.jsonable(after[name])})
+    if fixed:
+        raise PermissionDenied(f"{', '.join(fixed)} of {obj._meta.verbose_name} {obj} cannot be changed: "
+                               f"{'it is' if len(fixed) == 1 else 'they are'} fixed once set, as the log recorded; "
+                               "nothing was changed", rule="record.fixed")
 
 
 def _with_extra(changes: dict[str, Any], extra_changes: dict[str, Any] | None) -> dict[str, Any]:

@@ -10,13 +10,15 @@ action, and nothing shown as pending is anything else.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from audit import writer
+from audit import recorded, writer
 from config.errors import Conflict, DomainError, InvalidInput, NotFound
 from config.json_input import check_json_value
 from governance import gates, policies, rules
@@ -25,6 +27,8 @@ from registry.models import ModelVersion, RegisteredModel, Stage
 from registry.services.personnel import lock_model
 from registry.services.version import model_version_set_stage
 from reports.models import Report
+
+log = logging.getLogger(__name__)
 
 TEXT_MAX = 10_000  # a justification's or comment's length, in every channel (the API's serializers say the same)
 
@@ -47,8 +51,23 @@ def lock_request(pk: int) -> PromotionRequest:
     if model_id is None:
         raise NotFound("no such promotion request")
     lock_model(model_id)
-    return (PromotionRequest.objects.select_for_update(of=("self",))
-            .select_related("version", "version__model").get(pk=pk))
+    request = (PromotionRequest.objects.select_for_update(of=("self",))
+               .select_related("version", "version__model").get(pk=pk))
+    # What it asks for and is judged by, and the version it would promote, as they were made (audit.recorded).
+    recorded.require_as_made([request])
+    recorded.require_as_made([request.version])
+    return request
+
+
+def _settle_each(pks: Iterable[int]) -> None:
+    """Settle each of these requests now, in the caller's transaction. One found changed outside the product
+    (NotAsRecorded, raised before anything is written) is left as it is, for `audit verify` to name; every decision
+    on it is refused, so nothing moves on it, and the change that brought us here goes ahead."""
+    for pk in sorted(pks):
+        try:
+            settle(lock_request(pk), timezone.now())
+        except recorded.NotAsRecorded as exc:
+            log.error("promotion request %s not settled: %s", pk, exc.message)
 
 
 def end_request(request: PromotionRequest, status: str, now: dt.datetime, action: str,
@@ -78,9 +97,11 @@ def settle(request: PromotionRequest, now: dt.datetime) -> list[Approval]:
     if rules.is_expired(request, now):
         end_request(request, RequestStatus.EXPIRED, now, "governance.promotionrequest.expire")
         return []
+    counted = list(request.approvals.select_related("approver").filter(decision="approve", lapsed_at__isnull=True))
+    recorded.require_as_made(counted)  # each as it was given, before any of them is judged
     digests = gates.evidence_digests(request.version)
     lapsed = []
-    for approval in request.approvals.select_related("approver").filter(decision="approve", lapsed_at__isnull=True):
+    for approval in counted:
         reason = _lapse_reason(approval, request, digests, now)
         if reason:
             approval.lapsed_at, approval.lapse_reason = now, reason[:200]
@@ -188,10 +209,13 @@ def promotion_requests_expire(*, now: dt.datetime | None = None) -> int:
                .values_list("request_id", flat=True))
     expired = 0
     for pk in sorted(due):
-        with writer.atomic():
-            request = lock_request(pk)
-            settle(request, now)
-            expired += request.status == RequestStatus.EXPIRED and request.decided_at == now
+        try:
+            with writer.atomic():
+                request = lock_request(pk)
+                settle(request, now)
+                expired += request.status == RequestStatus.EXPIRED and request.decided_at == now
+        except recorded.NotAsRecorded as exc:
+            log.error("promotion request %s not settled: %s", pk, exc.message)
     return expired
 
 
@@ -202,8 +226,7 @@ def on_personnel_joined(sender: Any, model: RegisteredModel, user_ids: list[int]
     pending = (PromotionRequest.objects.filter(version__model_id=model.pk, status=RequestStatus.PENDING,
                                                approvals__approver_id__in=user_ids, approvals__lapsed_at__isnull=True)
                .values_list("pk", flat=True).distinct())
-    for pk in sorted(pending):
-        settle(lock_request(pk), timezone.now())
+    _settle_each(pending)
 
 
 def on_roles_removed(*, user_ids: list[int]) -> None:
@@ -214,16 +237,14 @@ def on_roles_removed(*, user_ids: list[int]) -> None:
                                                approvals__decision="approve", approvals__lapsed_at__isnull=True)
                .values_list("pk", flat=True).distinct())
     with writer.atomic():
-        for pk in sorted(pending):
-            settle(lock_request(pk), timezone.now())
+        _settle_each(pending)
 
 
 def on_report_succeeded(sender: Any, report: Report, **kwargs: Any) -> None:
     """A report succeeded (reports, inside its transaction): the version's open requests are settled at once, the
     approvals bound to the evidence it replaces lapse, and a request it completes is approved and applied."""
-    for pk in sorted(PromotionRequest.objects.filter(version_id=report.version_id, status=RequestStatus.PENDING)
-                     .values_list("pk", flat=True)):
-        settle(lock_request(pk), timezone.now())
+    _settle_each(PromotionRequest.objects.filter(version_id=report.version_id, status=RequestStatus.PENDING)
+                 .values_list("pk", flat=True))
 
 
 def notify_lapsed(approval_ids: list[int]) -> int:

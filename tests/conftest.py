@@ -67,6 +67,18 @@ def _database_vendor() -> str:
 
 
 @pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The product's clock for this test, moved on with `clock.advance(days=...)` (tests/clock.py)."""
+    from django.utils import timezone
+
+    from tests.clock import Clock
+
+    moved = Clock()
+    monkeypatch.setattr(timezone, "now", moved.now)
+    return moved
+
+
+@pytest.fixture
 def make_user(db: None) -> Any:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group

@@ -8,8 +8,9 @@ from typing import Any
 from audit.context import audit_context, user_actor
 
 
-def skops_bytes(seed: int = 0) -> bytes:
-    """A small real scikit-learn model serialised with skops, taking csv_bytes()'s columns (sex, age, amount)."""
+def skops_bytes(seed: int = 0, features: tuple[str, ...] = ("sex", "age", "amount")) -> bytes:
+    """A small real scikit-learn model serialised with skops, taking csv_bytes()'s columns (sex, age, amount), or
+    those of them named in `features`."""
     import numpy as np
     import pandas as pd
     import skops.io as sio
@@ -22,7 +23,9 @@ def skops_bytes(seed: int = 0) -> bytes:
     x = pd.DataFrame({"sex": rng.choice(["female", "male"], 40), "age": rng.integers(20, 70, 40),
                       "amount": rng.normal(1500, 300, 40)})
     y = (x["amount"] > 1500).astype(int)
-    pre = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["sex"])], remainder="passthrough")
+    x = x[list(features)]
+    encode = [("cat", OneHotEncoder(handle_unknown="ignore"), ["sex"])] if "sex" in features else []
+    pre = ColumnTransformer(encode, remainder="passthrough")
     return sio.dumps(Pipeline([("pre", pre), ("model", LogisticRegression(max_iter=500))]).fit(x, y))
 
 

@@ -35,6 +35,10 @@ class Decision(models.TextChoices):
 
 class PromotionRequest(GovernedModel):
     AUDIT_SCOPE = "version"
+    # What the request asked for and the rule it is judged by, frozen when it was made.
+    IMMUTABLE_FIELDS = ("version", "target_stage", "justification", "requested_by", "is_revalidation", "trigger",
+                        "policy_name", "policy_version", "policy_rule", "policy_sha256", "created_at", "expires_at")
+    AUDIT_SET_ONCE = ("decided_at",)
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
     target_stage = models.CharField(max_length=12, choices=TargetStage.choices)
@@ -76,6 +80,10 @@ class PromotionRequest(GovernedModel):
 
 class Approval(GovernedModel):
     AUDIT_SCOPE = "request"
+    # A decision as given, and what it was given on; only its lapse comes later, once.
+    IMMUTABLE_FIELDS = ("request", "approver", "role", "decision", "comment", "artifact_sha256", "evidence_digests",
+                        "created_at", "valid_until")
+    AUDIT_SET_ONCE = ("lapsed_at",)
 
     request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals")

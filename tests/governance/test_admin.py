@@ -176,10 +176,8 @@ def test_an_owner_change_in_the_admin_lapses_the_new_owners_approval(client, peo
     assert approval.lapsed_at is not None
 
 
-def test_an_expired_request_says_so_and_refuses_decisions_in_the_admin(client, people, req):
-    from tests.governance.test_decisions import _backdate
-
-    _backdate(req, days=40)
+def test_an_expired_request_says_so_and_refuses_decisions_in_the_admin(client, people, req, clock):
+    clock.advance(days=40)
     client.force_login(people.val)
     assert f"/admin/governance/promotionrequest/{req.pk}/" not in client.get(
         "/admin/governance/promotionrequest/").content.decode()

@@ -173,11 +173,9 @@ def test_a_validator_handed_the_model_loses_their_approval_at_once(api, people, 
     assert lapsed["lapsed_at"] and "owner or developer" in lapsed["lapse_reason"]
 
 
-def test_a_request_past_its_time_to_live_is_expired_by_the_first_decision(api, people, version):
-    from tests.governance.test_decisions import _backdate
-
+def test_a_request_past_its_time_to_live_is_expired_by_the_first_decision(api, people, version, clock):
     rid = _create(api, people, version)["id"]
-    _backdate(PromotionRequest.objects.get(pk=rid), days=40)
+    clock.advance(days=40)
     assert as_(api, people.val).get(f"/api/v1/promotion-requests/{rid}/").json()["status"] == "expired"
     assert as_(api, people.val).get("/api/v1/promotion-requests/awaiting-me/").json()["results"] == []
     resp = _approve(api, people.val, rid, "validator")

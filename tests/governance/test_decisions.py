@@ -15,7 +15,7 @@ from audit.context import audit_context, system_actor, user_actor
 from audit.models import AuditEntry
 from config.errors import Conflict, PermissionDenied
 from governance import accounts, policies, selectors, services
-from governance.models import Approval, Policy, PromotionRequest
+from governance.models import Approval, Policy
 from governance.roles import MODEL_VALIDATOR
 from registry.models import ModelPersonnel
 from registry.services.model import registered_model_edit, registered_model_set_developers
@@ -132,7 +132,7 @@ def test_completion_rechecks_each_counted_approval_against_the_rule(people):
     assert lapsed.lapsed_at is not None and "you do not hold the role" in lapsed.lapse_reason
 
 
-def test_a_request_40_days_past_a_one_day_ttl_is_expired_by_the_first_decision(people):
+def test_a_request_40_days_past_a_one_day_ttl_is_expired_by_the_first_decision(people, clock):
     policy = Policy.objects.get()
     rules_ = policy.rules
     rules_["production"]["high"]["request_ttl_days"] = 1
@@ -142,7 +142,7 @@ def test_a_request_40_days_past_a_one_day_ttl_is_expired_by_the_first_decision(p
     request = _request(people, version)
     _approve(request, people.val, "validator")
     _approve(request, people.risk, "risk_officer")
-    _backdate(request, days=40)
+    clock.advance(days=40)
     with pytest.raises(Conflict) as err:
         _approve(request, people.comp, "compliance_officer")
     assert err.value.rule == "request.expired"
@@ -155,21 +155,12 @@ def test_a_request_40_days_past_a_one_day_ttl_is_expired_by_the_first_decision(p
     assert services.promotion_requests_expire() == 0  # the job finds nothing left to do
 
 
-def _backdate(request, *, days):
-    """The request as if made `days` ago (its expiry moved with it), as a database holding old rows has it."""
-    with audit_context(actor=system_actor("test clock")):
-        row = PromotionRequest.objects.get(pk=request.pk)
-        row.created_at -= dt.timedelta(days=days)
-        row.expires_at -= dt.timedelta(days=days)
-        writer.save(row)
-
-
-def test_a_request_past_its_ttl_reads_as_expired_and_leaves_every_queue(people):
+def test_a_request_past_its_ttl_reads_as_expired_and_leaves_every_queue(people, clock):
     version = version_for(people)
     full_evidence(version)
     request = _request(people, version)
     assert list(selectors.awaiting(people.val)) == [request]
-    _backdate(request, days=31)
+    clock.advance(days=31)
     assert list(selectors.awaiting(people.val)) == []
     detail = selectors.request_detail(selectors.request_list().get(pk=request.pk), people.val)
     assert detail["status"] == "expired" and detail["you_may_act_as"] == []
@@ -177,16 +168,13 @@ def test_a_request_past_its_ttl_reads_as_expired_and_leaves_every_queue(people):
         services.approval_record(request=request, by=people.val, role="validator", decision="reject", comment="x")
 
 
-def test_an_approval_past_its_validity_no_longer_counts(people):
+def test_an_approval_past_its_validity_no_longer_counts(people, clock):
     version = version_for(people)
     full_evidence(version)
     request = _request(people, version)
     _approve(request, people.val, "validator")
     _approve(request, people.risk, "risk_officer")
-    with audit_context(actor=system_actor("test clock")):
-        old = Approval.objects.get(approver=people.val)
-        old.valid_until = timezone.now() - dt.timedelta(seconds=1)
-        writer.save(old)
+    clock.advance(hours=24 * 7, seconds=1)  # the policy's approval_valid_hours (168), and a second
     request = _approve(request, people.comp, "compliance_officer")
     assert request.status == "pending"
     assert "no longer valid" in Approval.objects.get(approver=people.val).lapse_reason

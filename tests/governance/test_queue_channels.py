@@ -223,19 +223,24 @@ def test_cli_awaiting_me(world: Any) -> None:
         assert got == _expected(world, user), user
 
 
-def test_moments_on_the_boundaries(world: Any) -> None:
+def test_moments_on_the_boundaries(world: Any, clock: Any) -> None:
     """`now` exactly at and a microsecond around each expiry and validity (with and without a fraction of a second,
     stored and asked), in UTC and in another zone."""
     import zoneinfo
 
-    from audit import writer
-    from audit.context import system_actor
-
-    approvals = list(Approval.objects.order_by("pk"))
-    with audit_context(actor=system_actor("clock")):
-        for i, approval in enumerate(approvals):
-            approval.valid_until = (timezone.now() + dt.timedelta(days=1 + i)).replace(microsecond=0)
-            writer.save(approval)
+    # Decisions and a request made on whole seconds, so that some validities and expiries are stored without a
+    # fraction of a second (the world's were made with one).
+    whole = (timezone.now() + dt.timedelta(days=1)).replace(microsecond=0)
+    for i, (user, role) in enumerate([(world.val2, "validator"), (world.comp, "compliance_officer")]):
+        clock.freeze(whole + dt.timedelta(days=i))
+        with audit_context(actor=user_actor(user)):
+            services.approval_record(request=world.r1, by=user, role=role, decision="approve")
+    clock.freeze(whole + dt.timedelta(days=2))
+    with audit_context(actor=user_actor(world.ci)):
+        services.promotion_request_create(version=world.r2.version, target_stage="staging", justification="whole",
+                                          by=world.ci)
+    clock.thaw()
+    assert {a.valid_until.microsecond for a in Approval.objects.all()} >= {0}
     everything = list(PromotionRequest.objects.select_related("version", "version__model")
                       .prefetch_related("approvals__approver"))
     marks = {r.expires_at for r in everything} | {a.valid_until for a in Approval.objects.all()}
@@ -292,7 +297,7 @@ from tests.governance import test_queue_property as prop  # noqa: E402
 
 
 @pytest.fixture
-def sa_world(make_user: Any) -> dict[str, Any]:
+def sa_world(make_user: Any, clock: Any) -> dict[str, Any]:
     from governance.models import Policy
     from registry.services.model import registered_model_create
     from tests.factories import skops_bytes
@@ -311,7 +316,7 @@ def sa_world(make_user: Any) -> dict[str, Any]:
     services.policy_update(policy=policy, by=admin, rules_=rules_)
     models = [registered_model_create(by=people[0], name=f"m{i}", title="M", risk_tier=tier)
               for i, tier in enumerate(("critical", "medium"))]
-    return {"people": people, "models": models, "artifact": skops_bytes()}
+    return {"people": people, "models": models, "artifact": skops_bytes(), "clock": clock}
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

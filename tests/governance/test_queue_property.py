@@ -18,11 +18,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit import writer
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import DomainError
 from governance import rules, services, slots
-from governance.models import Approval, Policy, PromotionRequest
+from governance.models import Policy, PromotionRequest
 from registry.models import RegisteredModel
 from registry.services.model import registered_model_create, registered_model_edit, registered_model_set_developers
 from registry.services.version import model_version_create
@@ -43,7 +42,8 @@ events = st.one_of(
     st.tuples(st.just("approve"), st.integers(0, 9), users_, st.sampled_from(sorted(ROLE_GROUPS))),
     st.tuples(st.just("reject"), st.integers(0, 9), users_, st.sampled_from(sorted(ROLE_GROUPS))),
     st.tuples(st.just("withdraw"), st.integers(0, 9)),
-    st.tuples(st.just("age_approval"), st.integers(0, 20), st.sampled_from([-30, -20, -1, 1, 20, 30])),
+    # Time passing between steps: past 168 hours the approvals given before it are no longer valid.
+    st.tuples(st.just("wait"), st.sampled_from([1, 20, 100, 170])),
 )
 histories = st.fixed_dictionaries({
     "roles": st.lists(st.sets(st.sampled_from(sorted(ROLE_GROUPS)), max_size=2), min_size=USERS, max_size=USERS),
@@ -53,7 +53,7 @@ histories = st.fixed_dictionaries({
 
 
 @pytest.fixture
-def world(make_user: Any) -> dict[str, Any]:
+def world(make_user: Any, clock: Any) -> dict[str, Any]:
     people = [make_user(f"u{i}", "model developer") for i in range(USERS)]
     admin = make_user("gov", "governance admin")
     policy = Policy.objects.get()
@@ -64,7 +64,7 @@ def world(make_user: Any) -> dict[str, Any]:
     services.policy_update(policy=policy, by=admin, rules_=rules_)
     models = [registered_model_create(by=people[0], name=f"m{i}", title="M", risk_tier=tier)
               for i, tier in enumerate(("critical", "medium"))]
-    return {"people": people, "models": models, "artifact": skops_bytes()}
+    return {"people": people, "models": models, "artifact": skops_bytes(), "clock": clock}
 
 
 def _member(model: RegisteredModel, index: int) -> Any:
@@ -102,18 +102,14 @@ def _step(world: dict[str, Any], event: tuple[Any, ...], versions: list[Any], re
     elif kind == "withdraw" and requests:
         request = requests[event[1] % len(requests)]
         services.promotion_request_withdraw(request=request, by=request.requested_by)
-    elif kind == "age_approval":
-        approvals = list(Approval.objects.order_by("pk"))
-        if approvals:
-            approval = approvals[event[1] % len(approvals)]
-            approval.valid_until = timezone.now() + dt.timedelta(hours=event[2])
-            with audit_context(actor=system_actor("clock")):
-                writer.save(approval)
+    elif kind == "wait":
+        world["clock"].advance(hours=event[1])
 
 
 def _play(world: dict[str, Any], history: dict[str, Any]) -> None:
     versions: list[Any] = []
     requests: list[PromotionRequest] = []
+    world["clock"].reset()  # each example's history starts now (its writes are rolled back after it)
     with audit_context(actor=system_actor("history"), channel="system"):
         for user, held in zip(world["people"], history["roles"], strict=True):
             user.groups.set([Group.objects.get(name="model developer")]

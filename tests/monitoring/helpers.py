@@ -44,11 +44,12 @@ def _report(version: Any, kind: str, dataset: Any, metrics: dict[str, Any]) -> R
                               pdf_name="", pdf_sha256="b" * 64)
 
 
-def monitored(make_user: Any, *, rows: int = 4000, stage: str = "production", tier: str = "high") -> tuple[Any, Any]:
-    """People, and a version of theirs in `stage` whose baseline is a performance and a bias report measured on an
-    evaluation dataset of `rows` applicants."""
+def monitored(make_user: Any, *, rows: int = 4000, stage: str = "production", tier: str = "high",
+              **fields: Any) -> tuple[Any, Any]:
+    """People, and a version of theirs in `stage` (made with `fields`) whose baseline is a performance and a
+    bias report measured on an evaluation dataset of `rows` applicants."""
     people = People(make_user)
-    version = version_for(people, tier=tier)
+    version = version_for(people, tier=tier, **fields)
     base = frame(rows, seed=1)
     content = base[["risk", "sex", "age", "amount"]].to_csv(index=False).encode()
     dataset = make_dataset_version(people.dev, name=f"eval-{version.pk}", content=content,

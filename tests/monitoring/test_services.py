@@ -14,7 +14,6 @@ import pytest
 from django.core import mail
 from scipy import stats
 
-from audit import writer
 from audit.context import audit_context, system_actor, user_actor
 from config.errors import Conflict, PermissionDenied
 from governance import holds, plans, services
@@ -22,6 +21,7 @@ from governance.models import Policy, PromotionHold, PromotionRequest
 from monitoring.batches import outcomes_attach
 from monitoring.models import Breach, Evaluation
 from monitoring.services import evaluations_due
+from tests.factories import skops_bytes
 from tests.monitoring.helpers import batch_csv, committed, frame, monitored, outcomes_csv, send
 
 pytestmark = pytest.mark.django_db
@@ -164,15 +164,13 @@ def test_a_window_labels_each_row_with_its_own_batchs_outcomes(world: Any) -> No
     window.refresh_from_db()
     assert window.status == "succeeded" and window.rows == 1200 and window.labelled_rows == 600
 
-def test_a_batch_without_a_sensitive_column_is_refused_and_fairness_is_measured(world: Any) -> None:
+def test_a_batch_without_a_sensitive_column_is_refused_and_fairness_is_measured(make_user: Any) -> None:
     # A sensitive column that is not a feature was optional: a developer leaving it out switched fairness
     # monitoring off (and, alternating batches with and without it, made every window fail). It is required.
     from config.errors import InvalidInput
 
-    people, version = world
-    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic():
-        version.artifact_check = {**(version.artifact_check or {}), "feature_names": ["age", "amount"]}
-        writer.save(version, action="registry.modelversion.update")
+    people, version = monitored(make_user, content=skops_bytes(features=("age", "amount")))
+    assert version.artifact_check["feature_names"] == ["age", "amount"]  # sex is sensitive, not a feature
     without = pd.read_csv(io.BytesIO(batch_csv(600, seed=5, start=5000))).drop(columns=["sex"])
     with pytest.raises(InvalidInput, match="missing sex"):
         send(version, people.dev, without.to_csv(index=False).encode())
