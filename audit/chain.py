@@ -50,6 +50,31 @@ def secret_digest(value: Any, name: str) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest() if hashed else NOT_A_HASH
 
 
+_BIG_INT = re.compile(r"-?[0-9]{16,}")
+
+
+def comparable(value: Any) -> Any:
+    """A recorded (jsonable) value as compared with another: a number is one number however it travelled (an integer
+    beyond 2**53, which `jsonable` writes as text and a JSON reader reads back as an integer or a double, is read as
+    the double), and true is not 1."""
+    if isinstance(value, bool):
+        return (bool, value)
+    if isinstance(value, int):
+        return value if abs(value) <= SAFE_INT else float(value)
+    if isinstance(value, str) and _BIG_INT.fullmatch(value) and abs(int(value)) > SAFE_INT:
+        return float(int(value))
+    if isinstance(value, dict):
+        return {k: comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [comparable(v) for v in value]
+    return value
+
+
+def same(recorded: Any, value: Any) -> bool:
+    """Whether a field's value is the one an entry recorded (`recorded`, as read from the entry's JSON)."""
+    return bool(comparable(recorded) == comparable(jsonable(value)))
+
+
 def jsonable(value: Any) -> Any:
     """Turn any field value into JSON that survives canonicalisation exactly."""
     if value is None or isinstance(value, bool | str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Min
 
@@ -30,34 +31,53 @@ def _object_type(obj: GovernedModel) -> str:
     return f"{meta.app_label}.{meta.model_name}"
 
 
-def require_as_made(objects: Iterable[GovernedModel]) -> None:
-    """Refuse (NotAsRecorded, a 409) when a fixed field of one of `objects` (all of one model) differs from the
-    value its first entry recorded, or its first entry does not record it. One query for all of them."""
+def require_as_made(objects: Iterable[GovernedModel], *, unrecorded_ok: bool = False) -> None:
+    """Refuse (NotAsRecorded, a 409) when one of `objects` (all of one model) is not as the log recorded it: a field
+    fixed when it was made (IMMUTABLE_FIELDS) that differs from what its first entry recorded, or a field set once
+    (AUDIT_SET_ONCE) that differs from the first value any of its entries recorded, or is set where none did.
+
+    A fixed field the first entry does not name was None if the column can be (an entry records what differs from
+    nothing), and is not judged if it cannot (the entry was written before the field existed). `unrecorded_ok`: an
+    object no entry names (made by a migration before the log recorded its kind) is not judged."""
     objs = list(objects)
     if not objs:
         return
-    first = objs[0]
-    names = [n for n in first.IMMUTABLE_FIELDS if n not in first.AUDIT_SECRETS]
-    if not names:
+    model = type(objs[0])
+    fixed = [n for n in model.IMMUTABLE_FIELDS if n not in model.AUDIT_SECRETS]
+    once = [n for n in model.AUDIT_SET_ONCE if n not in model.AUDIT_SECRETS]
+    if not fixed and not once:
         return
-    type_ = _object_type(first)
+    type_ = _object_type(objs[0])
     ids = {str(o.pk): o for o in objs}
-    firsts = (AuditEntry.objects.filter(object_type=type_, object_id__in=list(ids))
-              .values("object_id").annotate(first=Min("seq")).values("first"))
-    made = {object_id: (seq, json.loads(bytes(canonical))["changes"])
-            for object_id, seq, canonical in AuditEntry.objects.filter(seq__in=firsts)
-            .values_list("object_id", "seq", "canonical")}
+    entries = AuditEntry.objects.filter(object_type=type_, object_id__in=list(ids))
+    if not once:  # the first entry of each is enough
+        entries = AuditEntry.objects.filter(seq__in=entries.values("object_id").annotate(first=Min("seq"))
+                                            .values("first"))
+    history: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for object_id, seq, canonical in entries.order_by("seq").values_list("object_id", "seq", "canonical"):
+        history.setdefault(object_id, []).append((seq, json.loads(bytes(canonical))["changes"]))
+    fields = {f.name: f for f in model._meta.concrete_fields}
     for object_id, obj in ids.items():
-        if object_id not in made:
+        recorded = history.get(object_id)
+        if not recorded:
+            if unrecorded_ok:
+                continue
             raise NotAsRecorded(f"{obj._meta.verbose_name} {obj} has no entry recording how it was made: nothing is "
                                 "decided on it", rule="record.not_as_made")
-        seq, recorded = made[object_id]
         values = obj.audit_values()
-        # A field the creation left out was None (an entry records what differs from nothing).
-        differ = sorted(n for n in names if n in values
-                        and recorded.get(n, {}).get("new") != chain.jsonable(values[n]))
+        first_seq, made = recorded[0]
+        differ = [n for n in fixed if n in values and (
+            not chain.same(made[n].get("new"), values[n]) if n in made
+            else fields[n].null and values[n] is not None)]
+        for name in once:
+            if name not in values:
+                continue
+            first_set = next((c[name]["new"] for _, c in recorded if c.get(name, {}).get("new") is not None), None)
+            if not chain.same(first_set, values[name]):
+                differ.append(name)
         if differ:
             raise NotAsRecorded(
-                f"{obj._meta.verbose_name} {obj} is not as its first entry (#{seq}) recorded it: {', '.join(differ)} "
-                f"{'was' if len(differ) == 1 else 'were'} changed outside the product. Nothing is decided on it; "
-                "run `audit verify` and restore the row from the log", rule="record.not_as_made")
+                f"{obj._meta.verbose_name} {obj} is not as its entries (from #{first_seq}) recorded it: "
+                f"{', '.join(sorted(differ))} {'was' if len(differ) == 1 else 'were'} changed outside the product. "
+                "Nothing is decided on it; run `audit verify` and restore the row from the log",
+                rule="record.not_as_made")

@@ -223,6 +223,9 @@ def save(
     before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
     if not creating:
         _refuse_fixed_changes(obj)
+    elif obj.pk is not None and type(obj)._base_manager.filter(pk=obj.pk).exists():
+        raise Conflict(f"{obj._meta.verbose_name} {obj} already exists: it is changed by an update of the row as "
+                       "loaded, never made again; nothing was changed")
     with _unit():
         permits.note(_object_type(obj), None if creating else obj.pk)
         with permits.writing():
@@ -230,7 +233,9 @@ def save(
             if before:
                 saved = _save_changed_fields(obj, before)
             else:
-                obj.save()
+                # A creation inserts: an instance of a row that exists, marked as new, is refused by the key
+                # rather than written over it under a second "create" entry.
+                obj.save(force_insert=creating)
         after = obj.audit_values()
         # After a save of the changed fields only, no other field can differ from before.
         old, new = (before, after) if saved is None else (
@@ -246,18 +251,19 @@ def _refuse_fixed_changes(obj: GovernedModel) -> None:
     """A field fixed when the object was made (IMMUTABLE_FIELDS), or set once (AUDIT_SET_ONCE) and set, keeps its
     value: a save that changes one is refused before anything is written, whichever channel asked for it. Compared
     with the stored row, not the instance's snapshot, which the caller holds and could have made up."""
-    names = (*obj.IMMUTABLE_FIELDS, *obj.AUDIT_SET_ONCE)
+    model = type(obj)  # the class's declaration, not anything set on the instance
+    names = (*model.IMMUTABLE_FIELDS, *model.AUDIT_SET_ONCE)
     if not names:
         return
     attnames = {f.name: f.attname for f in obj._meta.concrete_fields if f.name in names}
-    stored = type(obj)._base_manager.filter(pk=obj.pk).values(*attnames.values()).first()
+    stored = model._base_manager.filter(pk=obj.pk).values(*attnames.values()).first()
     if stored is None:
         return  # no row to keep: the save itself finds that
     after = obj.audit_values()
     fixed = sorted({name for name, attname in attnames.items()
                     if name in after  # a deferred field is not written
-                    and (name in obj.IMMUTABLE_FIELDS or stored[attname] is not None)
-                    and chain.jsonable(stored[attname]) != chain.jsonable(after[name])})
+                    and (name in model.IMMUTABLE_FIELDS or stored[attname] is not None)
+                    and not chain.same(chain.jsonable(stored[attname]), after[name])})
     if fixed:
         raise PermissionDenied(f"{', '.join(fixed)} of {obj._meta.verbose_name} {obj} cannot be changed: "
                                f"{'it is' if len(fixed) == 1 else 'they are'} fixed once set, as the log recorded; "

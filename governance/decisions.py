@@ -23,7 +23,7 @@ from config.errors import Conflict, DomainError, InvalidInput, NotFound
 from config.json_input import check_json_value
 from governance import gates, policies, rules
 from governance.models import Approval, PromotionRequest, RequestStatus
-from registry.models import ModelVersion, RegisteredModel, Stage
+from registry.models import ModelPersonnel, ModelVersion, RegisteredModel, Stage
 from registry.services.personnel import lock_model
 from registry.services.version import model_version_set_stage
 from reports.models import Report
@@ -53,9 +53,16 @@ def lock_request(pk: int) -> PromotionRequest:
     lock_model(model_id)
     request = (PromotionRequest.objects.select_for_update(of=("self",))
                .select_related("version", "version__model").get(pk=pk))
-    # What it asks for and is judged by, and the version it would promote, as they were made (audit.recorded).
+    # What it asks for and is judged by, the version it would promote and the record of the model's people that
+    # separation of duties reads, as they were made (audit.recorded).
     recorded.require_as_made([request])
+    if request.status == RequestStatus.PENDING and request.decided_at is not None:
+        raise recorded.NotAsRecorded(f"request #{request.pk} reads as pending but was decided at {request.decided_at}"
+                                     ": its status was changed outside the product; nothing is decided on it",
+                                     rule="record.not_as_made")
     recorded.require_as_made([request.version])
+    # Spells made by the migration that began the record (registry 0006) have no entry of their own.
+    recorded.require_as_made(ModelPersonnel.objects.filter(model_id=model_id), unrecorded_ok=True)
     return request
 
 

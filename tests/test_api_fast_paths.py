@@ -60,13 +60,11 @@ def world(make_user: Any) -> dict[str, Any]:
     promotion_request_create(version=parent, target_stage="production", justification="prod", by=owner)
     promotion_request_create(version=make_version(rich, owner), target_stage="staging", justification="again", by=owner)
     other = make_model(owner, "other", developers=[owner], risk_tier="critical")
-    lonely = promotion_request_create(version=make_version(other, owner), target_stage="staging",
-                                      justification="x", by=owner)
+    orphan = make_version(other, owner)
+    with audit_context(actor=system_actor("test"), channel="system"):  # asked by no one: requested_by NULL
+        lonely = promotion_request_create(version=orphan, target_stage="staging", justification="x", by=None)
     approval_record(request=lonely, by=risk, role="risk_officer", decision="reject", comment="no")
     with audit_context(actor=system_actor("test"), channel="system"):
-        orphan = PromotionRequest.objects.get(pk=lonely.pk)
-        orphan.requested_by = None
-        writer.save(orphan)
         lapsed = Approval.objects.filter(request=lonely).first()
         assert lapsed is not None
         lapsed.lapsed_at = timezone.now()

@@ -27,6 +27,7 @@ class ModelPersonnel(GovernedModel):
     """
 
     IMMUTABLE_FIELDS = ("model", "user", "role", "started_at")
+    AUDIT_SET_ONCE = ("ended_at",)
     AUDIT_SCOPE = "model"
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="personnel")
