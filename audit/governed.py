@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import connections, models
 
-from audit import permits
+from audit import permits, replay
 from audit.models import UnauditedWriteError
 
 _BULK_REFUSED = "bulk {op} on {model} is refused: it would change rows without audit entries; {hint}"
@@ -75,6 +75,10 @@ class GovernedQuerySet(NoBulkWritesQuerySet):
         raise self._refused("delete")
 
 
+# What a field set once (AUDIT_SET_ONCE) holds until it is set: null, or a blank text column's "" (the replay's too).
+UNSET = replay.UNSET
+
+
 class GovernedModel(models.Model):
     """A model whose every save and delete is made by `audit.writer` with its entry."""
 
@@ -85,7 +89,7 @@ class GovernedModel(models.Model):
     # Fields set when the object is made, or once after (a token's owner, key hash, revocation), and never changed
     # again: the replay keeps the first value the log recorded (for a secret, its digest), whatever a later entry
     # says, so a later change is named by `audit verify` even under an entry that claims it.
-    AUDIT_SET_ONCE: ClassVar[tuple[str, ...]] = ()
+    AUDIT_SET_ONCE: ClassVar[tuple[str, ...]] = ()  # unset: None or "" (UNSET)
     # Fields fixed when the object is made (a version's artifact, a request's frozen rule, an approval's decision):
     # the writer refuses a save that changes one (every channel), the replay keeps what the creation recorded, and
     # a decision reads them only once they are found equal to it (audit.recorded.require_as_made).

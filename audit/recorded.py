@@ -17,7 +17,7 @@ from typing import Any
 from django.db.models import Min
 
 from audit import chain
-from audit.governed import GovernedModel
+from audit.governed import UNSET, GovernedModel
 from audit.models import AuditEntry
 from config.errors import Conflict
 
@@ -34,7 +34,7 @@ def _object_type(obj: GovernedModel) -> str:
 def require_as_made(objects: Iterable[GovernedModel], *, unrecorded_ok: bool = False) -> None:
     """Refuse (NotAsRecorded, a 409) when one of `objects` (all of one model) is not as the log recorded it: a field
     fixed when it was made (IMMUTABLE_FIELDS) that differs from what its first entry recorded, or a field set once
-    (AUDIT_SET_ONCE) that differs from the first value any of its entries recorded, or is set where none did.
+    (AUDIT_SET_ONCE) that differs from the first value any of its entries set, or is set where none did.
 
     A fixed field the first entry does not name was None if the column can be (an entry records what differs from
     nothing), and is not judged if it cannot (the entry was written before the field existed). `unrecorded_ok`: an
@@ -72,8 +72,8 @@ def require_as_made(objects: Iterable[GovernedModel], *, unrecorded_ok: bool = F
         for name in once:
             if name not in values:
                 continue
-            first_set = next((c[name]["new"] for _, c in recorded if c.get(name, {}).get("new") is not None), None)
-            if not chain.same(first_set, values[name]):
+            first_set = next((c[name]["new"] for _, c in recorded if c.get(name, {}).get("new") not in UNSET), None)
+            if (values[name] not in UNSET) if first_set is None else not chain.same(first_set, values[name]):
                 differ.append(name)
         if differ:
             raise NotAsRecorded(

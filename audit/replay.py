@@ -25,6 +25,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# What a field set once holds until it is set (audit.governed.UNSET): null, or a blank text column's "".
+UNSET = (None, "")
+
 
 @dataclass(frozen=True)
 class Link:
@@ -211,7 +214,7 @@ def applier(schema: Schema, state: State) -> Any:
             # A field set once (a token's owner, key hash, revocation) keeps what its creation recorded (or the
             # first value, for an object made before the log said it).
             if once is not None and name in once and verb != "create" and current is not None \
-                    and current.get(name) is not None:
+                    and current.get(name) not in UNSET:
                 continue
             if field_name is not None:
                 if current is None:

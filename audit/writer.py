@@ -19,7 +19,7 @@ from audit.context import current_actor, current_context
 from audit.format.entry import action_ok, changes_ok, entry_hash, format_ts, tail
 from audit.format.jcs import canonical
 from audit.format.rfc6962 import CompactRange, leaf_hash
-from audit.governed import EXPECTED, GovernedModel
+from audit.governed import EXPECTED, UNSET, GovernedModel
 from audit.models import ENTRY_COLUMNS, AuditEntry, ChainHead, MerkleNode, entry_columns
 from config.errors import Conflict, PermissionDenied
 
@@ -262,7 +262,7 @@ def _refuse_fixed_changes(obj: GovernedModel) -> None:
     after = obj.audit_values()
     fixed = sorted({name for name, attname in attnames.items()
                     if name in after  # a deferred field is not written
-                    and (name in model.IMMUTABLE_FIELDS or stored[attname] is not None)
+                    and (name in model.IMMUTABLE_FIELDS or stored[attname] not in UNSET)
                     and not chain.same(chain.jsonable(stored[attname]), after[name])})
     if fixed:
         raise PermissionDenied(f"{', '.join(fixed)} of {obj._meta.verbose_name} {obj} cannot be changed: "

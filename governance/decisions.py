@@ -10,19 +10,22 @@ action, and nothing shown as pending is anything else.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import recorded, writer
+from audit.models import AuditEntry
 from config.errors import Conflict, DomainError, InvalidInput, NotFound
 from config.json_input import check_json_value
 from governance import gates, policies, rules
-from governance.models import Approval, PromotionRequest, RequestStatus
+from governance.models import Approval, PromotionHold, PromotionRequest, RequestStatus
 from registry.models import ModelPersonnel, ModelVersion, RegisteredModel, Stage
 from registry.services.personnel import lock_model
 from registry.services.version import model_version_set_stage
@@ -107,6 +110,10 @@ def settle(request: PromotionRequest, now: dt.datetime) -> list[Approval]:
     counted = list(request.approvals.select_related("approver").filter(decision="approve", lapsed_at__isnull=True))
     recorded.require_as_made(counted)  # each as it was given, before any of them is judged
     digests = gates.evidence_digests(request.version)
+    # The evidence the gates read, as its reports recorded it (a verdict flipped by SQL decides nothing), and the
+    # model's holds as the log opened them (a hold moved to another model by SQL still holds this one).
+    recorded.require_as_made(Report.objects.filter(pk__in=[d["report_id"] for d in digests.values()]))
+    _require_holds_as_recorded(request.version.model_id)
     lapsed = []
     for approval in counted:
         reason = _lapse_reason(approval, request, digests, now)
@@ -119,6 +126,22 @@ def settle(request: PromotionRequest, now: dt.datetime) -> list[Approval]:
         transaction.on_commit(lambda: notify_lapsed(ids))
     _complete_if_ready(request, now, digests)
     return lapsed
+
+
+def _require_holds_as_recorded(model_id: int) -> None:
+    """Every hold the log opened on the model is a row of this model, as made (a hold is never deleted); the
+    gates then read the rows. Found by the holds' entries (`str(hold)` names the model), read in full."""
+    opened = AuditEntry.objects.filter(object_type="governance.promotionhold", action="governance.hold.open",
+                                       object_repr__contains=f" on model {model_id} (")
+    logged = {int(object_id) for object_id, canonical in opened.values_list("object_id", "canonical")
+              if json.loads(bytes(canonical))["changes"].get("model", {}).get("new") == model_id}
+    rows = list(PromotionHold.objects.filter(Q(model_id=model_id) | Q(pk__in=logged)))
+    missing = logged - {h.pk for h in rows}
+    if missing:
+        raise recorded.NotAsRecorded(f"hold {', '.join(f'#{pk}' for pk in sorted(missing))} on model {model_id} is in "
+                                     "the log but not in the database: nothing is decided on the model's requests",
+                                     rule="record.not_as_made")
+    recorded.require_as_made(rows)
 
 
 def _complete_if_ready(request: PromotionRequest, now: dt.datetime, digests: dict[str, Any]) -> bool:

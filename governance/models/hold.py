@@ -13,6 +13,7 @@ from registry.models import RegisteredModel
 class PromotionHold(GovernedModel):
     AUDIT_SCOPE = "model"
     IMMUTABLE_FIELDS = ("model", "reason", "opened_at")
+    AUDIT_SET_ONCE = ("released_at", "released_by", "review")
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="promotion_holds")
     # What opened it, in words a reviewer can act on (the breach: evaluation, measurements, thresholds).

@@ -252,14 +252,14 @@ def test_a_developer_spell_moved_past_the_writer_does_not_clear_the_developer(pe
         services.approval_record(request=request, by=people.val, role="validator", decision="approve")
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: a hold moved to another model by SQL under a forged entry is a "
-                                        "hold missing from this model's rows; only `audit verify` names it")
 def test_a_hold_moved_past_the_writer_does_not_release_the_model(people: People, half: PromotionRequest) -> None:
     with audit_context(actor=system_actor("monitoring")):
         hold = holds.hold_open(model_id=half.version.model_id, reason="red breach.")
     other = version_for(people, name="other").model
     _past_the_writer(hold, "model_id", other.pk)  # IMMUTABLE_FIELDS of PromotionHold
-    _complete(half, people)
+    with pytest.raises(NotAsRecorded) as refused:
+        _complete(half, people)
+    assert "model" in refused.value.message
     assert ModelVersion.objects.get(pk=half.version_id).stage == "none"
 
 
@@ -309,8 +309,6 @@ def test_a_version_with_a_large_float_metric_can_have_its_description_edited_aft
 
 # 6. Evidence read from a mutable column: a failed bias verdict turned into a pass past the writer.
 
-@pytest.mark.xfail(strict=True, reason="known limit: a report's verdict is a column the gates read; flipped by SQL "
-                                        "under a forged entry, only `audit verify` names it")
 def test_a_bias_verdict_flipped_past_the_writer_does_not_pass_the_gate(people: People) -> None:
     from reports.models import Report
 
