@@ -94,6 +94,9 @@ class GovernedModel(models.Model):
     # the writer refuses a save that changes one (every channel), the replay keeps what the creation recorded, and
     # a decision reads them only once they are found equal to it (audit.recorded.require_as_made).
     IMMUTABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # Fields kept as they were when a field set once was set ({that field: (these, ...)}): a report's status and
+    # finish time once its digest is, so a report that succeeded cannot be made to read as failed or as older.
+    AUDIT_SET_WITH: ClassVar[dict[str, tuple[str, ...]]] = {}
     # Fields left out of the entries (too large to repeat there) but bound to a field that is in them: the SHA-256
     # of the field's RFC 8785 bytes must equal that field's value once it is set ({field: digest field}).
     # `audit verify` checks the binding, so the entries bind the value through its digest.

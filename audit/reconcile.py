@@ -125,12 +125,13 @@ def schema() -> Schema:
     links[(perm, "users")] = (user_perms, False)
     links[(group, "permissions")] = (group_perms, True)
     links[(perm, "groups")] = (group_perms, False)
-    set_once = {_type(m): frozenset(n for f in (*m.AUDIT_SET_ONCE, *m.IMMUTABLE_FIELDS)
+    set_once = {_type(m): frozenset(n for f in m.AUDIT_SET_ONCE
                                     for n in ((f, chain.digest_key(f)) if f in m.AUDIT_SECRETS else (f,)))
-                for m in governed_models()
-                if issubclass(m, GovernedModel) and (m.AUDIT_SET_ONCE or m.IMMUTABLE_FIELDS)}
+                for m in governed_models() if issubclass(m, GovernedModel) and m.AUDIT_SET_ONCE}
+    fixed = {_type(m): frozenset(m.IMMUTABLE_FIELDS) - frozenset(m.AUDIT_SECRETS)
+             for m in governed_models() if issubclass(m, GovernedModel) and m.IMMUTABLE_FIELDS}
     return Schema(fields=fields, links=links, named_by={user: get_user_model().USERNAME_FIELD, group: "name"},
-                  name_keyed=frozenset({perm}), set_once=set_once, inert=auth_events.INERT_ACTIONS)
+                  name_keyed=frozenset({perm}), set_once=set_once, fixed=fixed, inert=auth_events.INERT_ACTIONS)
 
 
 def replay_log() -> State:

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import Min
 
-from audit import chain
+from audit import chain, writer
 from audit.governed import UNSET, GovernedModel
 from audit.models import AuditEntry
 from config.errors import Conflict
@@ -45,17 +45,22 @@ def require_as_made(objects: Iterable[GovernedModel], *, unrecorded_ok: bool = F
     model = type(objs[0])
     fixed = [n for n in model.IMMUTABLE_FIELDS if n not in model.AUDIT_SECRETS]
     once = [n for n in model.AUDIT_SET_ONCE if n not in model.AUDIT_SECRETS]
-    if not fixed and not once:
+    with_ = model.AUDIT_SET_WITH
+    if not fixed and not once and not with_:
         return
     type_ = _object_type(objs[0])
     ids = {str(o.pk): o for o in objs}
     entries = AuditEntry.objects.filter(object_type=type_, object_id__in=list(ids))
-    if not once:  # the first entry of each is enough
+    if not once and not with_:  # the first entry of each is enough
         entries = AuditEntry.objects.filter(seq__in=entries.values("object_id").annotate(first=Min("seq"))
                                             .values("first"))
-    history: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    history: dict[str, list[tuple[int | None, dict[str, Any]]]] = {}
     for object_id, seq, canonical in entries.order_by("seq").values_list("object_id", "seq", "canonical"):
         history.setdefault(object_id, []).append((seq, json.loads(bytes(canonical))["changes"]))
+    # And this transaction's, not yet appended (a report succeeding settles requests before its entry is).
+    for item in writer.pending_entries(type_):
+        if item.obj.id in ids:
+            history.setdefault(item.obj.id, []).append((None, item.changes))
     fields = {f.name: f for f in model._meta.concrete_fields}
     for object_id, obj in ids.items():
         recorded = history.get(object_id)
@@ -75,9 +80,16 @@ def require_as_made(objects: Iterable[GovernedModel], *, unrecorded_ok: bool = F
             first_set = next((c[name]["new"] for _, c in recorded if c.get(name, {}).get("new") not in UNSET), None)
             if (values[name] not in UNSET) if first_set is None else not chain.same(first_set, values[name]):
                 differ.append(name)
+        for key, companions in with_.items():
+            # The entry that set `key` recorded what its companions became with it; they stay so.
+            setting = next((c for _, c in recorded if c.get(key, {}).get("new") not in UNSET), None)
+            if setting is not None:
+                differ.extend(n for n in companions if n in values and n in setting
+                              and not chain.same(setting[n].get("new"), values[n]))
         if differ:
             raise NotAsRecorded(
-                f"{obj._meta.verbose_name} {obj} is not as its entries (from #{first_seq}) recorded it: "
+                f"{obj._meta.verbose_name} {obj} is not as its entries "
+                f"({'this transaction' if first_seq is None else f'from #{first_seq}'}) recorded it: "
                 f"{', '.join(sorted(differ))} {'was' if len(differ) == 1 else 'were'} changed outside the product. "
                 "Nothing is decided on it; run `audit verify` and restore the row from the log",
                 rule="record.not_as_made")

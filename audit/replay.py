@@ -62,6 +62,8 @@ class Schema:
     name_keyed: frozenset[str] = frozenset()
     # The fields set once (GovernedModel.AUDIT_SET_ONCE), secrets' digests (audit.chain.digest_key) included, by type.
     set_once: dict[str, frozenset[str]] = field(default_factory=dict)
+    # The fields fixed when an object is made (GovernedModel.IMMUTABLE_FIELDS): only its creation sets them.
+    fixed: dict[str, frozenset[str]] = field(default_factory=dict)
     # Actions that change nothing (a login, a logout): whatever changes an entry of one carries are not applied.
     inert: frozenset[str] = frozenset()
 
@@ -173,6 +175,7 @@ def applier(schema: Schema, state: State) -> Any:
     named_by = schema.named_by
     name_keyed = schema.name_keyed
     set_once = schema.set_once
+    fixed_of = schema.fixed
     inert = schema.inert
     objects, created, deleted, mentioned, names = (state.objects, state.created, state.deleted, state.mentioned,
                                                    state.names)
@@ -201,6 +204,7 @@ def applier(schema: Schema, state: State) -> Any:
             return  # a login, a logout, a failed login (whose id is the name tried): nothing changes
         current = objects[type_].get(id_)
         once = set_once.get(type_)
+        fixed = fixed_of.get(type_)
         applied = False
         for name, change in changes.items():
             field_name = fields.get(name)
@@ -215,6 +219,9 @@ def applier(schema: Schema, state: State) -> Any:
             # first value, for an object made before the log said it).
             if once is not None and name in once and verb != "create" and current is not None \
                     and current.get(name) not in UNSET:
+                continue
+            # A fixed field keeps what the creation recorded (null if it named none), blank or not.
+            if fixed is not None and name in fixed and verb != "create" and current is not None:
                 continue
             if field_name is not None:
                 if current is None:

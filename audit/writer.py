@@ -181,6 +181,15 @@ def pending_change(object_type: str, object_id: Any, field: str) -> tuple[bool, 
     return False, None
 
 
+def pending_entries(object_type: str) -> list[PendingEntry]:
+    """This transaction's entries about objects of `object_type` not yet appended (the log as it will be at
+    COMMIT), oldest first."""
+    buf = _buffer.get()
+    if buf is None or buf.conn is not connections[DEFAULT_DB_ALIAS]:
+        return []
+    return [item for item in buf.pending if item.obj.type == object_type]
+
+
 def _check_changes(changes: dict[str, Any]) -> None:
     # The spec's shape of `changes`, which every verifier checks: an entry without it would fail them all.
     for name, change in changes.items():
@@ -252,17 +261,20 @@ def _refuse_fixed_changes(obj: GovernedModel) -> None:
     value: a save that changes one is refused before anything is written, whichever channel asked for it. Compared
     with the stored row, not the instance's snapshot, which the caller holds and could have made up."""
     model = type(obj)  # the class's declaration, not anything set on the instance
-    names = (*model.IMMUTABLE_FIELDS, *model.AUDIT_SET_ONCE)
+    with_ = model.AUDIT_SET_WITH
+    names = {*model.IMMUTABLE_FIELDS, *model.AUDIT_SET_ONCE, *with_, *(n for ns in with_.values() for n in ns)}
     if not names:
         return
     attnames = {f.name: f.attname for f in obj._meta.concrete_fields if f.name in names}
     stored = model._base_manager.filter(pk=obj.pk).values(*attnames.values()).first()
     if stored is None:
         return  # no row to keep: the save itself finds that
+    sealed = {n for key, ns in with_.items() if stored[attnames[key]] not in UNSET for n in ns}
     after = obj.audit_values()
     fixed = sorted({name for name, attname in attnames.items()
                     if name in after  # a deferred field is not written
-                    and (name in model.IMMUTABLE_FIELDS or stored[attname] not in UNSET)
+                    and (name in model.IMMUTABLE_FIELDS or name in sealed
+                         or (name in model.AUDIT_SET_ONCE and stored[attname] not in UNSET))
                     and not chain.same(chain.jsonable(stored[attname]), after[name])})
     if fixed:
         raise PermissionDenied(f"{', '.join(fixed)} of {obj._meta.verbose_name} {obj} cannot be changed: "

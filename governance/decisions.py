@@ -110,9 +110,10 @@ def settle(request: PromotionRequest, now: dt.datetime) -> list[Approval]:
     counted = list(request.approvals.select_related("approver").filter(decision="approve", lapsed_at__isnull=True))
     recorded.require_as_made(counted)  # each as it was given, before any of them is judged
     digests = gates.evidence_digests(request.version)
-    # The evidence the gates read, as its reports recorded it (a verdict flipped by SQL decides nothing), and the
+    # The evidence the gates choose from, as its reports recorded it (a verdict flipped, a report that succeeded made
+    # to read as failed or older, by SQL, decides nothing), and the
     # model's holds as the log opened them (a hold moved to another model by SQL still holds this one).
-    recorded.require_as_made(Report.objects.filter(pk__in=[d["report_id"] for d in digests.values()]))
+    recorded.require_as_made(Report.objects.filter(version_id=request.version_id))
     _require_holds_as_recorded(request.version.model_id)
     lapsed = []
     for approval in counted:

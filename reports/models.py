@@ -38,9 +38,11 @@ class Report(GovernedModel):
     # The metrics (what the gates read) are the JSON twin's content: json_sha256, in the entries, binds them.
     AUDIT_DIGESTED = {"metrics": "json_sha256"}
     # What was asked for, fixed at the request; what the report found, set once when it succeeds.
-    IMMUTABLE_FIELDS = ("version", "kind", "evaluation_dataset", "config", "config_sha256", "requested_by",
+    IMMUTABLE_FIELDS = ("version", "kind", "evaluation_dataset", "config", "config_sha256", "inputs", "requested_by",
                         "created_at")
     AUDIT_SET_ONCE = ("verdict", "json_sha256", "pdf_sha256")
+    # Once it succeeded (its digest set), it reads as succeeded, finished when it did.
+    AUDIT_SET_WITH = {"json_sha256": ("status", "finished_at")}
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="reports")
     kind = models.CharField(max_length=20, choices=ReportKind.choices)

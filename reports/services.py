@@ -157,6 +157,8 @@ def report_fail(*, report_id: int, message: str) -> Report:
     """A report that could not be computed ends failed, with the reason."""
     with writer.atomic():
         report = Report.objects.select_for_update().get(pk=report_id)
+        if report.status == ReportStatus.SUCCEEDED:
+            return report  # served meanwhile (another worker): evidence stays as it succeeded
         report.status, report.error, report.finished_at = ReportStatus.FAILED, message[:2000], timezone.now()
         writer.save(report, action="reports.report.fail")
     return report
