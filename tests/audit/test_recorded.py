@@ -216,12 +216,8 @@ def test_an_approval_unlapsed_past_the_writer_does_not_count(people: People, hal
 @pytest.mark.parametrize("clear_decided_at", [True, False])
 def test_a_rejected_request_reopened_past_the_writer_decides_nothing(people: People, make_user: Any,
                                                                    clear_decided_at: bool) -> None:
-    version = version_for(people)
-    full_evidence(version)
-    request = services.promotion_request_create(version=version, target_stage="production", justification="go",
-                                                by=people.dev)
-    services.approval_record(request=request, by=people.val, role="validator", decision="approve")
-    services.approval_record(request=request, by=people.risk, role="risk_officer", decision="approve")
+    request = _half(people)
+    version = request.version
     services.approval_record(request=request, by=people.comp, role="compliance_officer", decision="reject",
                              comment="no")
     assert PromotionRequest.objects.get(pk=request.pk).status == "rejected"
