@@ -205,6 +205,7 @@ def applier(schema: Schema, state: State) -> Any:
         current = objects[type_].get(id_)
         once = set_once.get(type_)
         fixed = fixed_of.get(type_)
+        known = current is not None  # before this entry: its first entry (a "create", a spell's "start") sets them
         applied = False
         for name, change in changes.items():
             field_name = fields.get(name)
@@ -221,7 +222,7 @@ def applier(schema: Schema, state: State) -> Any:
                     and current.get(name) not in UNSET:
                 continue
             # A fixed field keeps what the creation recorded (null if it named none), blank or not.
-            if fixed is not None and name in fixed and verb != "create" and current is not None:
+            if fixed is not None and name in fixed and verb != "create" and known:
                 continue
             if field_name is not None:
                 if current is None:
