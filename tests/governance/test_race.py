@@ -56,7 +56,21 @@ def test_last_slot_race_promotes_once(make_user: Any) -> None:
 
 def approve_or_change(index: int, request_id: int, approver: str, role: str, change: str) -> str:
     """Process 0 approves; process 1 makes the approver the model's owner or one of its developers, or (for
-    "expire") runs the scheduled expiry of the request."""
+    "expire") runs the scheduled expiry of the request. For "expire" both processes' clocks read 31 days on: the
+    request's time to live (30 days) has run out (a request cannot be backdated: tests/clock.py)."""
+    if change != "expire":
+        return _approve_or_change(index, request_id, approver, role, change)
+    import datetime as dt
+    from unittest import mock
+
+    from django.utils import timezone
+
+    real_now = timezone.now
+    with mock.patch.object(timezone, "now", lambda: real_now() + dt.timedelta(days=31)):
+        return _approve_or_change(index, request_id, approver, role, change)
+
+
+def _approve_or_change(index: int, request_id: int, approver: str, role: str, change: str) -> str:
     from django.contrib.auth import get_user_model
 
     from audit.context import audit_context, system_actor, user_actor
@@ -90,12 +104,9 @@ def approve_or_change(index: int, request_id: int, approver: str, role: str, cha
 def _race(make_user: Any, change: str, rounds: int = 3) -> list[tuple[str, str]]:
     """Each round: a fresh request whose last slot the approver fills while the change happens; returns, per round,
     what each side saw. Whatever the order, the approver's approval never counts once they are on the model."""
-    import datetime as dt
 
-    from audit import writer
-    from audit.context import audit_context, system_actor
     from governance import services
-    from governance.models import Approval, PromotionRequest
+    from governance.models import Approval
     from tests.governance.helpers import People, full_evidence, version_for
 
     people = People(make_user)
@@ -107,11 +118,6 @@ def _race(make_user: Any, change: str, rounds: int = 3) -> list[tuple[str, str]]
                                                     by=people.dev)
         services.approval_record(request=request, by=people.risk, role="risk_officer", decision="approve")
         services.approval_record(request=request, by=people.comp, role="compliance_officer", decision="approve")
-        if change == "expire":
-            with audit_context(actor=system_actor("test clock")):
-                row = PromotionRequest.objects.get(pk=request.pk)
-                row.expires_at = row.created_at + dt.timedelta(milliseconds=1)  # its time to live has run out
-                writer.save(row)
         results = run_processes("tests.governance.test_race:approve_or_change", 2, request.pk, "val", "validator",
                                 change)
         request.refresh_from_db()
