@@ -26,11 +26,6 @@ class NotAsRecorded(Conflict):
     """A row's fixed field differs from what the log recorded when the object was made."""
 
 
-def _object_type(obj: GovernedModel) -> str:
-    meta = obj._meta.concrete_model._meta  # type: ignore[union-attr]
-    return f"{meta.app_label}.{meta.model_name}"
-
-
 def require_as_made(objects: Iterable[GovernedModel], *, unrecorded_ok: bool = False) -> None:
     """Refuse (NotAsRecorded, a 409) when one of `objects` (all of one model) is not as the log recorded it: a field
     fixed when it was made (IMMUTABLE_FIELDS) that differs from what its first entry recorded, or a field set once
@@ -48,7 +43,7 @@ def require_as_made(objects: Iterable[GovernedModel], *, unrecorded_ok: bool = F
     with_ = model.AUDIT_SET_WITH
     if not fixed and not once and not with_:
         return
-    type_ = _object_type(objs[0])
+    type_ = writer.object_ref(objs[0]).type  # the type the writer records it under
     ids = {str(o.pk): o for o in objs}
     entries = AuditEntry.objects.filter(object_type=type_, object_id__in=list(ids))
     if not once and not with_:  # the first entry of each is enough

@@ -242,9 +242,7 @@ def save(
             if before:
                 saved = _save_changed_fields(obj, before)
             else:
-                # A creation inserts: an instance of a row that exists, marked as new, is refused by the key
-                # rather than written over it under a second "create" entry.
-                obj.save(force_insert=creating)
+                obj.save(force_insert=creating)  # never an UPDATE under a "create" entry
         after = obj.audit_values()
         # After a save of the changed fields only, no other field can differ from before.
         old, new = (before, after) if saved is None else (

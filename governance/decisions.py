@@ -69,15 +69,23 @@ def lock_request(pk: int) -> PromotionRequest:
     return request
 
 
+def _settled(pk: int, now: dt.datetime) -> PromotionRequest | None:
+    """Lock and settle one request in the caller's transaction; None if it was found changed outside the product
+    (NotAsRecorded, raised before anything is written). That one is left as it is, for `audit verify` to name: every
+    decision on it is refused, so nothing moves on it, and the change or job that brought us here goes ahead."""
+    try:
+        request = lock_request(pk)
+        settle(request, now)
+    except recorded.NotAsRecorded as exc:
+        log.error("promotion request %s not settled: %s", pk, exc.message)
+        return None
+    return request
+
+
 def _settle_each(pks: Iterable[int]) -> None:
-    """Settle each of these requests now, in the caller's transaction. One found changed outside the product
-    (NotAsRecorded, raised before anything is written) is left as it is, for `audit verify` to name; every decision
-    on it is refused, so nothing moves on it, and the change that brought us here goes ahead."""
+    """Settle each of these requests now, in the caller's transaction (see _settled)."""
     for pk in sorted(pks):
-        try:
-            settle(lock_request(pk), timezone.now())
-        except recorded.NotAsRecorded as exc:
-            log.error("promotion request %s not settled: %s", pk, exc.message)
+        _settled(pk, timezone.now())
 
 
 def end_request(request: PromotionRequest, status: str, now: dt.datetime, action: str,
@@ -111,9 +119,10 @@ def settle(request: PromotionRequest, now: dt.datetime) -> list[Approval]:
     recorded.require_as_made(counted)  # each as it was given, before any of them is judged
     digests = gates.evidence_digests(request.version)
     # The evidence the gates choose from, as its reports recorded it (a verdict flipped, a report that succeeded made
-    # to read as failed or older, by SQL, decides nothing), and the
-    # model's holds as the log opened them (a hold moved to another model by SQL still holds this one).
-    recorded.require_as_made(Report.objects.filter(version_id=request.version_id))
+    # to read as failed or older, by SQL, decides nothing), and the model's holds as the log opened them (a hold
+    # moved to another model by SQL still holds this one). The metrics are left unread: the entries bind them
+    # through json_sha256, which is read.
+    recorded.require_as_made(Report.objects.filter(version_id=request.version_id).defer("metrics"))
     _require_holds_as_recorded(request.version.model_id)
     lapsed = []
     for approval in counted:
@@ -240,13 +249,9 @@ def promotion_requests_expire(*, now: dt.datetime | None = None) -> int:
                .values_list("request_id", flat=True))
     expired = 0
     for pk in sorted(due):
-        try:
-            with writer.atomic():
-                request = lock_request(pk)
-                settle(request, now)
-                expired += request.status == RequestStatus.EXPIRED and request.decided_at == now
-        except recorded.NotAsRecorded as exc:
-            log.error("promotion request %s not settled: %s", pk, exc.message)
+        with writer.atomic():
+            request = _settled(pk, now)
+            expired += request is not None and request.status == RequestStatus.EXPIRED and request.decided_at == now
     return expired
 
 
