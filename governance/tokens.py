@@ -53,10 +53,12 @@ def token_revoke(*, token: ApiToken, by: Any) -> ApiToken:
     if not rules.may_revoke_token(by, token):
         raise PermissionDenied("only the token's owner, the owner of its service account or a governance admin "
                                "may revoke it", rule="token.owner")
-    if token.revoked_at is not None:
-        raise Conflict("the token is already revoked")
-    token.revoked_at = timezone.now()
-    writer.save(token, action="auth.token.revoke")
+    with writer.atomic():
+        token = ApiToken.objects.select_for_update().get(pk=token.pk)  # two revocations at once: one, then a 409
+        if token.revoked_at is not None:
+            raise Conflict("the token is already revoked")
+        token.revoked_at = timezone.now()
+        writer.save(token, action="auth.token.revoke")
     return token
 
 

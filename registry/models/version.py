@@ -29,7 +29,7 @@ class ModelVersion(GovernedModel):
     IMMUTABLE_FIELDS = (
         "model", "version", "artifact", "artifact_sha256", "artifact_size", "artifact_format", "artifact_check",
         "framework", "framework_version", "hyperparameters", "metrics", "code_repository",
-        "code_commit", "python_version", "packages", "parent", "created_by",
+        "code_commit", "python_version", "packages", "parent", "created_by", "created_at",
     )
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
