@@ -105,6 +105,16 @@ class GovernedModel(models.Model):
     # field naming the object whose model it shares (a version's "model", a request's "version"), or
     # "self" for the registered model itself; None for what belongs to no model.
     AUDIT_SCOPE: ClassVar[str | None] = None
+    # Held by the database itself (audit.row_guards), for rows a decision finds by a column: what it cannot find it
+    # cannot see changed, so require_as_made would never be asked. DATABASE_FIXED: columns the database refuses to
+    # change (a spell's model, a report's version, a service account's owner, a role's group). DATABASE_KEPT: True,
+    # a row the database refuses to delete; "field.related_name", refused while the object `field` names has rows
+    # of that relation (a spell goes only with a model that has no versions).
+    DATABASE_FIXED: ClassVar[tuple[str, ...]] = ()
+    DATABASE_KEPT: ClassVar[bool | str] = False
+    # Fields only a decision changes: the writer refuses to change one, or to make an object with one other than
+    # its default, outside `permits.deciding()` (a version's stage moves only when a request is approved).
+    DECIDED_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     objects = GovernedQuerySet.as_manager()
 

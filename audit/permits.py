@@ -19,6 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 _append_permit: ContextVar[bool] = ContextVar("audit_append_permit", default=False)
 _write_permit: ContextVar[bool] = ContextVar("audit_write_permit", default=False)
 _link_permit: ContextVar[bool] = ContextVar("audit_link_permit", default=False)
+_decide_permit: ContextVar[bool] = ContextVar("audit_decide_permit", default=False)
 
 
 @dataclass
@@ -76,6 +77,10 @@ def link_writes_permitted() -> bool:
     return _link_permit.get()
 
 
+def deciding_permitted() -> bool:
+    return _decide_permit.get()
+
+
 @contextmanager
 def writing() -> Iterator[None]:
     """The writer's own save or delete of a governed object."""
@@ -106,3 +111,14 @@ def permit_governed_writes() -> Iterator[None]:
         yield
     finally:
         _link_permit.reset(token)
+
+
+@contextmanager
+def deciding() -> Iterator[None]:
+    """For a decision applying what it decided (governance.decisions, the moment a request is approved): the writer
+    changes a field of DECIDED_FIELDS (a version's stage) only inside this."""
+    token = _decide_permit.set(True)
+    try:
+        yield
+    finally:
+        _decide_permit.reset(token)

@@ -1,4 +1,5 @@
-"""Database triggers that refuse a write to a governed row unless its audit entry is in the same transaction.
+"""Database triggers that refuse a write to a governed row unless its audit entry is in the same transaction, and
+that hold in place the rows a decision finds by a column (GovernedModel.DATABASE_FIXED, DATABASE_KEPT).
 
 Guarded: every GovernedModel's table, Django's users, roles (groups) and permissions, and the link tables
 between them and of governed models (role membership, permissions, a model's developers, lineage).
@@ -143,6 +144,116 @@ $$ LANGUAGE plpgsql;
 """
 
 
+# A governed row a decision finds by a column (DATABASE_FIXED) or whose absence it could not see (DATABASE_KEPT): the
+# database refuses the move or the delete outright, entry or no entry. TG_ARGV: the columns fixed, then, for a delete,
+# '' (never deleted), '*' (always refused) or 'table.column.own column': refused while rows of that table point at
+# the object the row's own column names.
+_PG_KEPT = """
+CREATE OR REPLACE FUNCTION audit_guard_kept() RETURNS trigger AS $$
+DECLARE v_old jsonb := to_jsonb(OLD); v_new jsonb; v_col text; v_rel text[]; v_held boolean;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        v_new := to_jsonb(NEW);
+        FOREACH v_col IN ARRAY string_to_array(TG_ARGV[0], ',') LOOP
+            IF v_old -> v_col IS DISTINCT FROM v_new -> v_col THEN
+                RAISE EXCEPTION 'refused: % of % row %=% is fixed for good (a decision finds the row by it); make '
+                                'a new row through the application instead', v_col, TG_TABLE_NAME, TG_ARGV[2],
+                                v_old ->> TG_ARGV[2]
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+        END LOOP;
+        RETURN NEW;
+    END IF;
+    IF TG_ARGV[1] = '*' THEN
+        v_held := true;
+    ELSE
+        v_rel := string_to_array(TG_ARGV[1], '.');
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I::text = $1)', v_rel[1], v_rel[2])
+            INTO v_held USING v_old ->> v_rel[3];
+    END IF;
+    IF v_held THEN
+        RAISE EXCEPTION 'refused: DELETE of % row %=% (kept for good: a decision could not see it gone)',
+                        TG_TABLE_NAME, TG_ARGV[2], v_old ->> TG_ARGV[2]
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN OLD;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A table whose rows the database holds in place: `fixed` columns never change; `kept` says when a row may not
+    be deleted ('' never refused, '*' always, 'table.column.own column' while such rows point at it)."""
+
+    table: str
+    pk: str
+    fixed: tuple[str, ...]
+    kept: str
+
+
+def kept_tables() -> list[Kept]:
+    """Every governed table with DATABASE_FIXED or DATABASE_KEPT, in a stable order."""
+    found = []
+    for model in apps.get_models():
+        if not issubclass(model, GovernedModel) or not (model.DATABASE_FIXED or model.DATABASE_KEPT):
+            continue
+        meta = model._meta
+        assert meta.pk is not None
+        fixed = tuple(str(meta.get_field(name).column) for name in model.DATABASE_FIXED)  # type: ignore[union-attr]
+        kept = ""
+        if model.DATABASE_KEPT is True:
+            kept = "*"
+        elif isinstance(model.DATABASE_KEPT, str):
+            own, _, related = model.DATABASE_KEPT.partition(".")
+            own_field: Any = meta.get_field(own)
+            rel: Any = own_field.related_model._meta.get_field(related)  # the reverse relation, e.g. a model's versions
+            kept = f"{rel.related_model._meta.db_table}.{rel.field.column}.{own_field.column}"
+        found.append(Kept(meta.db_table, str(meta.pk.column), fixed, kept))
+    return sorted(found, key=lambda k: k.table)
+
+
+def _pg_kept_statements(tables: list[Kept]) -> list[str]:
+    stmts = [_PG_KEPT]
+    for k in tables:
+        args = f"{_quote(','.join(k.fixed))}, {_quote(k.kept)}, {_quote(k.pk)}"
+        stmts += [f'DROP TRIGGER IF EXISTS {PREFIX}kept_update ON "{k.table}"',
+                  f'DROP TRIGGER IF EXISTS {PREFIX}kept_delete ON "{k.table}"']
+        if k.fixed:
+            columns = ", ".join(f'"{c}"' for c in k.fixed)
+            changed = " OR ".join(f'OLD."{c}" IS DISTINCT FROM NEW."{c}"' for c in k.fixed)
+            stmts.append(f'CREATE TRIGGER {PREFIX}kept_update BEFORE UPDATE OF {columns} ON "{k.table}" '
+                         f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION audit_guard_kept({args})")
+        if k.kept:
+            stmts.append(f'CREATE TRIGGER {PREFIX}kept_delete BEFORE DELETE ON "{k.table}" '
+                         f"FOR EACH ROW EXECUTE FUNCTION audit_guard_kept({args})")
+    return stmts
+
+
+def _sqlite_kept_statements(tables: list[Kept]) -> list[str]:
+    stmts = []
+    for k in tables:
+        update, delete = f"{PREFIX}{k.table}_kept_update", f"{PREFIX}{k.table}_kept_delete"
+        stmts += [f'DROP TRIGGER IF EXISTS "{update}"', f'DROP TRIGGER IF EXISTS "{delete}"']
+        if k.fixed:
+            columns = ", ".join(f'"{c}"' for c in k.fixed)
+            changed = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in k.fixed)
+            message = (f"refused: {', '.join(k.fixed)} of {k.table} rows are fixed for good (a decision finds the "
+                       "row by it); make a new row through the application instead")
+            stmts.append(f'CREATE TRIGGER "{update}" BEFORE UPDATE OF {columns} ON "{k.table}" WHEN {changed} '
+                         f"BEGIN SELECT RAISE(ABORT, {_quote(message)}); END")
+        if k.kept:
+            message = f"refused: DELETE of a {k.table} row (kept for good: a decision could not see it gone)"
+            when = ""
+            if k.kept != "*":
+                table, column, own = k.kept.split(".")
+                when = f' WHEN EXISTS (SELECT 1 FROM "{table}" WHERE "{column}" = OLD."{own}")'
+            stmts.append(f'CREATE TRIGGER "{delete}" BEFORE DELETE ON "{k.table}"{when} '
+                         f"BEGIN SELECT RAISE(ABORT, {_quote(message)}); END")
+    return stmts
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -219,7 +330,9 @@ def install(connection: Any) -> None:
     """(Re)create the guards on every guarded table that exists."""
     existing = set(connection.introspection.table_names())
     tables = [g for g in guarded_tables() if g.table in existing]
-    statements = _pg_statements(tables) if connection.vendor == "postgresql" else _sqlite_statements(tables)
+    kept = [k for k in kept_tables() if k.table in existing]
+    statements = (_pg_statements(tables) + _pg_kept_statements(kept) if connection.vendor == "postgresql"
+                  else _sqlite_statements(tables) + _sqlite_kept_statements(kept))
     with connection.cursor() as cursor:
         for stmt in statements:
             cursor.execute(stmt)

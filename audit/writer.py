@@ -26,6 +26,7 @@ from config.errors import Conflict, PermissionDenied
 # The services ask the writer, their door, for the two permits they may hold themselves.
 permit_append = permits.permit_append
 permit_governed_writes = permits.permit_governed_writes
+deciding = permits.deciding
 
 _buffer: ContextVar[_Buffer | None] = ContextVar("audit_buffer", default=None)
 
@@ -230,6 +231,7 @@ def save(
     """Save a governed object and record what changed; nothing changed records nothing."""
     creating = obj._state.adding
     before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
+    _refuse_undecided_changes(obj, creating)
     if not creating:
         _refuse_fixed_changes(obj)
     elif obj.pk is not None and type(obj)._base_manager.filter(pk=obj.pk).exists():
@@ -252,6 +254,31 @@ def save(
         if not changes and not creating:
             return None
         return _record(action or _action_for(obj, "create" if creating else "update"), obj, changes, context)
+
+
+def _refuse_undecided_changes(obj: GovernedModel, creating: bool) -> None:
+    """A field only a decision sets (DECIDED_FIELDS: a version's stage) changes only inside `permits.deciding()`,
+    which the decision that approves a request holds; an object is made with it at its default. Compared with the
+    stored row, as below."""
+    model = type(obj)
+    names = model.DECIDED_FIELDS
+    if not names or permits.deciding_permitted():
+        return
+    fields = {f.name: f for f in obj._meta.concrete_fields if f.name in names}
+    attnames = {name: f.attname for name, f in fields.items()}
+    if creating:
+        stored: dict[str, Any] | None = {f.attname: f.get_default() for f in fields.values()}
+    else:
+        stored = model._base_manager.filter(pk=obj.pk).values(*attnames.values()).first()
+    if stored is None:
+        return  # no row to keep: the save itself finds that
+    after = obj.audit_values()
+    moved = sorted(n for n, attname in attnames.items()
+                   if n in after and not chain.same(chain.jsonable(stored[attname]), after[n]))
+    if moved:
+        raise PermissionDenied(f"{', '.join(moved)} of {obj._meta.verbose_name} {obj} "
+                               f"{'is' if len(moved) == 1 else 'are'} set only by a decision (an approved promotion "
+                               "request applies it); nothing was changed", rule="record.decided")
 
 
 def _refuse_fixed_changes(obj: GovernedModel) -> None:

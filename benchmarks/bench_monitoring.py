@@ -147,7 +147,7 @@ def _world(baseline: Path, tmp: Path) -> tuple[Any, Any]:
             writer.save(report)
             report_succeed(report_id=report.pk, metrics=metrics, json_name="", json_sha256=digest_of(metrics),
                            pdf_name="", pdf_sha256="0" * 64)
-        with writer.atomic():
+        with writer.atomic(), writer.deciding():  # set-up standing in for an approved request
             model_version_set_stage(version=version, stage="production", promotion_request_id=None)
     version.refresh_from_db()
     return user, version

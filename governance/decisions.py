@@ -161,12 +161,13 @@ def _complete_if_ready(request: PromotionRequest, now: dt.datetime, digests: dic
     if not gates.all_pass(results):
         return False
     version = request.version
-    if version.stage != request.target_stage:
-        for previous in ModelVersion.objects.select_for_update().filter(
-            model_id=version.model_id, stage=request.target_stage
-        ).exclude(pk=version.pk):
-            model_version_set_stage(version=previous, stage=Stage.ARCHIVED, promotion_request_id=request.pk)
-    model_version_set_stage(version=version, stage=request.target_stage, promotion_request_id=request.pk)
+    with writer.deciding():  # the one place a version's stage moves (ModelVersion.DECIDED_FIELDS)
+        if version.stage != request.target_stage:
+            for previous in ModelVersion.objects.select_for_update().filter(
+                model_id=version.model_id, stage=request.target_stage
+            ).exclude(pk=version.pk):
+                model_version_set_stage(version=previous, stage=Stage.ARCHIVED, promotion_request_id=request.pk)
+        model_version_set_stage(version=version, stage=request.target_stage, promotion_request_id=request.pk)
     end_request(request, RequestStatus.APPROVED, now, "governance.promotionrequest.approve", results, digests)
     return True
 

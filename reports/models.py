@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from audit.governed import GovernedModel
+from config.errors import PermissionDenied
 from registry.models import DatasetVersion, ModelVersion
 
 
@@ -43,6 +46,10 @@ class Report(GovernedModel):
     AUDIT_SET_ONCE = ("verdict", "json_sha256", "pdf_sha256")
     # Once it succeeded (its digest set), it reads as succeeded, finished when it did.
     AUDIT_SET_WITH = {"json_sha256": ("status", "finished_at")}
+    # Evidence is kept for good, on its version: the gates pick the latest report of each kind, so one taken away
+    # would let an older one count again. Refused here (the writer) and by the database (audit.row_guards).
+    DATABASE_FIXED = ("version",)
+    DATABASE_KEPT = True
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="reports")
     kind = models.CharField(max_length=20, choices=ReportKind.choices)
@@ -81,3 +88,7 @@ class Report(GovernedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} report #{self.pk} for version {self.version_id}"
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionDenied(f"{self} is evidence, kept for good: it is never deleted (a later report of its kind "
+                               "supersedes it)", rule="report.kept")

@@ -109,7 +109,7 @@ def world(make_user: Any) -> dict[str, Any]:
     from tests.monitoring.helpers import batch_csv, send
 
     # In staging, with a batch received: what the monitoring operations act on.
-    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic():
+    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic(), writer.deciding():
         model_version_set_stage(version=version, stage="staging", promotion_request_id=None)
     batch = send(version, people.dev, batch_csv(50, seed=1))
 

@@ -16,6 +16,10 @@ class Role(GovernedModel):
     only how people see it. A role row is written once and never changed nor deleted: binding a code to
     another group would be the rename attack by another route."""
 
+    # And the database refuses it too, entry or no entry (audit.row_guards): rules read roles by code through here.
+    DATABASE_FIXED = ("code", "group")
+    DATABASE_KEPT = True
+
     code = models.SlugField(primary_key=True, max_length=40)
     group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="role")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,6 +16,11 @@ class ServiceAccount(GovernedModel):
     roles open to service accounts (never an approver's nor an admin's), and never decides; its `owner`, a
     person, answers for what it does and may make and revoke its tokens."""
 
+    # Separation of duties finds a pipeline by its owner (rules.answers_for): the database refuses to move it to
+    # another, or to delete it, entry or no entry (audit.row_guards).
+    DATABASE_FIXED = ("user", "owner")
+    DATABASE_KEPT = True
+
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="service_account")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                               related_name="owned_service_accounts")

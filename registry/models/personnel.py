@@ -29,6 +29,10 @@ class ModelPersonnel(GovernedModel):
     IMMUTABLE_FIELDS = ("model", "user", "role", "started_at")
     AUDIT_SET_ONCE = ("ended_at",)
     AUDIT_SCOPE = "model"
+    # Found by its model and person: the database itself refuses to move it off them, or to delete it while the
+    # model has versions (require_as_made judges the spells there are; one taken away it could not see).
+    DATABASE_FIXED = ("model", "user")
+    DATABASE_KEPT = "model.versions"
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="personnel")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="model_spells")

@@ -26,6 +26,8 @@ class ArtifactFormat(models.TextChoices):
 
 class ModelVersion(GovernedModel):
     AUDIT_SCOPE = "model"
+    # What governance governs: set when an approved request applies it, never by anyone who asks the writer.
+    DECIDED_FIELDS = ("stage", "stage_changed_at")
     IMMUTABLE_FIELDS = (
         "model", "version", "artifact", "artifact_sha256", "artifact_size", "artifact_format", "artifact_check",
         "framework", "framework_version", "hyperparameters", "metrics", "code_repository",

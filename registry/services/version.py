@@ -104,7 +104,8 @@ def model_version_update(*, version: ModelVersion, by: Any, **edits: Any) -> Mod
 
 
 def model_version_set_stage(*, version: ModelVersion, stage: str, promotion_request_id: int | None) -> ModelVersion:
-    """Move a version to a stage. Called only by the governance workflow, which decides who may."""
+    """Move a version to a stage. Called only by the governance workflow, which decides who may: the writer refuses
+    the change outside the decision that applies an approved request (`writer.deciding()`, DECIDED_FIELDS)."""
     if stage not in Stage.values:
         raise InvalidInput(f"stage must be one of {', '.join(Stage.values)}")
     version.stage = stage

@@ -29,7 +29,8 @@ from tests.governance.helpers import People, full_evidence, version_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REFUSED = "unrecorded write refused"
+# The row guard's refusal, or, for a row held in place (DATABASE_FIXED, DATABASE_KEPT), the refusal that comes first.
+REFUSED = "unrecorded write refused|is fixed for good|kept for good"
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def _monitoring(people: People, version: ModelVersion) -> dict[str, int]:
     from registry.services.version import model_version_set_stage
     from tests.monitoring.helpers import batch_csv, outcomes_csv, send
 
-    with audit_context(actor=system_actor("tests"), channel="system"), writer.atomic():
+    with audit_context(actor=system_actor("tests"), channel="system"), writer.atomic(), writer.deciding():
         model_version_set_stage(version=version, stage="staging", promotion_request_id=None)
     batch = send(version, people.dev, batch_csv(60, seed=1))
     with audit_context(actor=user_actor(people.dev), channel="system"):
@@ -225,11 +226,29 @@ def _triggers() -> dict[str, set[str]]:
 @pytest.mark.parametrize("table", sorted(RAW_SQL))
 def test_each_guarded_table_has_its_triggers(table: str) -> None:
     names = _triggers().get(table, set())
+    kept = {k.table: k for k in row_guards.kept_tables()}.get(table)
     if _pg():
         expected = {f"{row_guards.PREFIX}{event}" for event in ("write", "update", "truncate")}
+        if kept:
+            expected |= {f"{row_guards.PREFIX}kept_{op}" for op, on in (("update", kept.fixed), ("delete", kept.kept))
+                         if on}
     else:
         expected = {f"{row_guards.PREFIX}{table}_{op}" for op in ("insert", "update", "delete")}
+        if kept:
+            expected |= {f"{row_guards.PREFIX}{table}_kept_{op}" for op, on in (("update", kept.fixed),
+                                                                               ("delete", kept.kept)) if on}
     assert names == expected
+
+
+def test_the_rows_a_decision_finds_by_a_column_are_held_in_place_by_the_database() -> None:
+    """What the database refuses to move or delete, entry or no entry (tests/audit/test_recorded_channels.py tries
+    each as an insider would)."""
+    assert {k.table: (k.fixed, k.kept) for k in row_guards.kept_tables()} == {
+        "governance_role": (("code", "group_id"), "*"),
+        "governance_serviceaccount": (("user_id", "owner_id"), "*"),
+        "registry_modelpersonnel": (("model_id", "user_id"), "registry_modelversion.model_id.model_id"),
+        "reports_report": (("version_id",), "*"),
+    }
 
 
 def test_derived_and_audit_tables_have_no_row_guard() -> None:

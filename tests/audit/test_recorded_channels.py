@@ -2,10 +2,10 @@
 SQL under an entry of their own making (none of these inserts a row or is the first to set a field set once: those
 are the accepted limits of tests/audit/test_recorded.py).
 
-Each test states the outcome issue 20 asks for (nothing promoted, the conflicted person refused). One marked
-xfail(strict) is an open gap, named in the issue's note: rows taken away rather than changed (spells, reports), a
-stage set by the writer, a service account's owner or a role's group changed past the writer. Mend it and the marker
-goes."""
+Each test states the outcome issue 20 asks for (nothing promoted, the conflicted person refused). Rows a decision
+finds by a column, or could not see gone (spells, reports, service accounts, roles), are held in place by the database
+itself (GovernedModel.DATABASE_FIXED, DATABASE_KEPT): the SQL is refused, entry or no entry. A version's stage is set
+only by a decision (DECIDED_FIELDS)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
@@ -28,7 +28,6 @@ from tests.governance.helpers import People, add_report, full_evidence, version_
 
 pytestmark = pytest.mark.django_db
 
-BREAK = "open gap: "
 
 
 @pytest.fixture
@@ -99,8 +98,8 @@ def test_a_version_registered_later_does_not_clear_a_former_developer(people: Pe
                                  role="validator", decision="approve")
 
 
-# 2. A row taken away is not judged: require_as_made reads the rows there are. Holds are checked against the log's
-#    "hold.open" entries; a model's people and a version's reports are not.
+# 2. A row taken away could not be judged (require_as_made reads the rows there are): the database refuses to take
+#    a spell or a report away. Holds are checked against the log's "hold.open" entries.
 
 def test_the_writer_does_not_take_away_a_spell_of_a_model_with_versions(people: People) -> None:
     _, _, spell = _former_developer(people)
@@ -109,26 +108,28 @@ def test_the_writer_does_not_take_away_a_spell_of_a_model_with_versions(people: 
     assert ModelPersonnel.objects.filter(pk=spell.pk).exists()
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "a spell deleted or moved off the model by SQL is not missed "
-                                          "(holds are)")
-@pytest.mark.parametrize("how", ["deleted", "moved"])
+@pytest.mark.parametrize("how", ["deleted", "moved", "given"])
 def test_a_spell_taken_away_past_the_writer_does_not_clear_a_former_developer(people: People, how: str) -> None:
     version, request, spell = _former_developer(people)
-    if how == "deleted":
-        _sql_under_own_entry(spell, "DELETE FROM registry_modelpersonnel WHERE id = %s", [spell.pk],
-                             {"user": {"old": people.val.pk, "new": None}}, "registry.modelpersonnel.delete")
-    else:  # to another model: lock_request judges only the spells that are this model's now
-        other = version_for(people, name="other").model
-        _sql_under_own_entry(spell, "UPDATE registry_modelpersonnel SET model_id = %s WHERE id = %s",
-                             [other.pk, spell.pk], {"model": {"old": version.model_id, "new": other.pk}},
-                             "registry.modelpersonnel.update")
+    with pytest.raises(DatabaseError, match="refused"):
+        if how == "deleted":
+            _sql_under_own_entry(spell, "DELETE FROM registry_modelpersonnel WHERE id = %s", [spell.pk],
+                                 {"user": {"old": people.val.pk, "new": None}}, "registry.modelpersonnel.delete")
+        elif how == "moved":  # to another model: lock_request judges only the spells that are this model's now
+            other = version_for(people, name="other").model
+            _sql_under_own_entry(spell, "UPDATE registry_modelpersonnel SET model_id = %s WHERE id = %s",
+                                 [other.pk, spell.pk], {"model": {"old": version.model_id, "new": other.pk}},
+                                 "registry.modelpersonnel.update")
+        else:  # to someone else: the rule asks about the validator's spells
+            _sql_under_own_entry(spell, "UPDATE registry_modelpersonnel SET user_id = %s WHERE id = %s",
+                                 [people.aud.pk, spell.pk], {"user": {"old": people.val.pk, "new": people.aud.pk}},
+                                 "registry.modelpersonnel.update")
+    assert ModelPersonnel.objects.get(pk=spell.pk).model_id == version.model_id
     with pytest.raises(DomainError):
         services.approval_record(request=PromotionRequest.objects.get(pk=request.pk), by=people.val,
                                  role="validator", decision="approve")
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "a report deleted or moved off the version is not missed: the "
-                                          "older pass counts again")
 @pytest.mark.parametrize("channel", ["writer", "sql", "moved"])
 def test_a_failing_report_taken_away_does_not_let_the_older_pass_count(people: People, channel: str) -> None:
     version = version_for(people)
@@ -138,41 +139,51 @@ def test_a_failing_report_taken_away_does_not_let_the_older_pass_count(people: P
     with pytest.raises(DomainError):
         services.approval_record(request=request, by=people.val, role="validator", decision="approve")
     if channel == "writer":
-        with audit_context(actor=system_actor("insider")):
+        with pytest.raises(PermissionDenied, match="kept for good"), audit_context(actor=system_actor("insider")):
             writer.delete(Report.objects.get(pk=failing.pk))
     elif channel == "sql":
-        _sql_under_own_entry(failing, "DELETE FROM reports_report WHERE id = %s", [failing.pk],
-                             {"kind": {"old": "bias", "new": None}}, "reports.report.delete")
+        with pytest.raises(DatabaseError, match="refused"):
+            _sql_under_own_entry(failing, "DELETE FROM reports_report WHERE id = %s", [failing.pk],
+                                 {"kind": {"old": "bias", "new": None}}, "reports.report.delete")
     else:  # to another version: settle judges only the reports that are this version's now
         other = version_for(people, name="other")
-        _sql_under_own_entry(failing, "UPDATE reports_report SET version_id = %s WHERE id = %s",
-                             [other.pk, failing.pk], {"version": {"old": version.pk, "new": other.pk}},
-                             "reports.report.update")
+        with pytest.raises(DatabaseError, match="refused"):
+            _sql_under_own_entry(failing, "UPDATE reports_report SET version_id = %s WHERE id = %s",
+                                 [other.pk, failing.pk], {"version": {"old": version.pk, "new": other.pk}},
+                                 "reports.report.update")
+    assert Report.objects.get(pk=failing.pk).version_id == version.pk
     with contextlib.suppress(DomainError):
         _approve_all(people, request)
     assert ModelVersion.objects.get(pk=version.pk).stage == "none"
 
 
-# 3. The stage is what governance governs, and the writer lets a shell set it with no request at all.
+# 3. The stage is what governance governs: the writer sets it only inside the decision that applies an approved
+#    request (writer.deciding), not for a shell that asks, nor on a version made in production.
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "the writer moves a version's stage for anyone who asks")
 def test_the_writer_does_not_move_a_stage_without_an_approved_request(people: People) -> None:
+    from registry.services.version import model_version_set_stage
+
     version = version_for(people)
     moved = ModelVersion.objects.get(pk=version.pk)
     moved.stage = "production"
-    try:
-        with audit_context(actor=user_actor(people.dev)):
-            writer.save(moved)
-    except DomainError:
-        pass
+    with pytest.raises(PermissionDenied) as refused, audit_context(actor=user_actor(people.dev)):
+        writer.save(moved)
+    assert refused.value.rule == "record.decided"
+    with pytest.raises(PermissionDenied), audit_context(actor=user_actor(people.dev)), writer.atomic():
+        model_version_set_stage(version=ModelVersion.objects.get(pk=version.pk), stage="production",
+                                promotion_request_id=None)
+    made = ModelVersion(model=version.model, version=99, stage="production", created_by=people.dev,
+                        artifact_sha256=version.artifact_sha256)
+    with pytest.raises(PermissionDenied, match="set only by a decision"), audit_context(actor=user_actor(people.dev)):
+        writer.save(made)
     assert ModelVersion.objects.get(pk=version.pk).stage == "none"
+    assert not ModelVersion.objects.filter(version=99).exists()
 
 
 # 4. A service account's owner answers for what its pipeline did (rules.answers_for). ServiceAccount.save keeps the
 #    owner against the writer, but a decision never judges the account as made: SQL under the insider's own entry
 #    moves the pipeline to someone else, and its owner is no longer a developer of the model.
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "a service account's owner is read as it stands, not as made")
 def test_a_pipeline_moved_to_another_owner_past_the_writer_does_not_clear_its_owner(people: People) -> None:
     from governance import accounts
     from governance.models import ServiceAccount
@@ -187,10 +198,14 @@ def test_a_pipeline_moved_to_another_owner_past_the_writer_does_not_clear_its_ow
     with pytest.raises(PermissionDenied) as refused:
         services.approval_record(request=request, by=people.val, role="validator", decision="approve")
     assert refused.value.rule == "sod.developer_cannot_decide"
-    _sql_under_own_entry(account, "UPDATE governance_serviceaccount SET owner_id = %s WHERE id = %s",
-                         [people.aud.pk, account.pk], {"owner": {"old": people.val.pk, "new": people.aud.pk}},
-                         "governance.serviceaccount.update")
-    assert ServiceAccount.objects.get(pk=account.pk).owner_id == people.aud.pk
+    with pytest.raises(DatabaseError, match="refused"):
+        _sql_under_own_entry(account, "UPDATE governance_serviceaccount SET owner_id = %s WHERE id = %s",
+                             [people.aud.pk, account.pk], {"owner": {"old": people.val.pk, "new": people.aud.pk}},
+                             "governance.serviceaccount.update")
+    with pytest.raises(DatabaseError, match="refused"):
+        _sql_under_own_entry(account, "DELETE FROM governance_serviceaccount WHERE id = %s", [account.pk],
+                             {"owner": {"old": people.val.pk, "new": None}}, "governance.serviceaccount.delete")
+    assert ServiceAccount.objects.get(pk=account.pk).owner_id == people.val.pk
     with pytest.raises(DomainError):
         services.approval_record(request=PromotionRequest.objects.get(pk=request.pk), by=people.val,
                                  role="validator", decision="approve")
@@ -200,8 +215,8 @@ def test_a_pipeline_moved_to_another_owner_past_the_writer_does_not_clear_its_ow
 #    but a decision never judges the role rows as made: SQL under the insider's own entries takes the auditor role
 #    away and binds the validator's code to the auditors' group, and an auditor fills the validator slot.
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "a role's binding to its group is read as it stands, not as made")
-def test_a_role_bound_to_another_group_past_the_writer_grants_nothing(people: People) -> None:
+@pytest.mark.parametrize("how", ["rebound", "deleted"])
+def test_a_role_bound_to_another_group_past_the_writer_grants_nothing(people: People, how: str) -> None:
     from django.contrib.auth.models import Group
 
     from audit.writer import ObjectRef
@@ -213,15 +228,20 @@ def test_a_role_bound_to_another_group_past_the_writer_grants_nothing(people: Pe
     with pytest.raises(PermissionDenied):
         services.approval_record(request=request, by=people.aud, role="validator", decision="approve")
     auditors = Group.objects.get(role__code=AUDITOR)
-    with audit_context(actor=system_actor("insider")), writer.atomic():
+    with pytest.raises(DatabaseError, match="refused"), audit_context(actor=system_actor("insider")), \
+            writer.atomic():
         writer.record(action="governance.role.delete", obj=ObjectRef("governance.role", AUDITOR, AUDITOR),
                       changes={"group": {"old": auditors.pk, "new": None}})
         writer.record(action="governance.role.update", obj=ObjectRef("governance.role", MODEL_VALIDATOR,
                                                                      MODEL_VALIDATOR),
                       changes={"group": {"old": None, "new": auditors.pk}})
         with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM governance_role WHERE code = %s", [AUDITOR])
-            cursor.execute("UPDATE governance_role SET group_id = %s WHERE code = %s", [auditors.pk, MODEL_VALIDATOR])
+            if how == "deleted":
+                cursor.execute("DELETE FROM governance_role WHERE code = %s", [AUDITOR])
+            else:  # the validator's code to a new group first, then the auditors' (one-to-one)
+                cursor.execute("UPDATE governance_role SET group_id = %s WHERE code = %s",
+                               [auditors.pk, MODEL_VALIDATOR])
+    assert Group.objects.get(role__code=MODEL_VALIDATOR) != auditors
     with pytest.raises(DomainError):
         services.approval_record(request=PromotionRequest.objects.get(pk=request.pk), by=people.aud,
                                  role="validator", decision="approve")

@@ -66,7 +66,8 @@ def monitored(make_user: Any, *, rows: int = 4000, stage: str = "production", ti
     bias = compute_bias(y_true=y, y_pred=p, y_score=s, sensitive=sensitive_frame(base, dataset),
                         thresholds=BiasThresholds.from_dict(None), seed=0, n_boot=0)
     _report(version, "bias", dataset, bias)
-    with audit_context(actor=system_actor("test promotion"), channel="system"), writer.atomic():
+    # Set-up standing in for an approved request (the decision's permit): monitoring reads the stage, not how.
+    with audit_context(actor=system_actor("test promotion"), channel="system"), writer.atomic(), writer.deciding():
         model_version_set_stage(version=version, stage=stage, promotion_request_id=None)
     version.refresh_from_db()
     return people, version

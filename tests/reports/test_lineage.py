@@ -138,7 +138,7 @@ def test_a_recomputed_report_is_byte_identical_after_the_registry_moves_on(
     pdf, json_sha = _read(report.pdf), report.json_sha256
     assert "Stage staging" in _text(pdf).replace("\n", " ")
     # What a retry, a redelivery or a deferred dispatch meets: the registry has moved on since the request.
-    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic():
+    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic(), writer.deciding():
         for pk, stage in ((version.pk, "production"), (promoted["parent"].pk, "archived")):
             model_version_set_stage(version=ModelVersion.objects.get(pk=pk), stage=stage, promotion_request_id=None)
     with audit_context(actor=user_actor(people.dev), channel="system"):
