@@ -113,8 +113,11 @@ class GovernedModel(models.Model):
     DATABASE_FIXED: ClassVar[tuple[str, ...]] = ()
     DATABASE_KEPT: ClassVar[bool | str] = False
     # Fields only a decision changes: the writer refuses to change one, or to make an object with one other than
-    # its default, outside `permits.deciding()` (a version's stage moves only when a request is approved).
+    # its default, outside `permits.deciding()` (a version's stage moves only when a request is approved), and the
+    # log's replay takes a change of one only from an entry of DECIDED_VERB (audit.replay): one written by SQL
+    # under an entry of another verb is named by `audit verify`.
     DECIDED_FIELDS: ClassVar[tuple[str, ...]] = ()
+    DECIDED_VERB: ClassVar[str] = ""
 
     objects = GovernedQuerySet.as_manager()
 

@@ -130,8 +130,11 @@ def schema() -> Schema:
                 for m in governed_models() if issubclass(m, GovernedModel) and m.AUDIT_SET_ONCE}
     fixed = {_type(m): frozenset(m.IMMUTABLE_FIELDS) - frozenset(m.AUDIT_SECRETS)
              for m in governed_models() if issubclass(m, GovernedModel) and m.IMMUTABLE_FIELDS}
+    decided = {_type(m): (frozenset(m.DECIDED_FIELDS), m.DECIDED_VERB)
+               for m in governed_models() if issubclass(m, GovernedModel) and m.DECIDED_FIELDS}
     return Schema(fields=fields, links=links, named_by={user: get_user_model().USERNAME_FIELD, group: "name"},
-                  name_keyed=frozenset({perm}), set_once=set_once, fixed=fixed, inert=auth_events.INERT_ACTIONS)
+                  name_keyed=frozenset({perm}), set_once=set_once, fixed=fixed, decided=decided,
+                  inert=auth_events.INERT_ACTIONS)
 
 
 def replay_log() -> State:

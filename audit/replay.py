@@ -64,6 +64,8 @@ class Schema:
     set_once: dict[str, frozenset[str]] = field(default_factory=dict)
     # The fields fixed when an object is made (GovernedModel.IMMUTABLE_FIELDS): only its creation sets them.
     fixed: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Fields only a decision changes (GovernedModel.DECIDED_FIELDS), by type, with the one verb that changes them.
+    decided: dict[str, tuple[frozenset[str], str]] = field(default_factory=dict)
     # Actions that change nothing (a login, a logout): whatever changes an entry of one carries are not applied.
     inert: frozenset[str] = frozenset()
 
@@ -176,6 +178,7 @@ def applier(schema: Schema, state: State) -> Any:
     name_keyed = schema.name_keyed
     set_once = schema.set_once
     fixed_of = schema.fixed
+    decided_of = schema.decided
     inert = schema.inert
     objects, created, deleted, mentioned, names = (state.objects, state.created, state.deleted, state.mentioned,
                                                    state.names)
@@ -205,6 +208,7 @@ def applier(schema: Schema, state: State) -> Any:
         current = objects[type_].get(id_)
         once = set_once.get(type_)
         fixed = fixed_of.get(type_)
+        decided = decided_of.get(type_)
         known = current is not None  # before this entry: its first entry (a "create", a spell's "start") sets them
         applied = False
         for name, change in changes.items():
@@ -223,6 +227,10 @@ def applier(schema: Schema, state: State) -> Any:
                 continue
             # A fixed field keeps what the creation recorded (null if it named none), blank or not.
             if fixed is not None and name in fixed and verb != "create" and known:
+                continue
+            # A field only a decision sets (a version's stage) changes only by that decision's verb: a stage written
+            # by SQL under an "update" of the writer's own making is not what the log says.
+            if decided is not None and name in decided[0] and verb not in ("create", decided[1]):
                 continue
             if field_name is not None:
                 if current is None:

@@ -239,7 +239,7 @@ def _sqlite_kept_statements(tables: list[Kept]) -> list[str]:
         if k.fixed:
             columns = ", ".join(f'"{c}"' for c in k.fixed)
             changed = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in k.fixed)
-            message = (f"refused: {', '.join(k.fixed)} of {k.table} rows are fixed for good (a decision finds the "
+            message = (f"refused: {', '.join(k.fixed)} of a {k.table} row is fixed for good (a decision finds the "
                        "row by it); make a new row through the application instead")
             stmts.append(f'CREATE TRIGGER "{update}" BEFORE UPDATE OF {columns} ON "{k.table}" WHEN {changed} '
                          f"BEGIN SELECT RAISE(ABORT, {_quote(message)}); END")

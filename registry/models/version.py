@@ -28,6 +28,7 @@ class ModelVersion(GovernedModel):
     AUDIT_SCOPE = "model"
     # What governance governs: set when an approved request applies it, never by anyone who asks the writer.
     DECIDED_FIELDS = ("stage", "stage_changed_at")
+    DECIDED_VERB = "stage_change"  # registry.services.version.model_version_set_stage
     IMMUTABLE_FIELDS = (
         "model", "version", "artifact", "artifact_sha256", "artifact_size", "artifact_format", "artifact_check",
         "framework", "framework_version", "hyperparameters", "metrics", "code_repository",

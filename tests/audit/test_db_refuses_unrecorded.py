@@ -342,10 +342,10 @@ def test_a_write_recorded_in_its_transaction_passes(world: SimpleNamespace) -> N
     """The way through for a data migration: record the entry for each row it changes, then change it, in one
     transaction (SQLite checks at the write what was recorded before it)."""
     with audit_context(actor=system_actor("migration"), channel="system"), writer.atomic():
-        writer.record(action="registry.modelversion.update", changes={"stage": {"old": "none", "new": "staging"}},
+        writer.record(action="registry.modelversion.update", changes={"description": {"old": "", "new": "migrated"}},
                       obj=writer.ObjectRef(type="registry.modelversion", id=str(world.version), repr="v1"))
-        _execute("UPDATE registry_modelversion SET stage = 'staging' WHERE id = %s", [world.version])
-    assert _stage(world.version) == "staging"
+        _execute("UPDATE registry_modelversion SET description = 'migrated' WHERE id = %s", [world.version])
+    assert ModelVersion.objects.get(pk=world.version).description == "migrated"
     assert list(reconcile.reconcile()) == []
 
 
@@ -438,6 +438,20 @@ def test_writes_past_dropped_guards_are_named_by_verify(world: SimpleNamespace) 
     with db_guards.suspended(connection):
         _tamper(world)
     _check_named(world)
+
+
+def test_a_stage_written_under_an_entry_of_another_verb_is_named_by_verify(world: SimpleNamespace) -> None:
+    """SQL as the application's role, under an `update` entry of the insider's own making: the row guard asks only for
+    an entry, but the replay takes a version's stage only from a decision's `stage_change` (DECIDED_FIELDS)."""
+    version = ModelVersion.objects.get(pk=world.version)
+    with audit_context(actor=system_actor("insider")), writer.atomic():
+        writer.record(action="registry.modelversion.update", obj=version,
+                      changes={"stage": {"old": "none", "new": "production"}})
+        _execute("UPDATE registry_modelversion SET stage = 'production' WHERE id = %s", [world.version])
+    assert _stage(world.version) == "production"
+    line = f'object registry.modelversion#{world.version} field stage: log "none" table "production"'
+    assert [str(d) for d in reconcile.reconcile()] == [line]
+    assert line in _failing_verify()
 
 
 def test_the_writers_permit_taken_by_other_code_does_not_pass_the_database(world: SimpleNamespace) -> None:
