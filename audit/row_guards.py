@@ -184,8 +184,9 @@ $$ LANGUAGE plpgsql;
 
 @dataclass(frozen=True)
 class Kept:
-    """A table whose rows the database holds in place: `fixed` columns never change; `kept` says when a row may not
-    be deleted ('' never refused, '*' always, 'table.column.own column' while such rows point at it)."""
+    """A governed table whose rows the database holds in place: `fixed` columns (its key first) never change; `kept`
+    says when a row may not be deleted ('' never refused, '*' always, 'table.column.own column' while such rows
+    point at it)."""
 
     table: str
     pk: str
@@ -194,14 +195,17 @@ class Kept:
 
 
 def kept_tables() -> list[Kept]:
-    """Every governed table with DATABASE_FIXED or DATABASE_KEPT, in a stable order."""
+    """Every governed table, in a stable order: its primary key is fixed (the log finds a row by it: a row renamed
+    would leave its history behind and be judged by an entry of the renamer's making), with DATABASE_FIXED and
+    DATABASE_KEPT."""
     found = []
     for model in apps.get_models():
-        if not issubclass(model, GovernedModel) or not (model.DATABASE_FIXED or model.DATABASE_KEPT):
+        if not issubclass(model, GovernedModel):
             continue
         meta = model._meta
         assert meta.pk is not None
-        fixed = tuple(str(meta.get_field(name).column) for name in model.DATABASE_FIXED)  # type: ignore[union-attr]
+        names = (meta.pk.name, *(n for n in model.DATABASE_FIXED if n != meta.pk.name))
+        fixed = tuple(str(meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
         kept = ""
         if model.DATABASE_KEPT is True:
             kept = "*"
@@ -356,7 +360,10 @@ def _boundaries(alias: str) -> Callable[[str], None]:
 def register_sqlite_function(sender: Any, connection: Any, **kwargs: Any) -> None:
     """Each of our SQLite connections answers its row guards (connection_created), and tells the permits where each
     of its transactions begins and ends: sqlite3's trace callback sees every statement the engine runs, Django's
-    BEGIN and the driver's COMMIT and ROLLBACK included (Django has no signal for either)."""
+    BEGIN and the driver's COMMIT and ROLLBACK included (Django has no signal for either). Recursive triggers on: a
+    row that REPLACE (INSERT OR REPLACE, UPDATE OR REPLACE) removes is then deleted with its DELETE triggers, the
+    guards included, rather than silently."""
     if connection.vendor == "sqlite":
         connection.connection.create_function("audit_recorded", 3, _sqlite_recorded)
+        connection.connection.execute("PRAGMA recursive_triggers = ON")
         connection.connection.set_trace_callback(_boundaries(connection.alias))

@@ -230,6 +230,10 @@ def save(
 ) -> PendingEntry | None:
     """Save a governed object and record what changed; nothing changed records nothing."""
     creating = obj._state.adding
+    if not creating and obj.pk is None:
+        # An update of no row: Django would INSERT it, under an "update" entry, past every check made on creation.
+        raise Conflict(f"{obj._meta.verbose_name} {obj} has no row to update (it was never saved); nothing was "
+                       "changed")
     before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
     _refuse_undecided_changes(obj, creating)
     if not creating:
@@ -243,8 +247,12 @@ def save(
             saved: list[str] | None = None
             if before:
                 saved = _save_changed_fields(obj, before)
-            else:
-                obj.save(force_insert=creating)  # never an UPDATE under a "create" entry
+            elif creating:
+                obj.save(force_insert=True)  # never an UPDATE under a "create" entry
+            else:  # an instance not loaded from its row (made up, or marked as stored): never an INSERT
+                if not type(obj)._base_manager.filter(pk=obj.pk).exists():
+                    raise Conflict(f"{obj._meta.verbose_name} {obj} has no row to update; nothing was changed")
+                obj.save(force_update=True)
         after = obj.audit_values()
         # After a save of the changed fields only, no other field can differ from before.
         old, new = (before, after) if saved is None else (

@@ -29,6 +29,9 @@ class ModelVersion(GovernedModel):
     # What governance governs: set when an approved request applies it, never by anyone who asks the writer.
     DECIDED_FIELDS = ("stage", "stage_changed_at")
     DECIDED_VERB = "stage_change"  # registry.services.version.model_version_set_stage
+    # Its model, held by the database too: a model's spells are kept while it has versions, which moving them away
+    # for a moment would lift (audit.row_guards).
+    DATABASE_FIXED = ("model",)
     IMMUTABLE_FIELDS = (
         "model", "version", "artifact", "artifact_sha256", "artifact_size", "artifact_format", "artifact_check",
         "framework", "framework_version", "hyperparameters", "metrics", "code_repository",

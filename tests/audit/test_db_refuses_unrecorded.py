@@ -18,6 +18,7 @@ from django.db import DatabaseError, connection, models, transaction
 
 from audit import db_guards, reconcile, row_guards, writer
 from audit.context import audit_context, system_actor, user_actor
+from audit.governed import GovernedModel
 from audit.models import AuditEntry
 from governance import services
 from governance.accounts import service_account_create
@@ -243,12 +244,16 @@ def test_each_guarded_table_has_its_triggers(table: str) -> None:
 def test_the_rows_a_decision_finds_by_a_column_are_held_in_place_by_the_database() -> None:
     """What the database refuses to move or delete, entry or no entry (tests/audit/test_recorded_channels.py tries
     each as an insider would)."""
-    assert {k.table: (k.fixed, k.kept) for k in row_guards.kept_tables()} == {
+    kept = {k.table: (k.fixed, k.kept) for k in row_guards.kept_tables()}
+    assert {table: held for table, held in kept.items() if held != (("id",), "")} == {
         "governance_role": (("code", "group_id"), "*"),
-        "governance_serviceaccount": (("user_id", "owner_id"), "*"),
-        "registry_modelpersonnel": (("model_id", "user_id"), "registry_modelversion.model_id.model_id"),
-        "reports_report": (("version_id",), "*"),
+        "governance_serviceaccount": (("id", "user_id", "owner_id"), "*"),
+        "registry_modelpersonnel": (("id", "model_id", "user_id"), "registry_modelversion.model_id.model_id"),
+        "registry_modelversion": (("id", "model_id"), ""),
+        "reports_report": (("id", "version_id"), "*"),
     }
+    # Every governed table's key: the log finds a row by it.
+    assert set(kept) == {m._meta.db_table for m in apps.get_models() if issubclass(m, GovernedModel)}
 
 
 def test_derived_and_audit_tables_have_no_row_guard() -> None:
