@@ -10,7 +10,7 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from governance import decisions, memberships, roles, services, slots
+        from governance import decisions, memberships, roles, services, slots, stage_guard
         from governance.schema import TokenScheme
         from registry.signals import model_personnel_joined
         from reports.signals import report_succeeded
@@ -31,6 +31,7 @@ class GovernanceConfig(AppConfig):
             weak=False,
             dispatch_uid="governance-roles",
         )
+        stage_guard.connect(self)  # PostgreSQL: a stage moves only with a request's approval in its transaction
         post_migrate.connect(
             lambda **kw: services.ensure_default_policy(),
             sender=self,

@@ -14,10 +14,7 @@ import pytest
 from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
 
-from audit import writer
-from audit.context import audit_context, system_actor
-from registry.services.version import model_version_set_stage
-from tests.governance.helpers import People, add_report, full_evidence, version_for
+from tests.governance.helpers import People, add_report, full_evidence, stage_for_setup, version_for
 
 pytestmark = pytest.mark.django_db
 
@@ -109,8 +106,7 @@ def world(make_user: Any) -> dict[str, Any]:
     from tests.monitoring.helpers import batch_csv, send
 
     # In staging, with a batch received: what the monitoring operations act on.
-    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic(), writer.deciding():
-        model_version_set_stage(version=version, stage="staging", promotion_request_id=None)
+    stage_for_setup(version, "staging")
     batch = send(version, people.dev, batch_csv(50, seed=1))
 
     ids = {"name": "pd", "id": version.pk, "seq": 1, "object_type": "registry.modelversion",

@@ -5,6 +5,7 @@ Transactional tests: on PostgreSQL the check is made at COMMIT."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from io import BytesIO, StringIO
 from types import SimpleNamespace
 from typing import Any
@@ -20,13 +21,13 @@ from audit import db_guards, reconcile, row_guards, writer
 from audit.context import audit_context, system_actor, user_actor
 from audit.governed import GovernedModel
 from audit.models import AuditEntry
-from governance import services
+from governance import services, stage_guard
 from governance.accounts import service_account_create
 from governance.models import Approval, Role
 from governance.tokens import token_create
 from registry.models import Dataset, ModelVersion
 from tests.factories import csv_bytes, make_dataset_version, make_version
-from tests.governance.helpers import People, full_evidence, version_for
+from tests.governance.helpers import People, full_evidence, stage_for_setup, version_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,11 +77,9 @@ def _monitoring(people: People, version: ModelVersion) -> dict[str, int]:
     from monitoring.batches import outcomes_attach
     from monitoring.models import Breach, Evaluation
     from monitoring.reporting import monitoring_report_request
-    from registry.services.version import model_version_set_stage
     from tests.monitoring.helpers import batch_csv, outcomes_csv, send
 
-    with audit_context(actor=system_actor("tests"), channel="system"), writer.atomic(), writer.deciding():
-        model_version_set_stage(version=version, stage="staging", promotion_request_id=None)
+    stage_for_setup(version, "staging")
     batch = send(version, people.dev, batch_csv(60, seed=1))
     with audit_context(actor=user_actor(people.dev), channel="system"):
         outcomes = outcomes_attach(batch=batch, by=people.dev, file=BytesIO(outcomes_csv(10, seed=1)))
@@ -419,6 +418,7 @@ def test_a_superuser_who_disables_the_triggers_is_named_by_verify(world: SimpleN
         for table in tables:
             _execute(f"ALTER TABLE {table} DISABLE TRIGGER {row_guards.PREFIX}update")
             _execute(f"ALTER TABLE {table} DISABLE TRIGGER {row_guards.PREFIX}write")
+        _execute(f"ALTER TABLE registry_modelversion DISABLE TRIGGER {stage_guard.NAME}")
         _tamper(world)
     finally:
         for table in tables:
@@ -445,14 +445,23 @@ def test_writes_past_dropped_guards_are_named_by_verify(world: SimpleNamespace) 
     _check_named(world)
 
 
-def test_a_stage_written_under_an_entry_of_another_verb_is_named_by_verify(world: SimpleNamespace) -> None:
-    """SQL as the application's role, under an `update` entry of the insider's own making: the row guard asks only for
-    an entry, but the replay takes a version's stage only from a decision's `stage_change` (DECIDED_FIELDS)."""
+def test_a_stage_written_under_an_entry_of_another_verb_is_refused_or_named_by_verify(world: SimpleNamespace) -> None:
+    """SQL as the application's role, under an entry of the insider's own making: the row guard asks only for an
+    entry. PostgreSQL refuses it at COMMIT (governance.stage_guard: no request approved with it). On SQLite the replay
+    takes a version's stage only from a decision's `stage_change` (DECIDED_FIELDS), so `audit verify` names it."""
     version = ModelVersion.objects.get(pk=world.version)
-    with audit_context(actor=system_actor("insider")), writer.atomic():
-        writer.record(action="registry.modelversion.update", obj=version,
-                      changes={"stage": {"old": "none", "new": "production"}})
-        _execute("UPDATE registry_modelversion SET stage = 'production' WHERE id = %s", [world.version])
+    for verb in ("update", "stage_change") if _pg() else ("update",):
+        with pytest.raises(DatabaseError, match="no promotion request for it approved") if _pg() else nullcontext(), \
+                audit_context(actor=system_actor("insider")), writer.atomic():
+            writer.record(action=f"registry.modelversion.{verb}", obj=version,
+                          changes={"stage": {"old": "none", "new": "production"}})
+            _execute("UPDATE registry_modelversion SET stage = 'production' WHERE id = %s", [world.version])
+    if _pg():
+        assert _stage(world.version) == "none"
+        with pytest.raises(DatabaseError, match="made in no stage"), writer.atomic():
+            # A copy of the version in staging (the world's monitored one): refused before its key is even compared.
+            _execute("INSERT INTO registry_modelversion SELECT * FROM registry_modelversion WHERE stage = 'staging'")
+        return
     assert _stage(world.version) == "production"
     line = f'object registry.modelversion#{world.version} field stage: log "none" table "production"'
     assert [str(d) for d in reconcile.reconcile()] == [line]

@@ -13,14 +13,13 @@ from django.test import TestCase
 from audit import writer
 from audit.context import audit_context, system_actor, user_actor
 from audit.format.jcs import digest_of
-from registry.services.version import model_version_set_stage
 from reports.bias import BiasThresholds, compute_bias
 from reports.loading import sensitive_frame
 from reports.models import Report
 from reports.performance import compute_performance, judge
 from reports.services import report_succeed
 from tests.factories import make_dataset_version
-from tests.governance.helpers import People, version_for
+from tests.governance.helpers import People, stage_for_setup, version_for
 
 
 def frame(rows: int, seed: int, *, shift: float = 0.0) -> pd.DataFrame:
@@ -66,9 +65,7 @@ def monitored(make_user: Any, *, rows: int = 4000, stage: str = "production", ti
     bias = compute_bias(y_true=y, y_pred=p, y_score=s, sensitive=sensitive_frame(base, dataset),
                         thresholds=BiasThresholds.from_dict(None), seed=0, n_boot=0)
     _report(version, "bias", dataset, bias)
-    # Set-up standing in for an approved request (the decision's permit): monitoring reads the stage, not how.
-    with audit_context(actor=system_actor("test promotion"), channel="system"), writer.atomic(), writer.deciding():
-        model_version_set_stage(version=version, stage=stage, promotion_request_id=None)
+    stage_for_setup(version, stage)  # monitoring reads the stage, not how it was decided
     version.refresh_from_db()
     return people, version
 

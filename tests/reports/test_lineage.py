@@ -18,20 +18,18 @@ from pypdf import PdfReader
 from reportlab.graphics.shapes import Rect, String
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from audit import writer
-from audit.context import audit_context, system_actor, user_actor
+from audit.context import audit_context, user_actor
 from audit.models import AuditEntry, VerificationRun
 from governance import services as governance
 from governance.models import Approval
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel
 from registry.services.dataset import dataset_version_update
 from registry.services.model import registered_model_update
-from registry.services.version import model_version_set_stage
 from reports import builders, services
 from reports.models import Report
 from reports.pdf.lineage import diagram
 from tests.factories import make_dataset_version, make_model, make_version
-from tests.governance.helpers import People, add_report
+from tests.governance.helpers import People, add_report, stage_for_setup
 
 pytestmark = pytest.mark.django_db
 
@@ -138,9 +136,8 @@ def test_a_recomputed_report_is_byte_identical_after_the_registry_moves_on(
     pdf, json_sha = _read(report.pdf), report.json_sha256
     assert "Stage staging" in _text(pdf).replace("\n", " ")
     # What a retry, a redelivery or a deferred dispatch meets: the registry has moved on since the request.
-    with audit_context(actor=system_actor("test"), channel="system"), writer.atomic(), writer.deciding():
-        for pk, stage in ((version.pk, "production"), (promoted["parent"].pk, "archived")):
-            model_version_set_stage(version=ModelVersion.objects.get(pk=pk), stage=stage, promotion_request_id=None)
+    for pk, stage in ((version.pk, "production"), (promoted["parent"].pk, "archived")):
+        stage_for_setup(ModelVersion.objects.get(pk=pk), stage)
     with audit_context(actor=user_actor(people.dev), channel="system"):
         registered_model_update(model=RegisteredModel.objects.get(pk=promoted["model"].pk), by=people.dev,
                                 title="Renamed model", risk_tier="high")
