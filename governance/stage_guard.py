@@ -6,7 +6,8 @@ under a `stage_change` entry forged in the same transaction, nor Python that tak
 trigger does: at COMMIT, a version whose stage changed must have, in the same transaction, an approval of a request
 (`governance.promotionrequest.approve`, appended by this transaction) that the request's row says is approved and
 that asks for exactly this: this version in this stage, or, archiving it, another version of its model in the stage
-it leaves. A version is never made in a stage other than "none". To pass it, one would have to approve a request in
+it leaves; and no earlier transaction approved that request (an old approval replayed). The same holds for when the
+stage changed (re-validation counts from it). A version is never made in a stage other than "none". To pass it, one would have to approve a request in
 the same transaction, which is itself a decision the writer, the decision rules and `audit verify` judge.
 
 SQLite has no deferred triggers: there the writer and `audit verify` are the checks (docs/security.md).
@@ -39,11 +40,17 @@ BEGIN
                         WHERE e.object_type = 'governance.promotionrequest' AND e.object_id = r.id::text
                           AND e.action = 'governance.promotionrequest.approve' AND e.xact = pg_current_xact_id()
                           AND e.seq <= (SELECT h.seq FROM audit_chainhead h WHERE h.id = 1))
+           -- A request is approved once: an approval entry of an earlier transaction means this one is replayed.
+           AND NOT EXISTS (SELECT 1 FROM audit_auditentry o
+                            WHERE o.object_type = 'governance.promotionrequest' AND o.object_id = r.id::text
+                              AND o.action = 'governance.promotionrequest.approve'
+                              AND o.xact <> pg_current_xact_id())
     ) THEN
         RETURN NULL;
     END IF;
-    RAISE EXCEPTION 'refused: model version id=% moved from stage % to % with no promotion request for it approved '
-                    'in the same transaction', NEW.id, OLD.stage, NEW.stage
+    RAISE EXCEPTION 'refused: model version id=% moved from stage % to % (stage changed at %) with no promotion '
+                    'request for it approved in the same transaction', NEW.id, OLD.stage, NEW.stage,
+                    NEW.stage_changed_at
         USING ERRCODE = 'insufficient_privilege';
 END;
 $$ LANGUAGE plpgsql;
@@ -52,8 +59,10 @@ $$ LANGUAGE plpgsql;
 _STATEMENTS = [
     _FUNCTION,
     f'DROP TRIGGER IF EXISTS {NAME} ON "registry_modelversion"',
-    f'CREATE CONSTRAINT TRIGGER {NAME} AFTER UPDATE OF "stage" ON "registry_modelversion" DEFERRABLE INITIALLY '
-    f'DEFERRED FOR EACH ROW WHEN (OLD."stage" IS DISTINCT FROM NEW."stage") EXECUTE FUNCTION {NAME}()',
+    # Both decided fields (ModelVersion.DECIDED_FIELDS): re-validation and monitoring count from stage_changed_at.
+    f'CREATE CONSTRAINT TRIGGER {NAME} AFTER UPDATE OF "stage", "stage_changed_at" ON "registry_modelversion" '
+    f'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD."stage" IS DISTINCT FROM NEW."stage" OR '
+    f'OLD."stage_changed_at" IS DISTINCT FROM NEW."stage_changed_at") EXECUTE FUNCTION {NAME}()',
     f'DROP TRIGGER IF EXISTS {NAME}_made ON "registry_modelversion"',
     f'CREATE TRIGGER {NAME}_made BEFORE INSERT ON "registry_modelversion" FOR EACH ROW '
     f"WHEN (NEW.\"stage\" <> 'none') EXECUTE FUNCTION {NAME}()",
