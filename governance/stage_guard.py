@@ -7,8 +7,9 @@ trigger does: at COMMIT, a version whose stage changed must have, in the same tr
 (`governance.promotionrequest.approve`, appended by this transaction) that the request's row says is approved and
 that asks for exactly this: this version in this stage, or, archiving it, another version of its model in the stage
 it leaves; and no earlier transaction approved that request (an old approval replayed). The same holds for when the
-stage changed (re-validation counts from it). A version is never made in a stage other than "none". To pass it, one would have to approve a request in
-the same transaction, which is itself a decision the writer, the decision rules and `audit verify` judge.
+stage changed (re-validation counts from it). A version is never made in a stage other than "none". What passes it
+is a request approved in the same transaction: past the product, only under an approval entry forged for a request
+never approved before, the limit docs/security.md names.
 
 SQLite has no deferred triggers: there the writer and `audit verify` are the checks (docs/security.md).
 """
