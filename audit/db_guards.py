@@ -104,7 +104,12 @@ def suspended(connection: Any) -> Iterator[None]:
             # What was written before is checked now, as its COMMIT would have checked it: a superuser's
             # session of its own lifts the guards for what it writes, not for what others wrote before.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"SET CONSTRAINTS {row_guards.DEFERRED_NAMES} DEFERRED")
+            # Then deferred again, for the rest of the transaction, each check made at COMMIT: the row guards and
+            # any other app's (governance's stage guard), found by what they are rather than named here.
+            cursor.execute("SELECT DISTINCT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgdeferrable "
+                           "AND tginitdeferred ORDER BY tgname")
+            names = [row[0] for row in cursor.fetchall()] or [row_guards.DEFERRED_NAMES]
+            cursor.execute(f"SET CONSTRAINTS {', '.join(names)} DEFERRED")
             cursor.execute("SET session_replication_role = replica")
         try:
             yield
