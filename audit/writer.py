@@ -235,10 +235,8 @@ def save(
         raise Conflict(f"{obj._meta.verbose_name} {obj} has no row to update (it was never saved); nothing was "
                        "changed")
     before: dict[str, Any] = {} if creating else getattr(obj, "_audit_snapshot", {})
-    _refuse_undecided_changes(obj, creating)
-    if not creating:
-        _refuse_fixed_changes(obj)
-    elif obj.pk is not None and type(obj)._base_manager.filter(pk=obj.pk).exists():
+    _refuse_held_changes(obj, creating)
+    if creating and obj.pk is not None and type(obj)._base_manager.filter(pk=obj.pk).exists():
         raise Conflict(f"{obj._meta.verbose_name} {obj} already exists: it is changed by an update of the row as "
                        "loaded, never made again; nothing was changed")
     with _unit():
@@ -264,51 +262,41 @@ def save(
         return _record(action or _action_for(obj, "create" if creating else "update"), obj, changes, context)
 
 
-def _refuse_undecided_changes(obj: GovernedModel, creating: bool) -> None:
-    """A field only a decision sets (DECIDED_FIELDS: a version's stage) changes only inside `permits.deciding()`,
-    which the decision that approves a request holds; an object is made with it at its default. Compared with the
-    stored row, as below."""
-    model = type(obj)
-    names = model.DECIDED_FIELDS
-    if not names or permits.deciding_permitted():
+def _refuse_held_changes(obj: GovernedModel, creating: bool) -> None:
+    """Refuse, before anything is written and whichever channel asked, a save that changes a field the writer holds:
+    one only a decision sets (DECIDED_FIELDS: a version's stage) outside `permits.deciding()`, which the decision that
+    approves a request holds, an object being made with it at its default (403 `record.decided`); one fixed when the
+    object was made (IMMUTABLE_FIELDS), or set once (AUDIT_SET_ONCE) and set (403 `record.fixed`). Compared with the
+    stored row, read once, not the instance's snapshot, which the caller holds and could have made up."""
+    model = type(obj)  # the class's declaration, not anything set on the instance
+    decided = () if permits.deciding_permitted() else model.DECIDED_FIELDS
+    with_ = model.AUDIT_SET_WITH
+    fixed_names = set() if creating else {*model.IMMUTABLE_FIELDS, *model.AUDIT_SET_ONCE, *with_,
+                                          *(n for ns in with_.values() for n in ns)}
+    if not decided and not fixed_names:
         return
-    fields = {f.name: f for f in obj._meta.concrete_fields if f.name in names}
-    attnames = {name: f.attname for name, f in fields.items()}
+    fields = {f.name: f for f in obj._meta.concrete_fields if f.name in fixed_names or f.name in decided}
     if creating:
         stored: dict[str, Any] | None = {f.attname: f.get_default() for f in fields.values()}
     else:
-        stored = model._base_manager.filter(pk=obj.pk).values(*attnames.values()).first()
+        stored = model._base_manager.filter(pk=obj.pk).values(*(f.attname for f in fields.values())).first()
     if stored is None:
         return  # no row to keep: the save itself finds that
     after = obj.audit_values()
-    moved = sorted(n for n, attname in attnames.items()
-                   if n in after and not chain.same(chain.jsonable(stored[attname]), after[n]))
+
+    def changed(name: str) -> bool:
+        return name in after and not chain.same(chain.jsonable(stored[fields[name].attname]), after[name])
+
+    moved = sorted(n for n in decided if n in fields and changed(n))
     if moved:
         raise PermissionDenied(f"{', '.join(moved)} of {obj._meta.verbose_name} {obj} "
                                f"{'is' if len(moved) == 1 else 'are'} set only by a decision (an approved promotion "
                                "request applies it); nothing was changed", rule="record.decided")
-
-
-def _refuse_fixed_changes(obj: GovernedModel) -> None:
-    """A field fixed when the object was made (IMMUTABLE_FIELDS), or set once (AUDIT_SET_ONCE) and set, keeps its
-    value: a save that changes one is refused before anything is written, whichever channel asked for it. Compared
-    with the stored row, not the instance's snapshot, which the caller holds and could have made up."""
-    model = type(obj)  # the class's declaration, not anything set on the instance
-    with_ = model.AUDIT_SET_WITH
-    names = {*model.IMMUTABLE_FIELDS, *model.AUDIT_SET_ONCE, *with_, *(n for ns in with_.values() for n in ns)}
-    if not names:
-        return
-    attnames = {f.name: f.attname for f in obj._meta.concrete_fields if f.name in names}
-    stored = model._base_manager.filter(pk=obj.pk).values(*attnames.values()).first()
-    if stored is None:
-        return  # no row to keep: the save itself finds that
-    sealed = {n for key, ns in with_.items() if stored[attnames[key]] not in UNSET for n in ns}
-    after = obj.audit_values()
-    fixed = sorted({name for name, attname in attnames.items()
-                    if name in after  # a deferred field is not written
+    sealed = {n for key, ns in with_.items() if key in fields and stored[fields[key].attname] not in UNSET for n in ns}
+    fixed = sorted({name for name in fixed_names if name in fields
                     and (name in model.IMMUTABLE_FIELDS or name in sealed
-                         or (name in model.AUDIT_SET_ONCE and stored[attname] not in UNSET))
-                    and not chain.same(chain.jsonable(stored[attname]), after[name])})
+                         or (name in model.AUDIT_SET_ONCE and stored[fields[name].attname] not in UNSET))
+                    and changed(name)})
     if fixed:
         raise PermissionDenied(f"{', '.join(fixed)} of {obj._meta.verbose_name} {obj} cannot be changed: "
                                f"{'it is' if len(fixed) == 1 else 'they are'} fixed once set, as the log recorded; "

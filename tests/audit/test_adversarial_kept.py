@@ -179,8 +179,8 @@ def test_a_shell_cannot_open_the_decision_permit_itself(people: People) -> None:
     assert ModelVersion.objects.get(pk=version.pk).stage == "none"
 
 
-# F6. The writer's own check on creation is skipped by `_state.adding = False`: _refuse_undecided_changes (and
-#     _refuse_fixed_changes) find no stored row and return; the "already exists" check runs only when adding; Django's
+# F6. The writer's own check on creation is skipped by `_state.adding = False`: _refuse_held_changes
+#     found no stored row and returned; the "already exists" check runs only when adding; Django's
 #     save() with adding False and no pk INSERTs. A version is made in production, under an "update" entry.
 
 def test_the_writer_does_not_make_a_version_in_production_when_told_it_is_not_adding(people: People) -> None:

@@ -191,7 +191,7 @@ def _sql(obj: Any, sets: dict[str, Any], changes: dict[str, Any]) -> None:
 
 def test_an_instance_marked_adding_cannot_rewrite_a_fixed_field(people: People, half: PromotionRequest) -> None:
     changed = PromotionRequest.objects.get(pk=half.pk)
-    changed._state.adding = True  # writer.save takes it for a creation: no _refuse_fixed_changes
+    changed._state.adding = True  # writer.save takes it for a creation: no _refuse_held_changes of fixed fields
     changed.policy_rule = {**half.policy_rule, "approvals": {}}
     with pytest.raises(Conflict), audit_context(actor=user_actor(people.gov)):
         writer.save(changed)
