@@ -292,7 +292,7 @@ def _refuse_held_changes(obj: GovernedModel, creating: bool) -> None:
         raise PermissionDenied(f"{', '.join(moved)} of {obj._meta.verbose_name} {obj} "
                                f"{'is' if len(moved) == 1 else 'are'} set only by a decision (an approved promotion "
                                "request applies it); nothing was changed", rule="record.decided")
-    sealed = {n for key, ns in with_.items() if key in fields and stored[fields[key].attname] not in UNSET for n in ns}
+    sealed = {n for key, ns in with_.items() if stored[fields[key].attname] not in UNSET for n in ns}
     fixed = sorted({name for name in fixed_names if name in fields
                     and (name in model.IMMUTABLE_FIELDS or name in sealed
                          or (name in model.AUDIT_SET_ONCE and stored[fields[name].attname] not in UNSET))
